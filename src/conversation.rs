@@ -1,0 +1,178 @@
+//! The neutral model every client format is translated into, and the neutral output events every
+//! client format is translated back from.
+//!
+//! Nothing here knows OpenAI, Anthropic or Kiro JSON: `openai/`, `anthropic/` and `responses/`
+//! parse into a [`Conversation`], `kiro::payload` turns a [`Conversation`] into Kiro's request body,
+//! and `relay` turns Kiro's reply into a sequence of [`OutputEvent`]s that each format writes.
+
+use serde_json::Value;
+
+/// Who said a message. Client roles such as `developer` or `tool` are mapped at the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// An image sent by the client, already reduced to what Kiro takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// The part after `image/` in the media type: `png`, `jpeg`, `gif`, `webp`.
+    pub format: String,
+    /// Pure base64, without any `data:` prefix.
+    pub data: String,
+}
+
+/// A tool call the assistant made, in history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as a JSON value (Kiro wants an object, never a string).
+    pub input: Value,
+}
+
+/// The result of a tool call, sent back by the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    pub tool_use_id: String,
+    pub text: String,
+    pub is_error: bool,
+    pub images: Vec<Image>,
+}
+
+/// Reasoning the model produced earlier, replayed in history (native reasoning needs its signature).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reasoning {
+    pub text: String,
+    pub signature: Option<String>,
+    pub redacted: Option<String>,
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub text: String,
+    pub images: Vec<Image>,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_results: Vec<ToolResult>,
+    pub reasoning: Option<Reasoning>,
+}
+
+impl Message {
+    /// A message with only text.
+    pub fn text(role: Role, text: impl Into<String>) -> Message {
+        Message {
+            role,
+            text: text.into(),
+            images: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_results: Vec::new(),
+            reasoning: None,
+        }
+    }
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments (cleaned up for Kiro in `kiro::payload`).
+    pub schema: Value,
+}
+
+/// What the client allows the model to do with the tools.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolChoice {
+    #[default]
+    Auto,
+    /// No tool may be called: no tools are sent to Kiro.
+    None,
+    /// Some tool must be called.
+    Required,
+    /// This tool must be called.
+    Named(String),
+}
+
+/// What the client asked for in terms of reasoning ("extended thinking").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReasoningRequest {
+    /// OpenAI `reasoning_effort`, Responses `reasoning.effort`, Anthropic `output_config.effort`.
+    pub effort: Option<String>,
+    /// Anthropic `thinking.budget_tokens`.
+    pub budget_tokens: Option<u32>,
+    /// The client explicitly turned thinking off (`thinking.type = disabled`, effort `none`).
+    pub disabled: bool,
+}
+
+/// A whole client request, format-neutral.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Conversation {
+    /// The model name as the client sent it (echoed back unchanged).
+    pub model: String,
+    /// System prompt (all system/developer messages joined).
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub tool_choice: ToolChoice,
+    pub reasoning: ReasoningRequest,
+    pub max_output_tokens: Option<u32>,
+    /// Applied by the gateway to the output (Kiro has no such field).
+    pub stop_sequences: Vec<String>,
+    /// Whether the client wants a stream.
+    pub stream: bool,
+}
+
+/// A piece of the model's answer, in the order it must reach the client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputEvent {
+    /// Visible answer text.
+    Text(String),
+    /// Reasoning text (native or parsed out of thinking tags).
+    Reasoning(String),
+    /// The signature closing a native reasoning block.
+    ReasoningSignature(String),
+    /// Opaque redacted reasoning.
+    RedactedReasoning(String),
+    /// A tool call begins. `index` counts tool calls of this reply from 0.
+    ToolCallStart { index: usize, id: String, name: String },
+    /// More argument text of tool call `index`, as it arrived from Kiro.
+    ToolCallArguments { index: usize, fragment: String },
+    /// Tool call `index` is complete; `arguments` is the whole, valid JSON text.
+    ToolCallEnd { index: usize, arguments: String },
+}
+
+/// Why the reply ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    /// The model finished its answer.
+    Stop,
+    /// The model called tools.
+    ToolCalls,
+    /// The output was cut (by Kiro, or a tool call's arguments were truncated).
+    Length,
+    /// One of the client's stop sequences matched.
+    StopSequence(String),
+}
+
+/// Token figures for one reply.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Kiro credits spent (`meteringEvent.usage`), when Kiro said.
+    pub credits: Option<f64>,
+}
+
+/// How a reply ended, once every event was delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub finish: FinishReason,
+    pub usage: Usage,
+    /// Tool calls whose arguments were cut by Kiro and withheld or closed early.
+    pub truncated_tool_calls: usize,
+}

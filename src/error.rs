@@ -1,0 +1,188 @@
+//! The one error type of the gateway: what went wrong, and for whom.
+//!
+//! Every failure on the request path ends up as an [`Error`]; each client format turns it into its
+//! own JSON shape in exactly one function (`openai::response::error_body`,
+//! `anthropic::response::error_body`). Messages never contain secrets.
+
+use std::fmt;
+
+/// What went wrong.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The client sent something we cannot accept: malformed JSON, a missing field, a tool call
+    /// whose arguments are not JSON, an image URL we will not fetch.
+    BadRequest(String),
+    /// The request body is larger than `MAX_REQUEST_BODY_BYTES`, or an image is too large.
+    PayloadTooLarge(String),
+    /// The conversation does not fit Kiro's limits (our own body budget, or Kiro said so).
+    /// Clients compact their history when they see this.
+    ContextLengthExceeded(String),
+    /// The client's key is missing or wrong.
+    Unauthorized,
+    /// The path does not exist.
+    NotFound(String),
+    /// The model is not one Kiro offers; `available` lists the valid names.
+    ModelNotFound { model: String, available: Vec<String> },
+    /// Kiro answered with an error status after all retries.
+    Upstream {
+        status: u16,
+        message: String,
+        reason: Option<String>,
+        retry_after: Option<u64>,
+    },
+    /// Kiro could not be reached (DNS, refused, reset, TLS, timeout) after all retries.
+    Network { message: String, timeout: bool },
+    /// Kiro accepted the request but sent nothing within `FIRST_TOKEN_TIMEOUT`, every attempt.
+    FirstTokenTimeout { seconds: f64, attempts: u32 },
+    /// The reply broke after it started: an exception frame, a bad CRC, a cut connection.
+    Stream(String),
+    /// The login cannot be refreshed (revoked or expired refresh token); `source` names where it
+    /// came from so the user knows what to fix.
+    AuthFailed { source: String, message: String },
+    /// Every worker is busy and the queue is full.
+    Overloaded,
+    /// Every account is cooling down or out of quota.
+    AccountsUnavailable { message: String, retry_after: u64 },
+    /// Invalid configuration, found at start-up.
+    Config(String),
+    /// A bug or an unexpected state; the message says where.
+    Internal(String),
+}
+
+/// The broad class of an error, which each client format maps to its own type names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    InvalidRequest,
+    ContextLength,
+    Authentication,
+    Permission,
+    NotFound,
+    RateLimit,
+    Overloaded,
+    Timeout,
+    Upstream,
+    Internal,
+}
+
+impl Error {
+    /// The HTTP status the client receives.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) | Error::ContextLengthExceeded(_) => 400,
+            Error::PayloadTooLarge(_) => 413,
+            Error::Unauthorized => 401,
+            Error::NotFound(_) | Error::ModelNotFound { .. } => 404,
+            Error::Upstream { status, .. } => match *status {
+                s @ 400..=599 => s,
+                _ => 502,
+            },
+            Error::Network { timeout: true, .. } => 504,
+            Error::Network { .. } => 502,
+            Error::FirstTokenTimeout { .. } => 504,
+            Error::Stream(_) => 502,
+            Error::AuthFailed { .. } => 401,
+            Error::Overloaded => 503,
+            Error::AccountsUnavailable { .. } => 429,
+            Error::Config(_) | Error::Internal(_) => 500,
+        }
+    }
+
+    /// The class of the error, for the client formats' type names.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::BadRequest(_) | Error::PayloadTooLarge(_) => ErrorClass::InvalidRequest,
+            Error::ContextLengthExceeded(_) => ErrorClass::ContextLength,
+            Error::Unauthorized | Error::AuthFailed { .. } => ErrorClass::Authentication,
+            Error::NotFound(_) | Error::ModelNotFound { .. } => ErrorClass::NotFound,
+            Error::Upstream { status, .. } => match *status {
+                400 | 413 | 422 => ErrorClass::InvalidRequest,
+                401 => ErrorClass::Authentication,
+                403 => ErrorClass::Permission,
+                404 => ErrorClass::NotFound,
+                429 => ErrorClass::RateLimit,
+                503 | 529 => ErrorClass::Overloaded,
+                504 => ErrorClass::Timeout,
+                _ => ErrorClass::Upstream,
+            },
+            Error::Network { timeout: true, .. } | Error::FirstTokenTimeout { .. } => {
+                ErrorClass::Timeout
+            }
+            Error::Network { .. } | Error::Stream(_) => ErrorClass::Upstream,
+            Error::Overloaded => ErrorClass::Overloaded,
+            Error::AccountsUnavailable { .. } => ErrorClass::RateLimit,
+            Error::Config(_) | Error::Internal(_) => ErrorClass::Internal,
+        }
+    }
+
+    /// Seconds the client should wait before trying again, when we know.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::Upstream { retry_after, .. } => *retry_after,
+            Error::Overloaded => Some(1),
+            Error::AccountsUnavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadRequest(m)
+            | Error::PayloadTooLarge(m)
+            | Error::ContextLengthExceeded(m)
+            | Error::NotFound(m)
+            | Error::Config(m) => f.write_str(m),
+            Error::Unauthorized => f.write_str(
+                "Invalid or missing API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+            ),
+            Error::ModelNotFound { model, available } => write!(
+                f,
+                "The model '{model}' does not exist or is not available. Available models: {}",
+                available.join(", ")
+            ),
+            Error::Upstream {
+                status, message, ..
+            } => write!(f, "Kiro API error ({status}): {message}"),
+            Error::Network { message, .. } => write!(f, "Could not reach the Kiro API: {message}"),
+            Error::FirstTokenTimeout { seconds, attempts } => write!(
+                f,
+                "Model did not respond within {seconds}s after {attempts} attempts. Please try again."
+            ),
+            Error::Stream(m) => write!(f, "The Kiro response stream broke: {m}"),
+            Error::AuthFailed { source, message } => write!(
+                f,
+                "The Kiro login from {source} could not be refreshed: {message}. Log in again (Kiro IDE or 'kiro-cli login') or update the credentials."
+            ),
+            Error::Overloaded => f.write_str("The gateway is busy; try again shortly."),
+            Error::AccountsUnavailable { message, .. } => f.write_str(message),
+            Error::Internal(m) => write!(f, "Internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_stays_small() {
+        assert!(std::mem::size_of::<Error>() <= 96);
+    }
+
+    #[test]
+    fn upstream_status_passes_through() {
+        let e = Error::Upstream {
+            status: 429,
+            message: "slow down".into(),
+            reason: None,
+            retry_after: Some(8),
+        };
+        assert_eq!(e.status(), 429);
+        assert_eq!(e.class(), ErrorClass::RateLimit);
+        assert_eq!(e.retry_after(), Some(8));
+    }
+}

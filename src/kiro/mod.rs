@@ -1,0 +1,9 @@
+//! Everything that speaks Kiro: the request body, the client identity, the HTTP calls, the
+//! event-stream decoder, the event types and the model table. Never sees a client format.
+
+pub mod client;
+pub mod eventstream;
+pub mod events;
+pub mod identity;
+pub mod models;
+pub mod payload;

@@ -1,0 +1,27 @@
+//! kiro-gateway: OpenAI Chat Completions, Anthropic Messages and OpenAI Responses in front of the
+//! Kiro API (the AWS CodeWhisperer / Amazon Q backend).
+//!
+//! Data flows one way: HTTP request → parse (`openai`, `anthropic`, `responses`) → neutral
+//! [`conversation`] → Kiro request (`kiro::payload`) → upstream (`kiro::client`) → frames
+//! (`kiro::eventstream`) → events (`kiro::events`) → neutral output (`relay`, `thinking`) → the
+//! client's format → SSE or JSON (`sse`, `server`).
+
+pub mod anthropic;
+pub mod auth;
+pub mod config;
+pub mod conversation;
+pub mod debug;
+pub mod error;
+pub mod kiro;
+pub mod logger;
+pub mod net;
+pub mod openai;
+pub mod relay;
+pub mod responses;
+pub mod server;
+pub mod sse;
+pub mod thinking;
+pub mod util;
+
+/// The version reported by `--version`, `/` and `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,35 @@
+//! The outbound HTTP agent: TLS (rustls, webpki roots compiled in), proxy, timeouts. Used by the
+//! Kiro client and by token refresh.
+
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// Build an agent. `proxy` overrides `VPN_PROXY_URL` (`Some("direct")` disables any proxy).
+pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
+    let proxy_url = match proxy {
+        Some("direct") => None,
+        Some(p) => Some(p.to_string()),
+        None => config.vpn_proxy_url.clone(),
+    };
+    let proxy = match proxy_url {
+        None => None,
+        Some(p) => {
+            let p = if p.contains("://") { p } else { format!("http://{p}") };
+            Some(ureq::Proxy::new(&p).map_err(|e| {
+                Error::Config(format!("VPN_PROXY_URL is not a valid proxy URL: {e}"))
+            })?)
+        }
+    };
+    let cfg = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(proxy)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_recv_response(Some(config.streaming_read_timeout))
+        .timeout_recv_body(Some(Duration::from_secs(3600)))
+        .max_idle_connections_per_host(32)
+        .user_agent("")
+        .build();
+    Ok(ureq::Agent::new_with_config(cfg))
+}
