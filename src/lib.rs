@@ -12,6 +12,7 @@ pub mod config;
 pub mod conversation;
 pub mod debug;
 pub mod error;
+pub mod gateway;
 pub mod kiro;
 pub mod logger;
 pub mod net;

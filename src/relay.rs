@@ -1,1 +1,615 @@
-//! (being written)
+//! Drives one Kiro reply into neutral [`OutputEvent`]s, as each frame arrives: text (through the
+//! thinking-tag parser when tags were injected), native reasoning, tool calls streamed fragment by
+//! fragment, stop sequences, truncated tool calls, usage.
+//!
+//! Shared by every client format; knows neither Kiro JSON (see `kiro::events`) nor client JSON
+//! (see the formats' `response.rs`). A [`Sink`] receives the events; its write error means the
+//! client went away, and the relay stops at once (dropping the upstream closes it).
+
+use std::io;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::ThinkingHandling;
+use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
+use crate::error::Error;
+use crate::kiro::client::{is_context_overflow, Next, Upstream};
+use crate::kiro::events::{KiroEvent, ToolInput};
+use crate::kiro::payload::estimate_tokens;
+use crate::thinking::{Piece, ThinkingParser};
+use crate::util::random_hex;
+
+/// Where the events go: a streaming writer or a collector.
+pub trait Sink {
+    /// Deliver one event. An error means the client is gone.
+    fn emit(&mut self, event: OutputEvent) -> io::Result<()>;
+    /// Kiro has been silent for a while (Anthropic clients get a `ping`).
+    fn keepalive(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How to relay one reply.
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Set when thinking tags were injected into the request: how to surface the parsed block.
+    pub thinking: Option<ThinkingHandling>,
+    pub stop_sequences: Vec<String>,
+    /// Input tokens estimated from the Kiro body (used when Kiro gives no better figure).
+    pub estimated_input_tokens: u64,
+    /// The model's context window, to turn `contextUsagePercentage` into tokens.
+    pub max_input_tokens: u64,
+    /// Give up when Kiro sends nothing for this long.
+    pub read_timeout: Duration,
+    /// Call `Sink::keepalive` after this much silence.
+    pub keepalive_every: Duration,
+}
+
+/// Why a relay ended early.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The client disconnected; nothing more can be written.
+    ClientGone,
+    /// The reply broke (exception frame, bad frame, cut connection, silence). The client should
+    /// get an error event, never a normal end.
+    Failed(Error),
+}
+
+impl From<io::Error> for RelayError {
+    fn from(_: io::Error) -> RelayError {
+        RelayError::ClientGone
+    }
+}
+
+struct ToolState {
+    kiro_id: String,
+    id: String,
+    name: String,
+    args: String,
+    ended: bool,
+}
+
+/// The state of one relay.
+struct Relay<'a> {
+    opts: &'a RelayOptions,
+    parser: Option<ThinkingParser>,
+    tools: Vec<ToolState>,
+    held: String,
+    max_stop_len: usize,
+    visible_text: String,
+    out_chars: String,
+    credits: Option<f64>,
+    context_pct: Option<f64>,
+    real_usage: Option<crate::kiro::events::TokenUsage>,
+    stop_reason: Option<String>,
+    completion_signal: bool,
+    stopped_by: Option<String>,
+}
+
+/// Relay `up` into `sink` until the reply ends. Returns how it ended.
+pub fn relay(
+    up: &mut Upstream,
+    opts: &RelayOptions,
+    sink: &mut dyn Sink,
+) -> Result<Outcome, RelayError> {
+    let mut r = Relay {
+        opts,
+        parser: opts.thinking.map(|_| ThinkingParser::new()),
+        tools: Vec::new(),
+        held: String::new(),
+        max_stop_len: opts
+            .stop_sequences
+            .iter()
+            .map(|s| s.len())
+            .max()
+            .unwrap_or(0),
+        visible_text: String::new(),
+        out_chars: String::new(),
+        credits: None,
+        context_pct: None,
+        real_usage: None,
+        stop_reason: None,
+        completion_signal: false,
+        stopped_by: None,
+    };
+    let mut silent = Duration::ZERO;
+    let step = opts.keepalive_every.min(opts.read_timeout).max(Duration::from_millis(10));
+    loop {
+        match up.next(step).map_err(RelayError::Failed)? {
+            Next::Idle => {
+                silent += step;
+                if silent >= opts.read_timeout {
+                    return Err(RelayError::Failed(Error::Stream(format!(
+                        "Kiro sent nothing for {} s",
+                        opts.read_timeout.as_secs()
+                    ))));
+                }
+                sink.keepalive()?;
+            }
+            Next::End => break,
+            Next::Event(ev) => {
+                silent = Duration::ZERO;
+                r.on_event(ev, sink)?;
+                if r.stopped_by.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    r.finish(sink)
+}
+
+impl Relay<'_> {
+    fn on_event(&mut self, ev: KiroEvent, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        match ev {
+            KiroEvent::Text(t) => self.on_text(&t, sink)?,
+            KiroEvent::ToolUse {
+                id,
+                name,
+                input,
+                stop,
+            } => self.on_tool(id, name, input, stop, sink)?,
+            KiroEvent::Reasoning {
+                text,
+                signature,
+                redacted,
+            } => {
+                if let Some(t) = text.filter(|t| !t.is_empty()) {
+                    self.out_chars.push_str(&t);
+                    sink.emit(OutputEvent::Reasoning(t))?;
+                }
+                if let Some(s) = signature.filter(|s| !s.is_empty()) {
+                    sink.emit(OutputEvent::ReasoningSignature(s))?;
+                }
+                if let Some(r) = redacted.filter(|r| !r.is_empty()) {
+                    sink.emit(OutputEvent::RedactedReasoning(r))?;
+                }
+            }
+            KiroEvent::Metering(u) => {
+                self.credits = Some(self.credits.unwrap_or(0.0) + u);
+                self.completion_signal = true;
+            }
+            KiroEvent::ContextUsage(p) => {
+                self.context_pct = Some(p);
+                self.completion_signal = true;
+            }
+            KiroEvent::Metadata { usage, stop_reason } => {
+                if usage.is_some() {
+                    self.real_usage = usage;
+                    self.completion_signal = true;
+                }
+                if stop_reason.is_some() {
+                    self.stop_reason = stop_reason;
+                    self.completion_signal = true;
+                }
+            }
+            KiroEvent::Exception {
+                kind,
+                message,
+                reason,
+            } => {
+                let err = if is_context_overflow(&message, reason.as_deref()) {
+                    Error::ContextLengthExceeded(crate::kiro::client::enhance_message(
+                        &message,
+                        Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
+                    ))
+                } else {
+                    let mut m = format!("{kind}: {message}");
+                    if let Some(r) = reason {
+                        m.push_str(&format!(" (reason: {r})"));
+                    }
+                    Error::Stream(m)
+                };
+                return Err(RelayError::Failed(err));
+            }
+            KiroEvent::Ignored(_) => {}
+        }
+        Ok(())
+    }
+
+    fn on_text(&mut self, text: &str, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        let pieces = match self.parser.as_mut() {
+            Some(p) => p.feed(text),
+            None => vec![Piece::Text(text.to_string())],
+        };
+        self.on_pieces(pieces, sink)
+    }
+
+    fn on_pieces(&mut self, pieces: Vec<Piece>, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => self.visible(&t, sink)?,
+                Piece::Thinking { text, first, last } => {
+                    let mode = self.opts.thinking.unwrap_or(ThinkingHandling::AsReasoningContent);
+                    match mode {
+                        ThinkingHandling::AsReasoningContent => {
+                            if !text.is_empty() {
+                                self.out_chars.push_str(&text);
+                                sink.emit(OutputEvent::Reasoning(text))?;
+                            }
+                        }
+                        ThinkingHandling::Remove => {}
+                        ThinkingHandling::StripTags => {
+                            if !text.is_empty() {
+                                self.visible(&text, sink)?;
+                            }
+                        }
+                        ThinkingHandling::Pass => {
+                            let tag = self
+                                .parser
+                                .as_ref()
+                                .and_then(|p| p.open_tag())
+                                .unwrap_or("<thinking>")
+                                .to_string();
+                            let mut s = String::new();
+                            if first {
+                                s.push_str(&tag);
+                            }
+                            s.push_str(&text);
+                            if last {
+                                s.push_str(&tag.replacen('<', "</", 1));
+                            }
+                            if !s.is_empty() {
+                                self.visible(&s, sink)?;
+                            }
+                        }
+                    }
+                }
+            }
+            if self.stopped_by.is_some() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Visible text, through the stop-sequence matcher.
+    fn visible(&mut self, text: &str, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        if self.stopped_by.is_some() {
+            return Ok(());
+        }
+        if self.max_stop_len == 0 {
+            return self.release(text.to_string(), sink);
+        }
+        self.held.push_str(text);
+        let found = self
+            .opts
+            .stop_sequences
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| self.held.find(s.as_str()).map(|p| (p, s.clone())))
+            .min_by_key(|(p, _)| *p);
+        if let Some((pos, seq)) = found {
+            let before = self.held[..pos].to_string();
+            self.held.clear();
+            self.stopped_by = Some(seq);
+            return self.release(before, sink);
+        }
+        // Keep back what could still be the start of a stop sequence.
+        let mut keep_from = self.held.len().saturating_sub(self.max_stop_len - 1);
+        while !self.held.is_char_boundary(keep_from) {
+            keep_from -= 1;
+        }
+        let out: String = self.held.drain(..keep_from).collect();
+        self.release(out, sink)
+    }
+
+    fn release(&mut self, text: String, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.visible_text.push_str(&text);
+        self.out_chars.push_str(&text);
+        sink.emit(OutputEvent::Text(text))?;
+        Ok(())
+    }
+
+    fn on_tool(
+        &mut self,
+        id: String,
+        name: String,
+        input: Option<ToolInput>,
+        stop: bool,
+        sink: &mut dyn Sink,
+    ) -> Result<(), RelayError> {
+        // A fragment without an id belongs to the call in progress.
+        let pos = if id.is_empty() {
+            self.tools.iter().rposition(|t| !t.ended)
+        } else {
+            self.tools.iter().position(|t| t.kiro_id == id)
+        };
+        let index = match pos {
+            Some(i) => i,
+            None => {
+                if input.is_none() && stop && name.is_empty() {
+                    return Ok(());
+                }
+                let client_id = if id.is_empty() {
+                    format!("call_{}", random_hex(24))
+                } else {
+                    id.clone()
+                };
+                self.tools.push(ToolState {
+                    kiro_id: id,
+                    id: client_id.clone(),
+                    name: name.clone(),
+                    args: String::new(),
+                    ended: false,
+                });
+                let index = self.tools.len() - 1;
+                sink.emit(OutputEvent::ToolCallStart {
+                    index,
+                    id: client_id,
+                    name,
+                })?;
+                index
+            }
+        };
+        let Some(tool) = self.tools.get_mut(index) else {
+            return Ok(());
+        };
+        if tool.ended {
+            return Ok(());
+        }
+        let fragment = match input {
+            Some(ToolInput::Fragment(f)) => f,
+            Some(ToolInput::Object(v)) => {
+                if tool.args.is_empty() {
+                    serde_json::to_string(&v).unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            }
+            None => String::new(),
+        };
+        if !fragment.is_empty() {
+            tool.args.push_str(&fragment);
+            self.out_chars.push_str(&fragment);
+            sink.emit(OutputEvent::ToolCallArguments { index, fragment })?;
+        }
+        if stop {
+            self.end_tool(index, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Close tool call `index` if its arguments are complete JSON; otherwise leave it open
+    /// (it is reported as truncated at the end).
+    fn end_tool(&mut self, index: usize, sink: &mut dyn Sink) -> Result<bool, RelayError> {
+        let Some(tool) = self.tools.get_mut(index) else {
+            return Ok(false);
+        };
+        if tool.args.trim().is_empty() {
+            tool.args = "{}".into();
+            sink.emit(OutputEvent::ToolCallArguments {
+                index,
+                fragment: "{}".into(),
+            })?;
+        }
+        match serde_json::from_str::<Value>(&tool.args) {
+            Ok(Value::Object(_)) => {
+                tool.ended = true;
+                sink.emit(OutputEvent::ToolCallEnd {
+                    index,
+                    arguments: tool.args.clone(),
+                })?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn finish(mut self, sink: &mut dyn Sink) -> Result<Outcome, RelayError> {
+        if let Some(p) = self.parser.as_mut() {
+            let rest = p.finish();
+            self.on_pieces(rest, sink)?;
+        }
+        if self.stopped_by.is_none() && !self.held.is_empty() {
+            let rest = std::mem::take(&mut self.held);
+            self.release(rest, sink)?;
+        }
+        // Calls Kiro never closed: complete JSON is accepted, anything else was cut.
+        let mut truncated = Vec::new();
+        for i in 0..self.tools.len() {
+            if self.tools.get(i).is_some_and(|t| !t.ended) && !self.end_tool(i, sink)? {
+                if let Some(t) = self.tools.get(i) {
+                    truncated.push((t.name.clone(), t.args.len()));
+                }
+            }
+        }
+        if self.stopped_by.is_none() {
+            self.bracket_calls(sink)?;
+        }
+        if !truncated.is_empty() {
+            for (name, bytes) in &truncated {
+                log::warn!(
+                    "truncated tool call: '{name}' was cut after {bytes} bytes of arguments"
+                );
+            }
+            let names: Vec<String> = truncated.iter().map(|(n, _)| format!("'{n}'")).collect();
+            let note = format!(
+                "\n\n[API Limitation] The tool call {} was cut off by the Kiro API before its arguments were complete, so it was not executed. Split the work into smaller steps (for example, write a large file in several smaller calls) instead of repeating the same call.",
+                names.join(", ")
+            );
+            self.out_chars.push_str(&note);
+            sink.emit(OutputEvent::Text(note))?;
+        }
+        let completed_tools = self.tools.iter().filter(|t| t.ended).count();
+        let finish = if let Some(seq) = self.stopped_by.clone() {
+            FinishReason::StopSequence(seq)
+        } else if !truncated.is_empty() {
+            FinishReason::Length
+        } else if completed_tools > 0 {
+            FinishReason::ToolCalls
+        } else if self
+            .stop_reason
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case("max_tokens") || r.eq_ignore_ascii_case("length"))
+        {
+            FinishReason::Length
+        } else {
+            FinishReason::Stop
+        };
+        if !self.completion_signal && !self.visible_text.is_empty() && completed_tools == 0 {
+            log::warn!("Kiro's reply ended without a completion signal; it may be incomplete");
+        }
+        Ok(Outcome {
+            finish,
+            usage: self.usage(),
+            truncated_tool_calls: truncated.len(),
+        })
+    }
+
+    /// `[Called name with args: {...}]` written as text (base spec §3.3) becomes a tool call.
+    fn bracket_calls(&mut self, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        let found = find_bracket_calls(&self.visible_text);
+        for (name, args) in found {
+            let duplicate = self
+                .tools
+                .iter()
+                .any(|t| t.ended && t.name == name && same_json(&t.args, &args));
+            if duplicate {
+                continue;
+            }
+            let id = format!("call_{}", random_hex(24));
+            self.tools.push(ToolState {
+                kiro_id: String::new(),
+                id: id.clone(),
+                name: name.clone(),
+                args: args.clone(),
+                ended: true,
+            });
+            let index = self.tools.len() - 1;
+            sink.emit(OutputEvent::ToolCallStart { index, id, name })?;
+            sink.emit(OutputEvent::ToolCallArguments {
+                index,
+                fragment: args.clone(),
+            })?;
+            sink.emit(OutputEvent::ToolCallEnd {
+                index,
+                arguments: args,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn usage(&self) -> Usage {
+        let output = match &self.real_usage {
+            Some(u) if u.output_tokens > 0 => u.output_tokens,
+            _ => estimate_tokens(&self.out_chars),
+        };
+        let (input, cache_read, cache_write) = match &self.real_usage {
+            Some(u) if u.uncached_input_tokens + u.cache_read_input_tokens > 0 => (
+                u.uncached_input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens,
+                u.cache_read_input_tokens,
+                u.cache_write_input_tokens,
+            ),
+            _ => match self.context_pct {
+                Some(p) if p > 0.0 => {
+                    let total = (p / 100.0 * self.opts.max_input_tokens as f64) as u64;
+                    (total.saturating_sub(output), 0, 0)
+                }
+                _ => (self.opts.estimated_input_tokens, 0, 0),
+            },
+        };
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: cache_read,
+            cache_write_tokens: cache_write,
+            credits: self.credits,
+        }
+    }
+}
+
+fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Find `[Called NAME with args: {JSON}]` in text (case-insensitive; NAME is `\w+`; the JSON
+/// object is brace-matched respecting strings). Returns (name, compact JSON arguments).
+pub fn find_bracket_calls(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(rel) = lower.get(from..).and_then(|s| s.find("[called ")) {
+        let start = from + rel + "[called ".len();
+        from = start;
+        let rest = &text[start..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        let after = &rest[name.len()..];
+        let Some(args_start) = after
+            .to_ascii_lowercase()
+            .strip_prefix(" with args:")
+            .map(|s| after.len() - s.len())
+        else {
+            continue;
+        };
+        let json_part = after[args_start..].trim_start();
+        if let Some(end) = match_braces(json_part) {
+            if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&json_part[..end]) {
+                out.push((name, v.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Length of the balanced `{...}` at the start of `s`, respecting JSON strings and escapes.
+fn match_braces(s: &str) -> Option<usize> {
+    if !s.starts_with('{') {
+        return None;
+    }
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    for (i, c) in s.char_indices() {
+        if in_str {
+            match c {
+                _ if esc => esc = false,
+                '\\' => esc = true,
+                '"' => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bracket_calls_are_found_with_nested_json() {
+        let t = "ok [Called get_weather with args: {\"city\": \"Paris {x}\", \"n\": {\"a\": 1}}] done [called x with args: {bad]";
+        let got = find_bracket_calls(t);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "get_weather");
+        assert_eq!(got[0].1, r#"{"city":"Paris {x}","n":{"a":1}}"#);
+        assert!(find_bracket_calls("no calls here").is_empty());
+    }
+}

@@ -1,1 +1,660 @@
-//! (being written)
+//! The calls to Kiro: `GenerateAssistantResponse` with retries, backoff, endpoint fallback and the
+//! first-token timeout, and the paginated `List-Available-Models`.
+//!
+//! Retries happen only here, and only before anything was sent to the client: [`KiroClient::generate`]
+//! returns once Kiro's first frame has arrived, and after that a failure is the caller's to report.
+//! The response body is read on a small reader thread and handed over through a bounded channel,
+//! so the worker can wait with a timeout (ureq has no per-read timeout) and is never blocked by a
+//! silent upstream.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::auth::{AuthKind, Credentials, TokenStore};
+use crate::config::{ClientProfile, Config};
+use crate::error::Error;
+use crate::kiro::eventstream::{Decoder, Frame};
+use crate::kiro::events::{decode_event, KiroEvent};
+use crate::kiro::identity::{self, CallShape};
+use crate::kiro::models::{parse_models_page, ModelInfo};
+use crate::util::random_u64;
+
+/// Reasons that mean the plan's quota is spent: retrying cannot help (addendum §8.2).
+const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
+/// A Retry-After longer than this is not waited out; the client gets the 429 and the header.
+const MAX_RETRY_AFTER_WAIT: u64 = 60;
+/// Bytes of Kiro error bodies we read.
+const MAX_ERROR_BODY: u64 = 256 * 1024;
+
+/// What one failed attempt tells the retry loop.
+#[derive(Debug)]
+enum Failure {
+    /// Try again after this delay (None: the computed backoff). `fallback`: the legacy host may help.
+    Retry {
+        error: Error,
+        delay: Option<Duration>,
+        fallback: bool,
+    },
+    /// 403: refresh the token, then try again at once.
+    Forbidden { error: Error, token: String },
+    /// No retry can help.
+    Final(Error),
+}
+
+/// A chunk from the reader thread.
+enum Chunk {
+    Data(Vec<u8>),
+    End,
+    Failed(String),
+}
+
+/// What the next read of the reply gave.
+#[derive(Debug)]
+pub enum Next {
+    Event(KiroEvent),
+    /// Nothing arrived within the wait; the stream is still open.
+    Idle,
+    /// The reply ended cleanly.
+    End,
+}
+
+/// An open reply from Kiro, decoded frame by frame as bytes arrive.
+pub struct Upstream {
+    rx: Receiver<Chunk>,
+    decoder: Decoder,
+    frames: VecDeque<Frame>,
+    ended: bool,
+    raw: Option<Vec<u8>>,
+    /// Which account served the reply (for logs and stickiness).
+    pub account: String,
+}
+
+impl Upstream {
+    fn new(rx: Receiver<Chunk>, capture_raw: bool, account: String) -> Upstream {
+        Upstream {
+            rx,
+            decoder: Decoder::new(),
+            frames: VecDeque::new(),
+            ended: false,
+            raw: capture_raw.then(Vec::new),
+            account,
+        }
+    }
+
+    /// Read until a whole frame is buffered or the stream ended; `Ok(false)` on timeout.
+    fn fill(&mut self, wait: Duration) -> Result<bool, Error> {
+        let deadline = Instant::now() + wait;
+        loop {
+            while let Some(frame) = self
+                .decoder
+                .next_frame()
+                .map_err(|e| Error::Stream(format!("invalid event-stream frame: {e}")))?
+            {
+                self.frames.push_back(frame);
+            }
+            if !self.frames.is_empty() {
+                return Ok(true);
+            }
+            if self.ended {
+                if self.decoder.has_partial() {
+                    return Err(Error::Stream(
+                        "the connection closed in the middle of a frame".into(),
+                    ));
+                }
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Chunk::Data(bytes)) => {
+                    if let Some(raw) = self.raw.as_mut() {
+                        if raw.len() < 32 * 1024 * 1024 {
+                            raw.extend_from_slice(&bytes);
+                        }
+                    }
+                    self.decoder.feed(&bytes);
+                }
+                Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => self.ended = true,
+                Ok(Chunk::Failed(e)) => {
+                    return Err(Error::Stream(format!("the connection to Kiro broke: {e}")))
+                }
+                Err(RecvTimeoutError::Timeout) => return Ok(false),
+            }
+        }
+    }
+
+    /// The next event, waiting at most `wait` for it.
+    pub fn next(&mut self, wait: Duration) -> Result<Next, Error> {
+        loop {
+            if let Some(frame) = self.frames.pop_front() {
+                match decode_event(&frame) {
+                    Ok(ev) => return Ok(Next::Event(ev)),
+                    Err(e) => {
+                        log::warn!("skipping an undecodable Kiro event: {}", e.0);
+                        continue;
+                    }
+                }
+            }
+            if !self.fill(wait)? {
+                return Ok(Next::Idle);
+            }
+            if self.frames.is_empty() && self.ended {
+                return Ok(Next::End);
+            }
+        }
+    }
+
+    /// The raw bytes received so far, when capture was enabled (debug logs).
+    pub fn take_raw(&mut self) -> Option<Vec<u8>> {
+        self.raw.take()
+    }
+}
+
+/// Parameters of one generate call that do not depend on the attempt.
+pub struct GenerateParams<'a> {
+    /// The Kiro body from `kiro::payload`, without profileArn.
+    pub body: &'a Value,
+    /// Keep the raw stream for the debug log.
+    pub capture_raw: bool,
+}
+
+/// The Kiro API client. Cheap to share between workers (`&KiroClient`).
+pub struct KiroClient {
+    config: std::sync::Arc<Config>,
+}
+
+impl KiroClient {
+    pub fn new(config: std::sync::Arc<Config>) -> KiroClient {
+        KiroClient { config }
+    }
+
+    /// Open a reply: retries, refresh on 403, fallback, first-token timeout. Returns when Kiro's
+    /// first frame has arrived (or the reply ended empty), so the caller can start writing.
+    pub fn generate(
+        &self,
+        store: &TokenStore,
+        agent: &ureq::Agent,
+        params: &GenerateParams,
+    ) -> Result<Upstream, Error> {
+        let cfg = &*self.config;
+        let max = cfg.max_retries.max(1);
+        let mut fallen_back = false;
+        let mut refreshed = false;
+        let mut last_error = Error::Internal("no attempt was made".into());
+        let mut attempt = 0;
+        while attempt < max {
+            attempt += 1;
+            let creds = if refreshed {
+                store.credentials()?
+            } else {
+                store.credentials()?
+            };
+            let mut profile = identity::effective_profile(cfg, &creds);
+            if fallen_back {
+                profile = ClientProfile::IdeLegacy;
+            }
+            let shape = identity::call_shape(cfg, profile, &creds, attempt, max);
+            let body = adapt_body(params.body, &shape, &creds);
+            let failure = match self.attempt(agent, &shape, &creds, &body, params, store.name()) {
+                Ok(up) => return Ok(up),
+                Err(f) => f,
+            };
+            let delay = match failure {
+                Failure::Final(e) => return Err(e),
+                Failure::Forbidden { error, token } => {
+                    last_error = error;
+                    if refreshed {
+                        // A second 403 after a fresh token is not a token problem.
+                        return Err(last_error);
+                    }
+                    refreshed = true;
+                    log::info!("Kiro answered 403; refreshing the token and retrying");
+                    store.force_refresh(&token)?;
+                    Duration::ZERO
+                }
+                Failure::Retry {
+                    error,
+                    delay,
+                    fallback,
+                } => {
+                    log::warn!("attempt {attempt}/{max} failed: {error}");
+                    last_error = error;
+                    if fallback
+                        && cfg.endpoint_fallback
+                        && !fallen_back
+                        && profile != ClientProfile::IdeLegacy
+                        && creds.kind != AuthKind::ApiKey
+                    {
+                        fallen_back = true;
+                        log::info!("falling back to the legacy Kiro endpoint");
+                    }
+                    delay.unwrap_or_else(|| backoff(cfg.base_retry_delay, attempt))
+                }
+            };
+            if attempt < max && !delay.is_zero() {
+                std::thread::sleep(delay);
+            }
+        }
+        Err(last_error)
+    }
+
+    fn attempt(
+        &self,
+        agent: &ureq::Agent,
+        shape: &CallShape,
+        creds: &Credentials,
+        body: &[u8],
+        params: &GenerateParams,
+        account: &str,
+    ) -> Result<Upstream, Failure> {
+        let cfg = &*self.config;
+        let mut req = agent
+            .post(&shape.url)
+            .header("authorization", &format!("Bearer {}", creds.access_token))
+            .header("accept", "*/*");
+        for (k, v) in &shape.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = match req.send(body) {
+            Ok(r) => r,
+            Err(e) => return Err(network_failure(&e)),
+        };
+        let status = resp.status().as_u16();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        if status == 200 && !content_type.contains("json") {
+            let (tx, rx) = sync_channel::<Chunk>(32);
+            let mut reader = resp.into_body().into_reader();
+            let spawned = std::thread::Builder::new()
+                .name("kiro-reader".into())
+                .spawn(move || {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        match reader.read(&mut buf) {
+                            Ok(0) => {
+                                let _ = tx.send(Chunk::End);
+                                return;
+                            }
+                            Ok(n) => {
+                                if tx.send(Chunk::Data(buf[..n].to_vec())).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => {
+                                let _ = tx.send(Chunk::Failed(e.to_string()));
+                                return;
+                            }
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                return Err(Failure::Final(Error::Internal(format!(
+                    "could not start a reader thread: {e}"
+                ))));
+            }
+            let mut up = Upstream::new(rx, params.capture_raw, account.to_string());
+            return match up.fill(cfg.first_token_timeout) {
+                Ok(true) => Ok(up),
+                Ok(false) => Err(Failure::Retry {
+                    error: Error::FirstTokenTimeout {
+                        seconds: cfg.first_token_timeout.as_secs_f64(),
+                        attempts: cfg.max_retries.max(1),
+                    },
+                    delay: Some(Duration::ZERO),
+                    fallback: false,
+                }),
+                Err(e) => Err(Failure::Retry {
+                    error: e,
+                    delay: None,
+                    fallback: true,
+                }),
+            };
+        }
+        let mut text = String::new();
+        let _ = resp
+            .into_body()
+            .into_reader()
+            .take(MAX_ERROR_BODY)
+            .read_to_string(&mut text);
+        // A 200 with a JSON body is a throttle in disguise (addendum §8.1).
+        let status = if status == 200 { 429 } else { status };
+        Err(classify_status(status, &text, retry_after, &creds.access_token))
+    }
+
+    /// Fetch every page of `List-Available-Models`.
+    pub fn list_models(
+        &self,
+        store: &TokenStore,
+        agent: &ureq::Agent,
+    ) -> Result<Vec<ModelInfo>, Error> {
+        let cfg = &*self.config;
+        let creds = store.credentials()?;
+        let profile = identity::effective_profile(cfg, &creds);
+        let base = identity::management_base(cfg, &creds.api_region);
+        let (ua, amz_ua) = identity::user_agents(cfg, profile, &creds.machine_id);
+        let origin = if profile == ClientProfile::Cli {
+            "KIRO_CLI"
+        } else {
+            "AI_EDITOR"
+        };
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..50 {
+            let mut url = format!("{base}/List-Available-Models?origin={origin}&maxResults=50");
+            if let Some(arn) = &creds.profile_arn {
+                url.push_str(&format!("&profileArn={}", percent_encode(arn)));
+            }
+            if let Some(t) = &next {
+                url.push_str(&format!("&nextToken={}", percent_encode(t)));
+            }
+            let mut req = agent
+                .get(&url)
+                .header("authorization", &format!("Bearer {}", creds.access_token))
+                .header("accept", "application/json")
+                .header("user-agent", &ua)
+                .header("x-amz-user-agent", &amz_ua);
+            if let Some((k, v)) = identity::token_type_header(creds.kind) {
+                req = req.header(k, v);
+            }
+            let resp = req.call().map_err(|e| Error::Network {
+                message: e.to_string(),
+                timeout: matches!(e, ureq::Error::Timeout(_)),
+            })?;
+            let status = resp.status().as_u16();
+            let mut text = String::new();
+            let _ = resp
+                .into_body()
+                .into_reader()
+                .take(16 * 1024 * 1024)
+                .read_to_string(&mut text);
+            if status != 200 {
+                return Err(Error::Upstream {
+                    status,
+                    message: error_message(&text).0,
+                    reason: None,
+                    retry_after: None,
+                });
+            }
+            let json: Value = serde_json::from_str(&text)
+                .map_err(|e| Error::Internal(format!("List-Available-Models: {e}")))?;
+            let (models, token) = parse_models_page(&json)?;
+            all.extend(models);
+            match token {
+                Some(t) if !t.is_empty() => next = Some(t),
+                _ => return Ok(all),
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// Exponential backoff with up to 25 % jitter, capped at 30 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
+    let jitter = (random_u64() % 1000) as f64 / 4000.0;
+    Duration::from_secs_f64((exp * (1.0 + jitter)).min(30.0))
+}
+
+/// Put the per-attempt parts into the body: origin, runtime fields, profileArn.
+fn adapt_body(body: &Value, shape: &CallShape, creds: &Credentials) -> Vec<u8> {
+    let mut body = body.clone();
+    if let Some(state) = body.get_mut("conversationState") {
+        let set_origin = |m: &mut Value| {
+            if let Some(u) = m.get_mut("userInputMessage").and_then(Value::as_object_mut) {
+                u.insert("origin".into(), Value::String(shape.origin.into()));
+            }
+        };
+        if let Some(cur) = state.get_mut("currentMessage") {
+            set_origin(cur);
+        }
+        if let Some(history) = state.get_mut("history").and_then(Value::as_array_mut) {
+            history.iter_mut().for_each(set_origin);
+        }
+        if let Some(obj) = state.as_object_mut() {
+            if shape.runtime_body {
+                if let Some(id) = obj.get("conversationId").cloned() {
+                    obj.insert("rootConversationId".into(), id);
+                }
+            } else {
+                obj.remove("rootConversationId");
+            }
+        }
+    }
+    if let Some(obj) = body.as_object_mut() {
+        if shape.runtime_body {
+            obj.insert("agentMode".into(), Value::String("vibe".into()));
+        } else {
+            obj.remove("agentMode");
+        }
+        match &creds.profile_arn {
+            Some(arn) if creds.kind != AuthKind::ApiKey => {
+                obj.insert("profileArn".into(), Value::String(arn.clone()));
+            }
+            _ => {
+                obj.remove("profileArn");
+            }
+        }
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// `message` and `reason` out of a Kiro error body (JSON or text).
+fn error_message(text: &str) -> (String, Option<String>) {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => {
+            let message = o
+                .get("message")
+                .or_else(|| o.get("Message"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| {
+                    o.get("__type")
+                        .and_then(Value::as_str)
+                        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+                })
+                .unwrap_or_else(|| "Unknown error".into());
+            let reason = o
+                .get("reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty() && *r != "UNKNOWN")
+                .map(str::to_string);
+            (message, reason)
+        }
+        _ => {
+            let t = text.trim();
+            let t: String = t.chars().take(500).collect();
+            (if t.is_empty() { "(empty body)".into() } else { t }, None)
+        }
+    }
+}
+
+/// A helpful sentence for Kiro's error reasons (base spec §6.2, addendum §8.2).
+pub fn enhance_message(message: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD") => format!(
+            "Model context limit reached: the conversation is too long for the model. Compact the conversation or start a new one. (Kiro: {message})"
+        ),
+        Some("MONTHLY_REQUEST_COUNT") => format!(
+            "Monthly request limit exceeded: this Kiro account has used its monthly quota. (Kiro: {message}, reason: MONTHLY_REQUEST_COUNT)"
+        ),
+        Some("DAILY_REQUEST_COUNT") => format!(
+            "Daily request limit exceeded: this Kiro account has used its daily quota. (Kiro: {message}, reason: DAILY_REQUEST_COUNT)"
+        ),
+        Some("INVALID_MODEL_ID") => format!(
+            "Kiro does not offer this model to this account. (Kiro: {message}, reason: INVALID_MODEL_ID)"
+        ),
+        Some(r) => format!("{message} (reason: {r})"),
+        None => message.to_string(),
+    }
+}
+
+/// Whether Kiro's message says the input is too long.
+pub fn is_context_overflow(message: &str, reason: Option<&str>) -> bool {
+    reason == Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD")
+        || message.to_ascii_lowercase().contains("input is too long")
+}
+
+fn classify_status(status: u16, text: &str, retry_after: Option<u64>, token: &str) -> Failure {
+    let (message, reason) = error_message(text);
+    if is_context_overflow(&message, reason.as_deref()) {
+        return Failure::Final(Error::ContextLengthExceeded(enhance_message(
+            &message,
+            Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
+        )));
+    }
+    let error = Error::Upstream {
+        status,
+        message: enhance_message(&message, reason.as_deref()),
+        reason: reason.clone(),
+        retry_after,
+    };
+    match status {
+        403 => Failure::Forbidden {
+            error,
+            token: token.to_string(),
+        },
+        429 if reason
+            .as_deref()
+            .is_some_and(|r| QUOTA_REASONS.contains(&r)) =>
+        {
+            Failure::Final(error)
+        }
+        429 | 500..=599 => match retry_after {
+            Some(s) if s > MAX_RETRY_AFTER_WAIT => Failure::Final(error),
+            Some(s) => Failure::Retry {
+                error,
+                delay: Some(Duration::from_secs(s)),
+                fallback: true,
+            },
+            None => Failure::Retry {
+                error,
+                delay: None,
+                fallback: true,
+            },
+        },
+        _ => Failure::Final(error),
+    }
+}
+
+fn network_failure(e: &ureq::Error) -> Failure {
+    let message = e.to_string();
+    let timeout = matches!(e, ureq::Error::Timeout(_));
+    let lower = message.to_ascii_lowercase();
+    let error = Error::Network {
+        message: message.clone(),
+        timeout,
+    };
+    // TLS and certificate problems do not heal by retrying.
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("invalid dns name")
+    {
+        return Failure::Final(error);
+    }
+    Failure::Retry {
+        error,
+        delay: None,
+        fallback: true,
+    }
+}
+
+/// Percent-encode a query value (RFC 3986 unreserved characters kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_reasons_are_never_retried() {
+        let f = classify_status(
+            429,
+            r#"{"message":"quota","reason":"MONTHLY_REQUEST_COUNT"}"#,
+            None,
+            "t",
+        );
+        assert!(matches!(f, Failure::Final(Error::Upstream { status: 429, .. })));
+    }
+
+    #[test]
+    fn throttles_and_5xx_are_retried_with_retry_after() {
+        let f = classify_status(
+            429,
+            r#"{"message":"slow","reason":"USER_REQUEST_RATE_EXCEEDED"}"#,
+            Some(2),
+            "t",
+        );
+        assert!(matches!(
+            f,
+            Failure::Retry { delay: Some(d), .. } if d == Duration::from_secs(2)
+        ));
+        assert!(matches!(
+            classify_status(503, "oops", None, "t"),
+            Failure::Retry { delay: None, .. }
+        ));
+        assert!(matches!(
+            classify_status(429, "{}", Some(3600), "t"),
+            Failure::Final(_)
+        ));
+    }
+
+    #[test]
+    fn context_overflow_becomes_its_own_error() {
+        let f = classify_status(
+            400,
+            r#"{"message":"Input is too long.","reason":"CONTENT_LENGTH_EXCEEDS_THRESHOLD"}"#,
+            None,
+            "t",
+        );
+        assert!(matches!(f, Failure::Final(Error::ContextLengthExceeded(_))));
+    }
+
+    #[test]
+    fn bad_requests_are_final_and_keep_kiros_words() {
+        match classify_status(
+            400,
+            r#"{"message":"Improperly formed request.","reason":"REQUEST_BODY_INVALID"}"#,
+            None,
+            "t",
+        ) {
+            Failure::Final(Error::Upstream { status, message, .. }) => {
+                assert_eq!(status, 400);
+                assert!(message.contains("Improperly formed request."));
+                assert!(message.contains("REQUEST_BODY_INVALID"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn throttle_type_on_200_reads_as_message() {
+        let (m, _) = error_message(r#"{"__type":"com.amazon#ThrottlingException"}"#);
+        assert_eq!(m, "ThrottlingException");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let b = Duration::from_secs(1);
+        assert!(backoff(b, 1) >= Duration::from_secs(1));
+        assert!(backoff(b, 3) >= Duration::from_secs(4));
+        assert!(backoff(b, 30) <= Duration::from_secs(30));
+    }
+}
