@@ -348,9 +348,10 @@ impl Vars {
     fn parse<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<Option<T>, Error> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.parse::<T>().map(Some).map_err(|_| {
-                Error::Config(format!("{key}={v} is not valid: expected {what}"))
-            }),
+            Some(v) => v
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| Error::Config(format!("{key}={v} is not valid: expected {what}"))),
         }
     }
 
@@ -490,7 +491,11 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             )));
         }
     }
-    let log_level = match v.get("LOG_LEVEL").map(|s| s.to_ascii_uppercase()).as_deref() {
+    let log_level = match v
+        .get("LOG_LEVEL")
+        .map(|s| s.to_ascii_uppercase())
+        .as_deref()
+    {
         None | Some("INFO") => log::LevelFilter::Info,
         Some("TRACE") => log::LevelFilter::Trace,
         Some("DEBUG") => log::LevelFilter::Debug,
@@ -503,7 +508,11 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             )))
         }
     };
-    let debug_mode = match v.get("DEBUG_MODE").map(|s| s.to_ascii_lowercase()).as_deref() {
+    let debug_mode = match v
+        .get("DEBUG_MODE")
+        .map(|s| s.to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("off") => DebugMode::Off,
         Some("errors") => DebugMode::Errors,
         Some("all") => DebugMode::All,
@@ -540,7 +549,9 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             )))
         }
     };
-    let workers = v.parse::<usize>("WORKERS", "a whole number")?.unwrap_or(d.workers);
+    let workers = v
+        .parse::<usize>("WORKERS", "a whole number")?
+        .unwrap_or(d.workers);
     if workers == 0 || workers > 1024 {
         return Err(Error::Config(format!(
             "WORKERS={workers} is not valid: expected 1 to 1024"
@@ -780,7 +791,9 @@ mod tests {
         c.kiro_region = "eu-west-1".into();
         assert_eq!(c.api_region(None), "eu-central-1");
         assert_eq!(
-            c.api_region(Some("arn:aws:codewhisperer:us-east-1:123456789012:profile/X")),
+            c.api_region(Some(
+                "arn:aws:codewhisperer:us-east-1:123456789012:profile/X"
+            )),
             "us-east-1"
         );
         c.kiro_api_region = Some("us-east-1".into());

@@ -137,7 +137,11 @@ pub enum OutputEvent {
     /// Opaque redacted reasoning.
     RedactedReasoning(String),
     /// A tool call begins. `index` counts tool calls of this reply from 0.
-    ToolCallStart { index: usize, id: String, name: String },
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
     /// More argument text of tool call `index`, as it arrived from Kiro.
     ToolCallArguments { index: usize, fragment: String },
     /// Tool call `index` is complete; `arguments` is the whole, valid JSON text.

@@ -130,10 +130,16 @@ impl DebugCapture {
                 .ok()
                 .and_then(|v| serde_json::to_vec_pretty(&v).ok())
                 .unwrap_or_else(|| b.clone());
-            std::fs::write(self.dir.join("request_body.json"), self.redact_bytes(&pretty))?;
+            std::fs::write(
+                self.dir.join("request_body.json"),
+                self.redact_bytes(&pretty),
+            )?;
         }
         if let Some(b) = &self.kiro_body {
-            std::fs::write(self.dir.join("kiro_request_body.json"), self.redact_bytes(b))?;
+            std::fs::write(
+                self.dir.join("kiro_request_body.json"),
+                self.redact_bytes(b),
+            )?;
         }
         if !self.raw.is_empty() {
             std::fs::write(self.dir.join("response_stream_raw.txt"), &self.raw)?;
@@ -148,7 +154,8 @@ impl DebugCapture {
             std::fs::write(self.dir.join("app_logs.txt"), self.redact(&logs.join("\n")))?;
         }
         if let Some((status, message)) = &self.error {
-            let info = serde_json::json!({"status_code": status, "error_message": self.redact(message)});
+            let info =
+                serde_json::json!({"status_code": status, "error_message": self.redact(message)});
             std::fs::write(
                 self.dir.join("error_info.json"),
                 serde_json::to_vec_pretty(&info).unwrap_or_default(),

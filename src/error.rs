@@ -23,7 +23,10 @@ pub enum Error {
     /// The path does not exist.
     NotFound(String),
     /// The model is not one Kiro offers; `available` lists the valid names.
-    ModelNotFound { model: String, available: Vec<String> },
+    ModelNotFound {
+        model: String,
+        available: Vec<String>,
+    },
     /// Kiro answered with an error status after all retries.
     Upstream {
         status: u16,

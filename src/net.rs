@@ -16,7 +16,11 @@ pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error>
     let proxy = match proxy_url {
         None => None,
         Some(p) => {
-            let p = if p.contains("://") { p } else { format!("http://{p}") };
+            let p = if p.contains("://") {
+                p
+            } else {
+                format!("http://{p}")
+            };
             Some(ureq::Proxy::new(&p).map_err(|e| {
                 Error::Config(format!("VPN_PROXY_URL is not a valid proxy URL: {e}"))
             })?)

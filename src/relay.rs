@@ -114,7 +114,10 @@ pub fn relay(
         stopped_by: None,
     };
     let mut silent = Duration::ZERO;
-    let step = opts.keepalive_every.min(opts.read_timeout).max(Duration::from_millis(10));
+    let step = opts
+        .keepalive_every
+        .min(opts.read_timeout)
+        .max(Duration::from_millis(10));
     loop {
         match up.next(step).map_err(RelayError::Failed)? {
             Next::Idle => {
@@ -221,7 +224,10 @@ impl Relay<'_> {
             match piece {
                 Piece::Text(t) => self.visible(&t, sink)?,
                 Piece::Thinking { text, first, last } => {
-                    let mode = self.opts.thinking.unwrap_or(ThinkingHandling::AsReasoningContent);
+                    let mode = self
+                        .opts
+                        .thinking
+                        .unwrap_or(ThinkingHandling::AsReasoningContent);
                     match mode {
                         ThinkingHandling::AsReasoningContent => {
                             if !text.is_empty() {
@@ -442,11 +448,9 @@ impl Relay<'_> {
             FinishReason::Length
         } else if completed_tools > 0 {
             FinishReason::ToolCalls
-        } else if self
-            .stop_reason
-            .as_deref()
-            .is_some_and(|r| r.eq_ignore_ascii_case("max_tokens") || r.eq_ignore_ascii_case("length"))
-        {
+        } else if self.stop_reason.as_deref().is_some_and(|r| {
+            r.eq_ignore_ascii_case("max_tokens") || r.eq_ignore_ascii_case("length")
+        }) {
             FinishReason::Length
         } else {
             FinishReason::Stop

@@ -31,7 +31,10 @@ impl SseWriter {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
         }
-        head.push_str(&format!("Date: {}\r\n\r\n", httpdate::fmt_http_date(std::time::SystemTime::now())));
+        head.push_str(&format!(
+            "Date: {}\r\n\r\n",
+            httpdate::fmt_http_date(std::time::SystemTime::now())
+        ));
         out.write_all(head.as_bytes())?;
         out.flush()?;
         Ok(SseWriter {

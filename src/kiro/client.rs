@@ -17,8 +17,8 @@ use serde_json::Value;
 use crate::auth::{AuthKind, Credentials, TokenStore};
 use crate::config::{ClientProfile, Config};
 use crate::error::Error;
-use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::events::{decode_event, KiroEvent};
+use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::{parse_models_page, ModelInfo};
 use crate::util::random_u64;
@@ -328,7 +328,12 @@ impl KiroClient {
             .read_to_string(&mut text);
         // A 200 with a JSON body is a throttle in disguise (addendum §8.1).
         let status = if status == 200 { 429 } else { status };
-        Err(classify_status(status, &text, retry_after, &creds.access_token))
+        Err(classify_status(
+            status,
+            &text,
+            retry_after,
+            &creds.access_token,
+        ))
     }
 
     /// Fetch every page of `List-Available-Models`.
@@ -473,7 +478,14 @@ fn error_message(text: &str) -> (String, Option<String>) {
         _ => {
             let t = text.trim();
             let t: String = t.chars().take(500).collect();
-            (if t.is_empty() { "(empty body)".into() } else { t }, None)
+            (
+                if t.is_empty() {
+                    "(empty body)".into()
+                } else {
+                    t
+                },
+                None,
+            )
         }
     }
 }
@@ -591,7 +603,10 @@ mod tests {
             None,
             "t",
         );
-        assert!(matches!(f, Failure::Final(Error::Upstream { status: 429, .. })));
+        assert!(matches!(
+            f,
+            Failure::Final(Error::Upstream { status: 429, .. })
+        ));
     }
 
     #[test]
@@ -635,7 +650,9 @@ mod tests {
             None,
             "t",
         ) {
-            Failure::Final(Error::Upstream { status, message, .. }) => {
+            Failure::Final(Error::Upstream {
+                status, message, ..
+            }) => {
                 assert_eq!(status, 400);
                 assert!(message.contains("Improperly formed request."));
                 assert!(message.contains("REQUEST_BODY_INVALID"));

@@ -132,7 +132,11 @@ pub fn call_shape(
             h("content-type", "application/json".into());
             h("x-amzn-codewhisperer-optout", "true".into());
             h("x-amzn-kiro-agent-mode", "vibe".into());
-            (format!("{base}/generateAssistantResponse"), "AI_EDITOR", false)
+            (
+                format!("{base}/generateAssistantResponse"),
+                "AI_EDITOR",
+                false,
+            )
         }
     };
     if let Some((k, v)) = token_type_header(creds.kind) {
@@ -176,15 +180,27 @@ mod tests {
     #[test]
     fn runtime_profile_uses_aws_json_and_kiro_runtime_target() {
         let c = Config::defaults();
-        let s = call_shape(&c, ClientProfile::IdeRuntime, &creds(AuthKind::Social, None), 1, 3);
+        let s = call_shape(
+            &c,
+            ClientProfile::IdeRuntime,
+            &creds(AuthKind::Social, None),
+            1,
+            3,
+        );
         assert_eq!(s.url, "https://runtime.us-east-1.kiro.dev/");
-        assert_eq!(header(&s, "content-type"), Some("application/x-amz-json-1.0"));
+        assert_eq!(
+            header(&s, "content-type"),
+            Some("application/x-amz-json-1.0")
+        );
         assert_eq!(
             header(&s, "x-amz-target"),
             Some("KiroRuntimeService.GenerateAssistantResponse")
         );
         let ua = header(&s, "user-agent").unwrap();
-        assert!(ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"), "{ua}");
+        assert!(
+            ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"),
+            "{ua}"
+        );
         assert!(ua.ends_with("-KAS/0.54.0"));
         assert!(header(&s, "tokentype").is_none());
         assert!(s.runtime_body);
@@ -208,17 +224,38 @@ mod tests {
     #[test]
     fn external_idp_carries_token_type_and_idc_does_not() {
         let c = Config::defaults();
-        let s = call_shape(&c, ClientProfile::IdeRuntime, &creds(AuthKind::ExternalIdp, None), 1, 3);
+        let s = call_shape(
+            &c,
+            ClientProfile::IdeRuntime,
+            &creds(AuthKind::ExternalIdp, None),
+            1,
+            3,
+        );
         assert_eq!(header(&s, "TokenType"), Some("EXTERNAL_IDP"));
-        let s = call_shape(&c, ClientProfile::IdeRuntime, &creds(AuthKind::IdentityCenter, None), 1, 3);
+        let s = call_shape(
+            &c,
+            ClientProfile::IdeRuntime,
+            &creds(AuthKind::IdentityCenter, None),
+            1,
+            3,
+        );
         assert!(header(&s, "TokenType").is_none());
     }
 
     #[test]
     fn legacy_profile_posts_json_to_the_q_host() {
         let c = Config::defaults();
-        let s = call_shape(&c, ClientProfile::IdeLegacy, &creds(AuthKind::Social, None), 2, 3);
-        assert_eq!(s.url, "https://q.us-east-1.amazonaws.com/generateAssistantResponse");
+        let s = call_shape(
+            &c,
+            ClientProfile::IdeLegacy,
+            &creds(AuthKind::Social, None),
+            2,
+            3,
+        );
+        assert_eq!(
+            s.url,
+            "https://q.us-east-1.amazonaws.com/generateAssistantResponse"
+        );
         assert_eq!(header(&s, "content-type"), Some("application/json"));
         assert_eq!(header(&s, "amz-sdk-request"), Some("attempt=2; max=3"));
         assert!(!s.runtime_body);
@@ -229,7 +266,10 @@ mod tests {
         let mut c = Config::defaults();
         c.api_url = Some("http://127.0.0.1:9".into());
         let cr = creds(AuthKind::Social, None);
-        assert_eq!(call_shape(&c, ClientProfile::IdeRuntime, &cr, 1, 1).url, "http://127.0.0.1:9/");
+        assert_eq!(
+            call_shape(&c, ClientProfile::IdeRuntime, &cr, 1, 1).url,
+            "http://127.0.0.1:9/"
+        );
         assert_eq!(
             call_shape(&c, ClientProfile::IdeLegacy, &cr, 1, 1).url,
             "http://127.0.0.1:9/generateAssistantResponse"

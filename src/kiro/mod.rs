@@ -2,8 +2,8 @@
 //! event-stream decoder, the event types and the model table. Never sees a client format.
 
 pub mod client;
-pub mod eventstream;
 pub mod events;
+pub mod eventstream;
 pub mod identity;
 pub mod models;
 pub mod payload;
