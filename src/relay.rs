@@ -64,7 +64,6 @@ impl From<io::Error> for RelayError {
 
 struct ToolState {
     kiro_id: String,
-    id: String,
     name: String,
     args: String,
     ended: bool,
@@ -338,7 +337,6 @@ impl Relay<'_> {
                 };
                 self.tools.push(ToolState {
                     kiro_id: id,
-                    id: client_id.clone(),
                     name: name.clone(),
                     args: String::new(),
                     ended: false,
@@ -479,7 +477,6 @@ impl Relay<'_> {
             let id = format!("call_{}", random_hex(24));
             self.tools.push(ToolState {
                 kiro_id: String::new(),
-                id: id.clone(),
                 name: name.clone(),
                 args: args.clone(),
                 ended: true,
