@@ -63,12 +63,713 @@ pub enum KiroEvent {
     Ignored(String),
 }
 
-/// Why a frame could not be turned into an event.
+/// Why a frame could not be turned into an event: its payload is not UTF-8, not JSON, not a JSON
+/// object, or the field that carries the event's value has the wrong type. A well-formed event
+/// that merely lacks its field (an `assistantResponseEvent` with only `modelId`) is not an error:
+/// it becomes [`KiroEvent::Ignored`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventError(pub String);
 
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "undecodable Kiro event: {}", self.0)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+type Object = serde_json::Map<String, Value>;
+
 /// Turn one frame into an event.
+///
+/// `:message-type` picks the family (missing means `event`); for events, `:event-type` picks the
+/// shape. The payload is decoded as a whole, so a multibyte character is never cut. Payloads of
+/// ignored event types are not parsed at all.
 pub fn decode_event(frame: &Frame) -> Result<KiroEvent, EventError> {
-    let _ = frame;
-    Err(EventError("not implemented".into()))
+    let text = std::str::from_utf8(&frame.payload)
+        .map_err(|e| EventError(format!("payload is not UTF-8: {e}")))?;
+    match frame.header_str(":message-type").unwrap_or("event") {
+        "event" => {
+            let name = frame.header_str(":event-type").ok_or_else(|| {
+                EventError("event frame without an :event-type header".to_string())
+            })?;
+            decode_named_event(name, text)
+        }
+        "exception" => Ok(exception_event(frame, text)),
+        "error" => Ok(error_event(frame, text)),
+        other => Ok(KiroEvent::Ignored(other.to_string())),
+    }
+}
+
+fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
+    match name {
+        "assistantResponseEvent" | "codeEvent" => text_event(name, &event_body(name, text)?),
+        "toolUseEvent" => Ok(tool_use_event(&event_body(name, text)?)),
+        "reasoningContentEvent" => Ok(reasoning_event(&event_body(name, text)?)),
+        "meteringEvent" => {
+            number_event(name, &event_body(name, text)?, "usage", KiroEvent::Metering)
+        }
+        "contextUsageEvent" => number_event(
+            name,
+            &event_body(name, text)?,
+            "contextUsagePercentage",
+            KiroEvent::ContextUsage,
+        ),
+        "metadataEvent" | "messageMetadataEvent" => Ok(metadata_event(&event_body(name, text)?)),
+        "invalidStateEvent" => {
+            let body = event_body(name, text)?;
+            Ok(KiroEvent::Exception {
+                kind: name.to_string(),
+                message: message_of(&body).unwrap_or_else(|| fallback_message(text, name)),
+                reason: string_field(&body, "reason"),
+            })
+        }
+        // followupPromptEvent and whatever Kiro adds next.
+        _ => Ok(KiroEvent::Ignored(name.to_string())),
+    }
+}
+
+/// The event's JSON object, unwrapped if it came as `{"<event name>": {…}}`.
+/// An empty payload counts as `{}`.
+fn event_body(name: &str, text: &str) -> Result<Object, EventError> {
+    if text.trim().is_empty() {
+        return Ok(Object::new());
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| EventError(format!("{name} payload is not JSON: {e}")))?;
+    let Value::Object(mut body) = value else {
+        return Err(EventError(format!("{name} payload is not a JSON object")));
+    };
+    match body.remove(name) {
+        Some(Value::Object(inner)) => Ok(inner),
+        Some(other) => {
+            body.insert(name.to_string(), other);
+            Ok(body)
+        }
+        None => Ok(body),
+    }
+}
+
+fn text_event(name: &str, body: &Object) -> Result<KiroEvent, EventError> {
+    // A content event that carries a follow-up prompt is a suggestion for the user's next
+    // message, not part of the answer (the Python gateway drops it too).
+    if truthy(body.get("followupPrompt")) {
+        return Ok(KiroEvent::Ignored(name.to_string()));
+    }
+    match body.get("content") {
+        None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
+        Some(Value::String(content)) => Ok(KiroEvent::Text(content.clone())),
+        Some(_) => Err(EventError(format!("{name}.content is not a string"))),
+    }
+}
+
+fn tool_use_event(body: &Object) -> KiroEvent {
+    let input = match body.get("input") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(fragment)) => Some(ToolInput::Fragment(fragment.clone())),
+        Some(other) => Some(ToolInput::Object(other.clone())),
+    };
+    KiroEvent::ToolUse {
+        // Missing ids stay empty: the relay keys calls by id and decides what to do.
+        id: string_field(body, "toolUseId").unwrap_or_default(),
+        name: string_field(body, "name").unwrap_or_default(),
+        input,
+        stop: truthy(body.get("stop")),
+    }
+}
+
+fn reasoning_event(body: &Object) -> KiroEvent {
+    KiroEvent::Reasoning {
+        text: string_field(body, "text"),
+        signature: string_field(body, "signature"),
+        redacted: string_field(body, "redactedContent"),
+    }
+}
+
+/// An event whose value is one number under `key`.
+fn number_event(
+    name: &str,
+    body: &Object,
+    key: &str,
+    make: fn(f64) -> KiroEvent,
+) -> Result<KiroEvent, EventError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
+        Some(value) => number(value)
+            .map(make)
+            .ok_or_else(|| EventError(format!("{name}.{key} is not a number"))),
+    }
+}
+
+fn metadata_event(body: &Object) -> KiroEvent {
+    let usage = match body.get("tokenUsage") {
+        Some(Value::Object(usage)) => Some(TokenUsage {
+            uncached_input_tokens: count(usage.get("uncachedInputTokens")),
+            cache_read_input_tokens: count(usage.get("cacheReadInputTokens")),
+            cache_write_input_tokens: count(usage.get("cacheWriteInputTokens")),
+            output_tokens: count(usage.get("outputTokens")),
+            total_tokens: count(usage.get("totalTokens")),
+        }),
+        _ => None,
+    };
+    KiroEvent::Metadata {
+        usage,
+        stop_reason: string_field(body, "stopReason"),
+    }
+}
+
+/// `:message-type: exception`: `{message, reason}` with the class in `:exception-type`.
+fn exception_event(frame: &Frame, text: &str) -> KiroEvent {
+    let body = json_object(text);
+    let kind = frame
+        .header_str(":exception-type")
+        .map(str::to_string)
+        .or_else(|| body.as_ref().and_then(aws_type))
+        .unwrap_or_else(|| "exception".to_string());
+    let message = body
+        .as_ref()
+        .and_then(message_of)
+        .unwrap_or_else(|| fallback_message(text, &kind));
+    KiroEvent::Exception {
+        message,
+        reason: body.as_ref().and_then(|b| string_field(b, "reason")),
+        kind,
+    }
+}
+
+/// `:message-type: error`: code and message in headers, the payload as a fallback.
+fn error_event(frame: &Frame, text: &str) -> KiroEvent {
+    let body = json_object(text);
+    let kind = frame
+        .header_str(":error-code")
+        .unwrap_or("error")
+        .to_string();
+    let message = frame
+        .header_str(":error-message")
+        .map(str::to_string)
+        .or_else(|| body.as_ref().and_then(message_of))
+        .unwrap_or_else(|| fallback_message(text, &kind));
+    KiroEvent::Exception {
+        message,
+        reason: body.as_ref().and_then(|b| string_field(b, "reason")),
+        kind,
+    }
+}
+
+/// The payload as a JSON object, if it is one (exception payloads may be plain text).
+fn json_object(text: &str) -> Option<Object> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(body)) => Some(body),
+        _ => None,
+    }
+}
+
+/// AWS JSON errors name their class in `__type`, e.g. `com.amazon.aws.codewhisperer#ThrottlingException`.
+fn aws_type(body: &Object) -> Option<String> {
+    let full = body.get("__type")?.as_str()?;
+    let short = full.rsplit('#').next().unwrap_or(full);
+    (!short.is_empty()).then(|| short.to_string())
+}
+
+fn message_of(body: &Object) -> Option<String> {
+    string_field(body, "message").or_else(|| string_field(body, "Message"))
+}
+
+/// The raw payload text, or the kind when the payload is empty, so a message is never blank.
+fn fallback_message(text: &str, kind: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        kind.to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+fn string_field(body: &Object, key: &str) -> Option<String> {
+    body.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// A JSON number, or a string holding one (finite values only).
+fn number(value: &Value) -> Option<f64> {
+    let n = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    n.is_finite().then_some(n)
+}
+
+/// A token count; missing, negative or non-numeric counts are 0.
+fn count(value: Option<&Value>) -> u64 {
+    match value {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f > 0.0).map(|f| f as u64))
+            .unwrap_or(0),
+        Some(other) => number(other).filter(|f| *f > 0.0).map_or(0, |f| f as u64),
+        None => 0,
+    }
+}
+
+/// JavaScript/Python truthiness, as Kiro's own clients read flags like `stop`.
+fn truthy(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kiro::eventstream::{encode_frame, Decoder, HeaderValue};
+    use serde_json::json;
+
+    fn frame(headers: &[(&str, &str)], payload: &str) -> Frame {
+        Frame {
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), HeaderValue::String(v.to_string())))
+                .collect(),
+            payload: payload.as_bytes().to_vec(),
+        }
+    }
+
+    fn event(name: &str, payload: &str) -> Frame {
+        frame(
+            &[
+                (":message-type", "event"),
+                (":event-type", name),
+                (":content-type", "application/json"),
+            ],
+            payload,
+        )
+    }
+
+    fn decode(name: &str, payload: &str) -> KiroEvent {
+        decode_event(&event(name, payload)).unwrap()
+    }
+
+    /// The same event bare and wrapped under its name must decode alike.
+    fn decode_both_shapes(name: &str, body: &str) -> KiroEvent {
+        let bare = decode(name, body);
+        let wrapped = decode(name, &format!(r#"{{"{name}":{body}}}"#));
+        assert_eq!(bare, wrapped, "{name}: bare vs wrapped");
+        bare
+    }
+
+    #[test]
+    fn assistant_response_content_is_text() {
+        assert_eq!(
+            decode_both_shapes(
+                "assistantResponseEvent",
+                r#"{"content":"Hello\nworld","modelId":"claude"}"#
+            ),
+            KiroEvent::Text("Hello\nworld".into())
+        );
+        assert_eq!(
+            decode(
+                "assistantResponseEvent",
+                r#"{"modelId":"claude","content":"x"}"#
+            ),
+            KiroEvent::Text("x".into())
+        );
+    }
+
+    #[test]
+    fn code_event_content_is_text() {
+        assert_eq!(
+            decode_both_shapes("codeEvent", r#"{"content":"fn main() {}"}"#),
+            KiroEvent::Text("fn main() {}".into())
+        );
+    }
+
+    #[test]
+    fn content_with_truthy_followup_prompt_is_skipped() {
+        assert_eq!(
+            decode_both_shapes(
+                "assistantResponseEvent",
+                r#"{"content":"Try this?","followupPrompt":{"content":"x"}}"#
+            ),
+            KiroEvent::Ignored("assistantResponseEvent".into())
+        );
+        // A falsy followupPrompt does not hide the text.
+        assert_eq!(
+            decode(
+                "assistantResponseEvent",
+                r#"{"followupPrompt":null,"content":"kept"}"#
+            ),
+            KiroEvent::Text("kept".into())
+        );
+    }
+
+    #[test]
+    fn content_event_without_content_is_ignored_and_wrong_type_is_an_error() {
+        assert_eq!(
+            decode("assistantResponseEvent", r#"{"modelId":"m"}"#),
+            KiroEvent::Ignored("assistantResponseEvent".into())
+        );
+        assert!(decode_event(&event("assistantResponseEvent", r#"{"content":5}"#)).is_err());
+    }
+
+    #[test]
+    fn tool_use_start_fragment_and_stop_map_to_tool_use() {
+        assert_eq!(
+            decode_both_shapes("toolUseEvent", r#"{"name":"read","toolUseId":"t1"}"#),
+            KiroEvent::ToolUse {
+                id: "t1".into(),
+                name: "read".into(),
+                input: None,
+                stop: false
+            }
+        );
+        assert_eq!(
+            decode_both_shapes(
+                "toolUseEvent",
+                r#"{"input":"{\"path\":","name":"read","toolUseId":"t1"}"#
+            ),
+            KiroEvent::ToolUse {
+                id: "t1".into(),
+                name: "read".into(),
+                input: Some(ToolInput::Fragment(r#"{"path":"#.into())),
+                stop: false
+            }
+        );
+        assert_eq!(
+            decode_both_shapes(
+                "toolUseEvent",
+                r#"{"name":"read","stop":true,"toolUseId":"t1"}"#
+            ),
+            KiroEvent::ToolUse {
+                id: "t1".into(),
+                name: "read".into(),
+                input: None,
+                stop: true
+            }
+        );
+    }
+
+    #[test]
+    fn tool_use_object_input_and_missing_ids() {
+        assert_eq!(
+            decode("toolUseEvent", r#"{"input":{"cmd":"ls"},"stop":true}"#),
+            KiroEvent::ToolUse {
+                id: String::new(),
+                name: String::new(),
+                input: Some(ToolInput::Object(json!({"cmd":"ls"}))),
+                stop: true
+            }
+        );
+    }
+
+    #[test]
+    fn reasoning_event_maps_text_signature_and_redacted() {
+        assert_eq!(
+            decode_both_shapes("reasoningContentEvent", r#"{"text":"Let me think"}"#),
+            KiroEvent::Reasoning {
+                text: Some("Let me think".into()),
+                signature: None,
+                redacted: None
+            }
+        );
+        assert_eq!(
+            decode(
+                "reasoningContentEvent",
+                r#"{"signature":".KTR~~abc","redactedContent":"b64=="}"#
+            ),
+            KiroEvent::Reasoning {
+                text: None,
+                signature: Some(".KTR~~abc".into()),
+                redacted: Some("b64==".into())
+            }
+        );
+    }
+
+    #[test]
+    fn metering_usage_is_read_in_any_key_order() {
+        for body in [
+            r#"{"usage":0.5}"#,
+            r#"{"unit":"credit","unitPlural":"credits","usage":0.5}"#,
+            r#"{"unitPlural":"credits","usage":0.5,"unit":"credit"}"#,
+        ] {
+            assert_eq!(
+                decode_both_shapes("meteringEvent", body),
+                KiroEvent::Metering(0.5),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            decode("meteringEvent", r#"{"usage":2}"#),
+            KiroEvent::Metering(2.0)
+        );
+        assert!(decode_event(&event("meteringEvent", r#"{"usage":"lots"}"#)).is_err());
+    }
+
+    #[test]
+    fn context_usage_percentage_is_read() {
+        assert_eq!(
+            decode_both_shapes("contextUsageEvent", r#"{"contextUsagePercentage":25.5}"#),
+            KiroEvent::ContextUsage(25.5)
+        );
+    }
+
+    #[test]
+    fn metadata_token_usage_and_stop_reason() {
+        let body = r#"{"stopReason":"end_turn","tokenUsage":{"totalTokens":150,
+            "outputTokens":50,"cacheWriteInputTokens":10,"cacheReadInputTokens":20,
+            "uncachedInputTokens":70}}"#;
+        let expected = KiroEvent::Metadata {
+            usage: Some(TokenUsage {
+                uncached_input_tokens: 70,
+                cache_read_input_tokens: 20,
+                cache_write_input_tokens: 10,
+                output_tokens: 50,
+                total_tokens: 150,
+            }),
+            stop_reason: Some("end_turn".into()),
+        };
+        assert_eq!(decode_both_shapes("metadataEvent", body), expected);
+        assert_eq!(decode_both_shapes("messageMetadataEvent", body), expected);
+    }
+
+    #[test]
+    fn metadata_parts_are_each_optional() {
+        assert_eq!(
+            decode("metadataEvent", r#"{"stopReason":"max_tokens"}"#),
+            KiroEvent::Metadata {
+                usage: None,
+                stop_reason: Some("max_tokens".into())
+            }
+        );
+        assert_eq!(
+            decode("metadataEvent", r#"{"tokenUsage":{"outputTokens":3}}"#),
+            KiroEvent::Metadata {
+                usage: Some(TokenUsage {
+                    output_tokens: 3,
+                    ..TokenUsage::default()
+                }),
+                stop_reason: None
+            }
+        );
+        assert_eq!(
+            decode(
+                "messageMetadataEvent",
+                r#"{"conversationId":"c","utteranceId":"u"}"#
+            ),
+            KiroEvent::Metadata {
+                usage: None,
+                stop_reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_state_event_is_an_exception() {
+        assert_eq!(
+            decode_both_shapes(
+                "invalidStateEvent",
+                r#"{"reason":"STALE_CONVERSATION","message":"Conversation is stale"}"#
+            ),
+            KiroEvent::Exception {
+                kind: "invalidStateEvent".into(),
+                message: "Conversation is stale".into(),
+                reason: Some("STALE_CONVERSATION".into())
+            }
+        );
+    }
+
+    #[test]
+    fn followup_and_unknown_events_are_ignored() {
+        assert_eq!(
+            decode(
+                "followupPromptEvent",
+                r#"{"followupPrompt":{"content":"x"}}"#
+            ),
+            KiroEvent::Ignored("followupPromptEvent".into())
+        );
+        // Unknown events are not parsed: even a non-JSON payload is fine.
+        assert_eq!(
+            decode("futureEvent", "not json"),
+            KiroEvent::Ignored("futureEvent".into())
+        );
+    }
+
+    #[test]
+    fn missing_message_type_means_event() {
+        let f = frame(
+            &[(":event-type", "assistantResponseEvent")],
+            r#"{"content":"hi"}"#,
+        );
+        assert_eq!(decode_event(&f), Ok(KiroEvent::Text("hi".into())));
+    }
+
+    #[test]
+    fn dispatch_uses_headers_in_any_order_not_payload_keys() {
+        let f = frame(
+            &[
+                (":content-type", "application/json"),
+                (":event-type", "meteringEvent"),
+                (":message-type", "event"),
+            ],
+            r#"{"content":"not text","usage":1.5}"#,
+        );
+        assert_eq!(decode_event(&f), Ok(KiroEvent::Metering(1.5)));
+    }
+
+    #[test]
+    fn exception_frame_surfaces_type_message_and_reason() {
+        let f = frame(
+            &[
+                (":exception-type", "ThrottlingException"),
+                (":message-type", "exception"),
+            ],
+            r#"{"reason":"USER_REQUEST_RATE_EXCEEDED","message":"Rate exceeded"}"#,
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "ThrottlingException".into(),
+                message: "Rate exceeded".into(),
+                reason: Some("USER_REQUEST_RATE_EXCEEDED".into())
+            })
+        );
+    }
+
+    #[test]
+    fn exception_frame_fallbacks() {
+        let f = frame(
+            &[(":message-type", "exception")],
+            r#"{"Message":"Capital M"}"#,
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "exception".into(),
+                message: "Capital M".into(),
+                reason: None
+            })
+        );
+        let f = frame(
+            &[
+                (":message-type", "exception"),
+                (":exception-type", "InternalServerException"),
+            ],
+            "plain text failure",
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "InternalServerException".into(),
+                message: "plain text failure".into(),
+                reason: None
+            })
+        );
+        let f = frame(
+            &[(":message-type", "exception")],
+            r#"{"__type":"com.amazon.aws.codewhisperer#ValidationException","reason":null}"#,
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "ValidationException".into(),
+                message:
+                    r#"{"__type":"com.amazon.aws.codewhisperer#ValidationException","reason":null}"#
+                        .into(),
+                reason: None
+            })
+        );
+    }
+
+    #[test]
+    fn error_frame_uses_error_headers() {
+        let f = frame(
+            &[
+                (":error-message", "Internal failure"),
+                (":message-type", "error"),
+                (":error-code", "InternalFailure"),
+            ],
+            "",
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "InternalFailure".into(),
+                message: "Internal failure".into(),
+                reason: None
+            })
+        );
+        let f = frame(
+            &[(":message-type", "error"), (":error-code", "Boom")],
+            "payload says why",
+        );
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "Boom".into(),
+                message: "payload says why".into(),
+                reason: None
+            })
+        );
+        let f = frame(&[(":message-type", "error")], "");
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Exception {
+                kind: "error".into(),
+                message: "error".into(),
+                reason: None
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_payload_is_an_error() {
+        let mut f = event("assistantResponseEvent", "");
+        f.payload = b"{\"content\":\"\xff\xfe\"}".to_vec();
+        assert!(decode_event(&f).is_err());
+    }
+
+    #[test]
+    fn bad_json_and_non_object_payloads_are_errors() {
+        assert!(decode_event(&event("assistantResponseEvent", r#"{"content":"#)).is_err());
+        assert!(decode_event(&event("meteringEvent", "[1,2]")).is_err());
+        assert!(decode_event(&frame(&[(":message-type", "event")], "{}")).is_err());
+    }
+
+    #[test]
+    fn multibyte_text_split_across_feeds_arrives_intact() {
+        let text = "Привет, 世界";
+        let payload = json!({ "content": text }).to_string();
+        let mut bytes = Vec::new();
+        for _ in 0..3 {
+            bytes.extend(encode_frame(
+                &[
+                    (
+                        ":event-type",
+                        HeaderValue::String("assistantResponseEvent".into()),
+                    ),
+                    (":message-type", HeaderValue::String("event".into())),
+                ],
+                payload.as_bytes(),
+            ));
+        }
+        for chunk_size in [1, 2, 3, 5, 7, 13] {
+            let mut decoder = Decoder::new();
+            let mut texts = Vec::new();
+            for chunk in bytes.chunks(chunk_size) {
+                decoder.feed(chunk);
+                while let Some(frame) = decoder.next_frame().unwrap() {
+                    texts.push(decode_event(&frame).unwrap());
+                }
+            }
+            assert_eq!(
+                texts,
+                vec![KiroEvent::Text(text.into()); 3],
+                "chunk size {chunk_size}"
+            );
+        }
+    }
 }
