@@ -1,1 +1,322 @@
-//! (being written)
+//! The server: a blocking tiny_http acceptor hands each request to a fixed pool of worker threads
+//! through a bounded queue (full queue → 503 with Retry-After, never a hang), routing, the API key
+//! check, the panic guard, and one access-log line per request.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::debug::DebugCapture;
+use crate::error::Error;
+use crate::gateway::App;
+use crate::http::{constant_time_eq, Incoming};
+use crate::util::{format_iso8601, now_unix_millis, IsoStyle};
+
+/// A running gateway.
+pub struct Running {
+    pub addr: SocketAddr,
+    acceptor: JoinHandle<()>,
+}
+
+impl Running {
+    /// Block until the acceptor stops (it does not, short of a fatal listener error).
+    pub fn wait(self) {
+        let _ = self.acceptor.join();
+    }
+}
+
+/// Bind, start the workers, the acceptor and the background threads.
+pub fn serve(app: Arc<App>) -> Result<Running, Error> {
+    let cfg = app.config.clone();
+    let addr = (cfg.host.as_str(), cfg.port)
+        .to_socket_addrs()
+        .map_err(|e| Error::Config(format!("cannot resolve SERVER_HOST={}: {e}", cfg.host)))?
+        .next()
+        .ok_or_else(|| Error::Config(format!("SERVER_HOST={} resolves to nothing", cfg.host)))?;
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        Error::Config(format!(
+            "cannot listen on {addr}: {e} (is another program using port {}? choose another with --port)",
+            cfg.port
+        ))
+    })?;
+    let write_timeout = cfg.client_read_timeout.max(Duration::from_secs(60));
+    sockopt::set_inherited_options(&listener, cfg.client_read_timeout, write_timeout);
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
+    let server = tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| Error::Config(format!("cannot start the HTTP server on {bound}: {e}")))?;
+    let server = Arc::new(server);
+
+    let (tx, rx) = sync_channel::<tiny_http::Request>(cfg.queue_size.max(1));
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..cfg.workers {
+        let rx = rx.clone();
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || worker(&app, &rx))
+            .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+    }
+
+    for store in &app.stores {
+        store.start_timer();
+    }
+    let bg = app.clone();
+    let _ = std::thread::Builder::new()
+        .name("models".into())
+        .spawn(move || loop {
+            bg.refresh_models();
+            std::thread::sleep(Duration::from_secs(3600));
+        });
+
+    let acceptor = std::thread::Builder::new()
+        .name("acceptor".into())
+        .spawn(move || loop {
+            let req = match server.recv() {
+                Ok(r) => r,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    continue;
+                }
+            };
+            match tx.try_send(req) {
+                Ok(()) => {}
+                Err(TrySendError::Full(req)) | Err(TrySendError::Disconnected(req)) => {
+                    let mut inc = Incoming::new(req);
+                    let started = Instant::now();
+                    reject_overloaded(&mut inc);
+                    access_log(&inc, started);
+                }
+            }
+        })
+        .map_err(|e| Error::Config(format!("cannot start the acceptor: {e}")))?;
+    Ok(Running {
+        addr: bound,
+        acceptor,
+    })
+}
+
+fn reject_overloaded(inc: &mut Incoming) {
+    let e = Error::Overloaded;
+    let body = if inc.path.starts_with("/v1/messages") {
+        crate::anthropic_error_body(&e).1
+    } else {
+        crate::openai::response::error_body(&e).1
+    };
+    inc.respond_json(503, &body, &[("Retry-After", "1".to_string())]);
+}
+
+fn worker(app: &App, rx: &Mutex<Receiver<tiny_http::Request>>) {
+    loop {
+        let next = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(req) = next else {
+            return;
+        };
+        let started = Instant::now();
+        let mut inc = Incoming::new(req);
+        let outcome = catch_unwind(AssertUnwindSafe(|| route(app, &mut inc)));
+        if outcome.is_err() {
+            log::error!("a handler panicked on {} {}", inc.method, inc.path);
+            if !inc.responded() {
+                let e = Error::Internal("the gateway hit an unexpected error".into());
+                let (status, body) = crate::openai::response::error_body(&e);
+                inc.respond_json(status, &body, &[]);
+            }
+        }
+        access_log(&inc, started);
+    }
+}
+
+fn access_log(inc: &Incoming, started: Instant) {
+    log::info!(
+        "{} {} {} model={} {}ms {}B",
+        inc.method,
+        inc.path,
+        inc.status,
+        if inc.model.is_empty() {
+            "-"
+        } else {
+            &inc.model
+        },
+        started.elapsed().as_millis(),
+        inc.bytes
+    );
+}
+
+/// Whether the request carries the proxy key (Bearer or x-api-key). No key configured means the
+/// gateway listens on loopback only (checked at start-up), where everything is allowed.
+fn authorized(app: &App, inc: &Incoming) -> bool {
+    let Some(key) = app.config.proxy_api_key.as_deref() else {
+        return true;
+    };
+    let bearer = inc
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = inc.header("x-api-key");
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| constant_time_eq(given.as_bytes(), key.as_bytes()))
+}
+
+fn route(app: &App, inc: &mut Incoming) {
+    let anthropic = inc.path.starts_with("/v1/messages");
+    let path = inc.path.trim_end_matches('/').to_string();
+    let method = inc.method.clone();
+    if method == "OPTIONS" {
+        inc.respond_bytes(
+            204,
+            "text/plain",
+            Vec::new(),
+            &[
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS".into()),
+                ("Access-Control-Allow-Headers", "*".into()),
+                ("Access-Control-Max-Age", "86400".into()),
+            ],
+        );
+        return;
+    }
+    let fail = |inc: &mut Incoming, e: Error| {
+        let mut off = DebugCapture::off();
+        if anthropic {
+            crate::anthropic_respond_error(inc, &e, &mut off);
+        } else {
+            crate::openai::respond_error(inc, &e, &mut off);
+        }
+    };
+    match (method.as_str(), path.as_str()) {
+        ("GET", "") => inc.respond_json(
+            200,
+            &json!({"status": "ok", "message": "Kiro Gateway is running", "version": crate::VERSION}),
+            &[],
+        ),
+        ("GET", "/health") => {
+            let accounts: Vec<_> = app.stores.iter().map(|s| s.status()).collect();
+            inc.respond_json(
+                200,
+                &json!({
+                    "status": "healthy",
+                    "timestamp": format_iso8601(now_unix_millis() as i64, IsoStyle::Offset { micros: false }),
+                    "version": crate::VERSION,
+                    "accounts": accounts,
+                }),
+                &[],
+            );
+        }
+        (_, "/v1/models")
+        | (_, "/v1/chat/completions")
+        | (_, "/v1/messages")
+        | (_, "/v1/messages/count_tokens")
+        | (_, "/v1/responses") => {
+            if !authorized(app, inc) {
+                return fail(inc, Error::Unauthorized);
+            }
+            let wants = if path == "/v1/models" { "GET" } else { "POST" };
+            if method != wants {
+                return fail(
+                    inc,
+                    Error::BadRequest(format!("{path} accepts {wants} only.")),
+                );
+            }
+            if path == "/v1/models" {
+                return crate::openai::list_models(app, inc);
+            }
+            if let Err(e) = inc.read_body(app.config.max_request_body_bytes) {
+                return fail(inc, e);
+            }
+            let cfg = &app.config;
+            let mut secrets: Vec<String> = cfg.proxy_api_key.iter().cloned().collect();
+            secrets.extend(cfg.refresh_token.iter().cloned());
+            secrets.extend(cfg.api_key.iter().cloned());
+            let mut debug = DebugCapture::new(cfg.debug_mode, cfg.debug_dir.clone(), secrets);
+            debug.client_request(&inc.body);
+            match path.as_str() {
+                "/v1/chat/completions" => crate::openai::chat_completions(app, inc, &mut debug),
+                "/v1/responses" => crate::responses::handle(app, inc, &mut debug),
+                _ => crate::anthropic::handle(app, inc, &mut debug),
+            }
+            debug.finish();
+        }
+        _ => fail(
+            inc,
+            Error::NotFound(format!("No route for {method} {}.", inc.path)),
+        ),
+    }
+}
+
+/// Socket options set on the listener so that Linux copies them to every accepted connection
+/// (tiny_http gives us no hook on accepted sockets): read and write timeouts, so a stalled client
+/// cannot hold a worker forever, and TCP_NODELAY, so each SSE event leaves at once.
+mod sockopt {
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    #[cfg(target_os = "linux")]
+    pub fn set_inherited_options(l: &TcpListener, read: Duration, write: Duration) {
+        use std::os::fd::AsRawFd;
+        use std::os::raw::{c_int, c_long, c_void};
+        #[repr(C)]
+        struct Timeval {
+            tv_sec: c_long,
+            tv_usec: c_long,
+        }
+        extern "C" {
+            fn setsockopt(
+                fd: c_int,
+                level: c_int,
+                name: c_int,
+                value: *const c_void,
+                len: u32,
+            ) -> c_int;
+        }
+        const SOL_SOCKET: c_int = 1;
+        const SO_RCVTIMEO: c_int = 20;
+        const SO_SNDTIMEO: c_int = 21;
+        const IPPROTO_TCP: c_int = 6;
+        const TCP_NODELAY: c_int = 1;
+        let fd = l.as_raw_fd();
+        let tv = |d: Duration| Timeval {
+            tv_sec: d.as_secs() as c_long,
+            tv_usec: d.subsec_micros() as c_long,
+        };
+        let (r, w) = (tv(read), tv(write));
+        let one: c_int = 1;
+        // SAFETY: fd is a valid open socket for the lifetime of `l`; each value points to a live
+        // local of the size passed.
+        unsafe {
+            setsockopt(
+                fd,
+                SOL_SOCKET,
+                SO_RCVTIMEO,
+                (&r as *const Timeval).cast(),
+                std::mem::size_of::<Timeval>() as u32,
+            );
+            setsockopt(
+                fd,
+                SOL_SOCKET,
+                SO_SNDTIMEO,
+                (&w as *const Timeval).cast(),
+                std::mem::size_of::<Timeval>() as u32,
+            );
+            setsockopt(
+                fd,
+                IPPROTO_TCP,
+                TCP_NODELAY,
+                (&one as *const c_int).cast(),
+                std::mem::size_of::<c_int>() as u32,
+            );
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn set_inherited_options(_: &TcpListener, _: Duration, _: Duration) {}
+}

@@ -53,10 +53,11 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
         let m = m
             .as_object()
             .ok_or_else(|| bad(format!("messages[{i}] must be an object.")))?;
-        let role = m
-            .get("role")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(format!("messages[{i}].role is required and must be a string.")))?;
+        let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
+            bad(format!(
+                "messages[{i}].role is required and must be a string."
+            ))
+        })?;
         match role {
             "system" | "developer" => {
                 let (text, _) = content_parts(m.get("content"), i, max_image_bytes)?;
@@ -164,11 +165,16 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
             .ok_or_else(|| bad(format!("messages[{i}].tool_calls must be an array.")))?;
         for (j, c) in calls.iter().enumerate() {
             let f = c.get("function").unwrap_or(c);
-            let name = f
-                .get("name")
+            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
+                bad(format!(
+                    "messages[{i}].tool_calls[{j}].function.name is required."
+                ))
+            })?;
+            let id = c
+                .get("id")
                 .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("messages[{i}].tool_calls[{j}].function.name is required.")))?;
-            let id = c.get("id").and_then(Value::as_str).unwrap_or("").to_string();
+                .unwrap_or("")
+                .to_string();
             let input = match f.get("arguments") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
@@ -229,12 +235,16 @@ pub fn content_parts(
                             .get("image_url")
                             .map(|u| u.get("url").unwrap_or(u))
                             .and_then(Value::as_str)
-                            .ok_or_else(|| bad(format!("messages[{i}]: image part without a URL.")))?;
+                            .ok_or_else(|| {
+                                bad(format!("messages[{i}]: image part without a URL."))
+                            })?;
                         images.push(data_url_image(url, max_image_bytes)?);
                     }
                     Some("tool_result") => {}
                     _ => {
-                        if let Some(t) = p.as_str().or_else(|| p.get("text").and_then(Value::as_str)) {
+                        if let Some(t) =
+                            p.as_str().or_else(|| p.get("text").and_then(Value::as_str))
+                        {
                             text.push_str(t);
                         }
                     }
@@ -300,7 +310,11 @@ pub fn image_from_base64(media_type: &str, data: &str, max_bytes: usize) -> Resu
         .strip_prefix("image/")
         .unwrap_or(media_type)
         .to_ascii_lowercase();
-    let format = if format == "jpg" { "jpeg".to_string() } else { format };
+    let format = if format == "jpg" {
+        "jpeg".to_string()
+    } else {
+        format
+    };
     if !matches!(format.as_str(), "png" | "jpeg" | "gif" | "webp") {
         return Err(bad(format!(
             "Image type '{media_type}' is not supported: use png, jpeg, gif or webp."
@@ -340,27 +354,33 @@ fn parse_tools(tools: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {
                 continue;
             }
         }
-        let (name, description, schema) = if let Some(f) = t.get("function").filter(|f| f.is_object()) {
-            (
-                f.get("name"),
-                f.get("description"),
-                f.get("parameters").cloned(),
-            )
-        } else if t.get("name").is_some() {
-            (
-                t.get("name"),
-                t.get("description"),
-                t.get("input_schema").or_else(|| t.get("parameters")).cloned(),
-            )
-        } else {
-            continue;
-        };
+        let (name, description, schema) =
+            if let Some(f) = t.get("function").filter(|f| f.is_object()) {
+                (
+                    f.get("name"),
+                    f.get("description"),
+                    f.get("parameters").cloned(),
+                )
+            } else if t.get("name").is_some() {
+                (
+                    t.get("name"),
+                    t.get("description"),
+                    t.get("input_schema")
+                        .or_else(|| t.get("parameters"))
+                        .cloned(),
+                )
+            } else {
+                continue;
+            };
         let name = name
             .and_then(Value::as_str)
             .ok_or_else(|| bad(format!("tools[{i}] needs a function name.")))?;
         out.push(ToolSpec {
             name: name.to_string(),
-            description: description.and_then(Value::as_str).unwrap_or("").to_string(),
+            description: description
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             schema: schema.unwrap_or(Value::Null),
         });
     }
@@ -414,11 +434,23 @@ mod tests {
         for (body, needle) in [
             (serde_json::json!({"messages":[]}), "model"),
             (serde_json::json!({"model":"m"}), "messages"),
-            (serde_json::json!({"model":"m","messages":[]}), "at least one"),
+            (
+                serde_json::json!({"model":"m","messages":[]}),
+                "at least one",
+            ),
             (serde_json::json!({"model":"m","messages":"x"}), "array"),
-            (serde_json::json!({"model":"m","messages":[{"role":"wizard","content":"x"}]}), "wizard"),
-            (serde_json::json!({"model":"m","messages":[{"role":"user","content":5}]}), "content"),
-            (serde_json::json!({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}), "stream"),
+            (
+                serde_json::json!({"model":"m","messages":[{"role":"wizard","content":"x"}]}),
+                "wizard",
+            ),
+            (
+                serde_json::json!({"model":"m","messages":[{"role":"user","content":5}]}),
+                "content",
+            ),
+            (
+                serde_json::json!({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}),
+                "stream",
+            ),
         ] {
             let e = parse(body).unwrap_err();
             assert!(e.to_string().contains(needle), "{e}");
@@ -442,8 +474,10 @@ mod tests {
             {"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}))
         .unwrap();
         assert_eq!(r.conversation.messages[0].images[0].format, "png");
-        let e = parse(serde_json::json!({"model":"m","messages":[{"role":"user","content":[
-            {"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}))
+        let e = parse(
+            serde_json::json!({"model":"m","messages":[{"role":"user","content":[
+            {"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}),
+        )
         .unwrap_err();
         assert!(e.to_string().contains("Remote image URLs"));
         let big = "A".repeat(4000);
@@ -460,13 +494,20 @@ mod tests {
 
     #[test]
     fn tools_standard_and_flat_and_choice() {
-        let r = parse(serde_json::json!({"model":"m","messages":[{"role":"user","content":"x"}],
+        let r = parse(
+            serde_json::json!({"model":"m","messages":[{"role":"user","content":"x"}],
             "tools":[{"type":"function","function":{"name":"a","parameters":{"type":"object"}}},
                      {"name":"b","description":"flat","input_schema":{"type":"object"}},
                      {"type":"web_search"}],
-            "tool_choice":{"type":"function","function":{"name":"a"}}}))
+            "tool_choice":{"type":"function","function":{"name":"a"}}}),
+        )
         .unwrap();
-        let names: Vec<_> = r.conversation.tools.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<_> = r
+            .conversation
+            .tools
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(r.conversation.tool_choice, ToolChoice::Named("a".into()));
     }
