@@ -189,12 +189,17 @@ fn js(value: impl Into<Value>) -> String {
 // Scripted events and replies
 // ------------------------------------------------------------------------------------------
 
-/// `:event-type` names used by Kiro.
+/// `:event-type` of text deltas.
 pub const ASSISTANT_RESPONSE_EVENT: &str = "assistantResponseEvent";
+/// `:event-type` of tool-call frames.
 pub const TOOL_USE_EVENT: &str = "toolUseEvent";
+/// `:event-type` of native reasoning frames.
 pub const REASONING_CONTENT_EVENT: &str = "reasoningContentEvent";
+/// `:event-type` of credit usage.
 pub const METERING_EVENT: &str = "meteringEvent";
+/// `:event-type` of the context-window percentage.
 pub const CONTEXT_USAGE_EVENT: &str = "contextUsageEvent";
+/// `:event-type` of token usage / stop reason.
 pub const METADATA_EVENT: &str = "metadataEvent";
 
 /// Credits reported by the tail of [`Reply::text`], [`Reply::tool_call`] and
@@ -289,6 +294,7 @@ impl Ev {
         split_words(text).into_iter().map(Ev::Text).collect()
     }
 
+    /// [`Ev::ToolStart`].
     pub fn tool_start(id: &str, name: &str) -> Ev {
         Ev::ToolStart {
             id: id.into(),
@@ -296,6 +302,7 @@ impl Ev {
         }
     }
 
+    /// [`Ev::ToolInput`].
     pub fn tool_input(id: &str, name: &str, fragment: &str) -> Ev {
         Ev::ToolInput {
             id: id.into(),
@@ -304,6 +311,7 @@ impl Ev {
         }
     }
 
+    /// [`Ev::ToolInputObject`].
     pub fn tool_input_object(id: &str, name: &str, value: Value) -> Ev {
         Ev::ToolInputObject {
             id: id.into(),
@@ -312,6 +320,7 @@ impl Ev {
         }
     }
 
+    /// [`Ev::ToolStop`].
     pub fn tool_stop(id: &str, name: &str) -> Ev {
         Ev::ToolStop {
             id: id.into(),
@@ -330,16 +339,19 @@ impl Ev {
         events
     }
 
+    /// [`Ev::Reasoning`].
     pub fn reasoning(text: &str) -> Ev {
         Ev::Reasoning { text: text.into() }
     }
 
+    /// [`Ev::ReasoningSignature`].
     pub fn reasoning_signature(signature: &str) -> Ev {
         Ev::ReasoningSignature {
             signature: signature.into(),
         }
     }
 
+    /// [`Ev::RedactedReasoning`].
     pub fn redacted_reasoning(data: &str) -> Ev {
         Ev::RedactedReasoning { data: data.into() }
     }
@@ -354,6 +366,7 @@ impl Ev {
         }
     }
 
+    /// [`Ev::Custom`].
     pub fn custom(event_type: &str, payload: Value) -> Ev {
         Ev::Custom {
             event_type: event_type.into(),
@@ -361,10 +374,12 @@ impl Ev {
         }
     }
 
+    /// [`Ev::CorruptCrc`].
     pub fn corrupt_crc(ev: Ev) -> Ev {
         Ev::CorruptCrc(Box::new(ev))
     }
 
+    /// [`Ev::CorruptPrelude`].
     pub fn corrupt_prelude(ev: Ev) -> Ev {
         Ev::CorruptPrelude(Box::new(ev))
     }
@@ -1110,10 +1125,12 @@ impl FakeKiro {
         format!("http://{}", self.shared.addr)
     }
 
+    /// The port the fake listens on.
     pub fn port(&self) -> u16 {
         self.shared.addr.port()
     }
 
+    /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> SocketAddr {
         self.shared.addr
     }
@@ -1145,6 +1162,7 @@ impl FakeKiro {
         self.shared.lock().reply_fn = Some(Arc::new(f));
     }
 
+    /// Removes the function set by [`FakeKiro::set_reply_fn`].
     pub fn clear_reply_fn(&self) {
         self.shared.lock().reply_fn = None;
     }
@@ -1315,6 +1333,7 @@ impl FakeKiro {
         self.shared.lock().profile_arn = arn.into();
     }
 
+    /// The configured profile ARN.
     pub fn profile_arn(&self) -> String {
         self.shared.lock().profile_arn.clone()
     }
