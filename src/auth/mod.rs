@@ -9,6 +9,7 @@
 //! Knows nothing of HTTP handlers; the Kiro client asks it for [`Credentials`]. Tokens never
 //! appear in logs, error messages, `Debug` output or [`TokenStore::status`].
 
+pub mod accounts;
 pub mod refresh;
 pub mod sources;
 
