@@ -101,9 +101,11 @@ fn parse_system(v: Option<&Value>) -> Result<String, Error> {
                     (Some("text"), _) => {
                         return Err(bad(format!("system[{i}].text must be a string.")))
                     }
-                    _ => return Err(bad(format!(
+                    _ => {
+                        return Err(bad(format!(
                         "system[{i}] must be a text block ({{\"type\": \"text\", \"text\": ...}})."
-                    ))),
+                    )))
+                    }
                 }
             }
             Ok(parts.join("\n"))
