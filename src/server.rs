@@ -105,7 +105,7 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
 fn reject_overloaded(inc: &mut Incoming) {
     let e = Error::Overloaded;
     let body = if inc.path.starts_with("/v1/messages") {
-        crate::anthropic_error_body(&e).1
+        crate::anthropic::response::error_body(&e).1
     } else {
         crate::openai::response::error_body(&e).1
     };
@@ -188,7 +188,7 @@ fn route(app: &App, inc: &mut Incoming) {
     let fail = |inc: &mut Incoming, e: Error| {
         let mut off = DebugCapture::off();
         if anthropic {
-            crate::anthropic_respond_error(inc, &e, &mut off);
+            crate::anthropic::respond_error(inc, &e, &mut off);
         } else {
             crate::openai::respond_error(inc, &e, &mut off);
         }
