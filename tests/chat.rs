@@ -24,7 +24,10 @@ fn non_streaming_chat_returns_the_assembled_completion() {
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], "claude-sonnet-4-5");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
-    assert_eq!(body["choices"][0]["message"]["content"], "Hello from fake Kiro");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello from fake Kiro"
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert!(body["id"].as_str().unwrap().starts_with("chatcmpl-"));
     // The fake's metadataEvent reports 42 input tokens.
@@ -44,9 +47,14 @@ fn streaming_chat_sends_role_first_then_deltas_then_done() {
     let events = gw.stream("/v1/chat/completions", &body);
     let last = events.last().unwrap();
     assert_eq!(last.data, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|e| e.json()).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| e.json())
+        .collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -132,8 +140,14 @@ fn history_and_system_prompt_reach_kiro_in_order() {
         .unwrap();
     assert_eq!(current, "two\nthree");
     assert_eq!(state["chatTriggerType"], "MANUAL");
-    assert_eq!(state["currentMessage"]["userInputMessage"]["modelId"], "claude-sonnet-4.5");
-    assert_eq!(state["currentMessage"]["userInputMessage"]["origin"], "AI_EDITOR");
+    assert_eq!(
+        state["currentMessage"]["userInputMessage"]["modelId"],
+        "claude-sonnet-4.5"
+    );
+    assert_eq!(
+        state["currentMessage"]["userInputMessage"]["origin"],
+        "AI_EDITOR"
+    );
     assert_eq!(state["rootConversationId"], state["conversationId"]);
     assert_eq!(sent["agentMode"], "vibe");
     assert_eq!(sent["profileArn"], fake_kiro::DEFAULT_PROFILE_ARN);
@@ -146,19 +160,34 @@ fn runtime_identity_headers_are_the_ide_shape() {
     assert_eq!(gw.post("/v1/chat/completions", &chat(false)).0, 200);
     let r = fake.last_request().unwrap();
     assert_eq!(r.path, "/");
-    assert_eq!(r.header("content-type").as_deref(), Some("application/x-amz-json-1.0"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/x-amz-json-1.0")
+    );
     assert_eq!(
         r.header("x-amz-target").as_deref(),
         Some("KiroRuntimeService.GenerateAssistantResponse")
     );
     let ua = r.header("user-agent").unwrap();
     assert!(ua.starts_with("aws-sdk-js/1.0.0 ua/2.1 "), "{ua}");
-    assert!(ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"), "{ua}");
-    let machine_id = ua.split("KiroIDE-1.0.437-").nth(1).unwrap().split('-').next().unwrap();
+    assert!(
+        ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"),
+        "{ua}"
+    );
+    let machine_id = ua
+        .split("KiroIDE-1.0.437-")
+        .nth(1)
+        .unwrap()
+        .split('-')
+        .next()
+        .unwrap();
     assert_eq!(machine_id.len(), 64);
     assert!(machine_id.chars().all(|c| c.is_ascii_hexdigit()));
     assert!(r.header("x-amz-user-agent").unwrap().contains(machine_id));
-    assert_eq!(r.header("x-amzn-kiro-client-attribution").as_deref(), Some("kiro-ide"));
+    assert_eq!(
+        r.header("x-amzn-kiro-client-attribution").as_deref(),
+        Some("kiro-ide")
+    );
     assert!(r.header("amz-sdk-invocation-id").is_some());
     assert!(r.header("tokentype").is_none());
     assert!(r.bearer().unwrap().starts_with("fake-access-"));
@@ -191,7 +220,10 @@ fn legacy_profile_posts_json_to_the_path() {
     assert_eq!(gw.post("/v1/chat/completions", &chat(false)).0, 200);
     let r = fake.last_request().unwrap();
     assert_eq!(r.path, "/generateAssistantResponse");
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert!(r.header("x-amz-target").is_none());
     assert!(r.body.get("agentMode").is_none());
     assert!(r.header("user-agent").unwrap().contains("KiroIDE-1.0.437-"));
@@ -213,11 +245,21 @@ fn wrong_or_missing_key_gets_openai_shaped_401() {
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["error"]["type"], "authentication_error");
     }
-    let (status, _, _) = gw.post_raw("/v1/chat/completions", &[("x-api-key", KEY)], body.as_bytes());
+    let (status, _, _) = gw.post_raw(
+        "/v1/chat/completions",
+        &[("x-api-key", KEY)],
+        body.as_bytes(),
+    );
     assert_eq!(status, 200);
-    assert!(fake.requests().len() == 1, "only the authorised request reached Kiro");
+    assert!(
+        fake.requests().len() == 1,
+        "only the authorised request reached Kiro"
+    );
     // / and /health need no key.
-    let r = common::agent().get(&format!("{}/health", gw.url)).call().unwrap();
+    let r = common::agent()
+        .get(&format!("{}/health", gw.url))
+        .call()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
 
@@ -232,17 +274,31 @@ fn models_list_has_every_kiro_page_and_the_readme_names() {
         let (status, body) = gw.get("/v1/models");
         assert_eq!(status, 200);
         assert_eq!(body["object"], "list");
-        ids = body["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        ids = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
         if ids.iter().any(|i| i == "gpt-5.6-sol") {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     // gpt-5.6-sol is on the fake's second page.
-    for want in ["claude-sonnet-4.5", "gpt-5.6-sol", "claude-sonnet-4-5", "claude-3-7-sonnet-20250219", "auto-kiro"] {
+    for want in [
+        "claude-sonnet-4.5",
+        "gpt-5.6-sol",
+        "claude-sonnet-4-5",
+        "claude-3-7-sonnet-20250219",
+        "auto-kiro",
+    ] {
         assert!(ids.iter().any(|i| i == want), "{want} missing from {ids:?}");
     }
-    let r = common::agent().get(&format!("{}/v1/models", gw.url)).call().unwrap();
+    let r = common::agent()
+        .get(&format!("{}/v1/models", gw.url))
+        .call()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
 
@@ -256,7 +312,10 @@ fn unknown_model_is_404_listing_valid_names() {
     );
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "model_not_found");
-    assert!(body["error"]["message"].as_str().unwrap().contains("claude-sonnet-4.5"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("claude-sonnet-4.5"));
     assert!(fake.requests().is_empty());
 }
 
@@ -278,15 +337,25 @@ fn no_key_refuses_a_public_address_but_serves_loopback() {
         .collect();
     let (code, out) = common::run_to_exit(&env, &[]);
     assert_eq!(code, 2);
-    assert!(out.contains("PROXY_API_KEY") && out.contains("127.0.0.1"), "{out}");
-    env.push(("PROXY_API_KEY".into(), "my-super-secret-password-123".into()));
+    assert!(
+        out.contains("PROXY_API_KEY") && out.contains("127.0.0.1"),
+        "{out}"
+    );
+    env.push((
+        "PROXY_API_KEY".into(),
+        "my-super-secret-password-123".into(),
+    ));
     let (code, out) = common::run_to_exit(&env, &["--host", "0.0.0.0"]);
     assert_eq!(code, 2, "{out}");
     // Loopback works without a key, with a warning.
     let fake = FakeKiro::start();
     let gw = Gateway::start(&fake.url(), &[("PROXY_API_KEY", "")]);
     assert!(gw.logs().contains("no PROXY_API_KEY"));
-    let (status, _, _) = gw.post_raw("/v1/chat/completions", &[], chat(false).to_string().as_bytes());
+    let (status, _, _) = gw.post_raw(
+        "/v1/chat/completions",
+        &[],
+        chat(false).to_string().as_bytes(),
+    );
     assert_eq!(status, 200);
 }
 

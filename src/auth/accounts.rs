@@ -130,9 +130,8 @@ impl Pool {
         for e in entries {
             let name = e.spec.name.clone();
             let source_kind = e.spec.source.kind_name();
-            let agent = crate::net::agent(config, e.spec.proxy.as_deref()).map_err(|err| {
-                Error::Config(format!("account '{name}': {err}"))
-            })?;
+            let agent = crate::net::agent(config, e.spec.proxy.as_deref())
+                .map_err(|err| Error::Config(format!("account '{name}': {err}")))?;
             let store = TokenStore::new(e.spec, config).map_err(|err| match err {
                 Error::Config(m) if config.accounts_file.is_some() => {
                     Error::Config(format!("account '{name}': {m}"))
@@ -335,8 +334,10 @@ impl Pool {
                     "login": a.store.status(),
                 });
                 if h.cooldown_until > now {
-                    v["cooling_down_until"] =
-                        json!(format_iso8601(h.cooldown_until as i64 * 1000, IsoStyle::SecondsZ));
+                    v["cooling_down_until"] = json!(format_iso8601(
+                        h.cooldown_until as i64 * 1000,
+                        IsoStyle::SecondsZ
+                    ));
                     v["reason"] = json!(h.reason);
                 }
                 v
@@ -352,7 +353,10 @@ impl Pool {
             return;
         };
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
-            log::warn!("ignoring the unreadable accounts state file {}", path.display());
+            log::warn!(
+                "ignoring the unreadable accounts state file {}",
+                path.display()
+            );
             return;
         };
         for a in &self.accounts {
@@ -379,7 +383,10 @@ impl Pool {
         }
         let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
         if let Err(e) = write_atomic(path, &text) {
-            log::warn!("could not save the accounts state to {}: {e}", path.display());
+            log::warn!(
+                "could not save the accounts state to {}: {e}",
+                path.display()
+            );
         }
     }
 }
@@ -397,7 +404,11 @@ fn next_month_start(now: u64) -> u64 {
     let date = format_iso8601(now as i64 * 1000, IsoStyle::SecondsZ);
     let year: i64 = date.get(0..4).and_then(|s| s.parse().ok()).unwrap_or(1970);
     let month: i64 = date.get(5..7).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let (y, m) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
     crate::util::parse_iso8601(&format!("{y:04}-{m:02}-01T00:00:00Z"))
         .map(|(ms, _)| (ms / 1000) as u64)
         .unwrap_or(now + 30 * 86_400)
@@ -441,7 +452,9 @@ pub fn load_accounts_file(path: &Path) -> Result<Vec<AccountEntry>, Error> {
         }
     };
     if list.is_empty() {
-        return Err(Error::Config(format!("KIRO_ACCOUNTS_FILE {shown} lists no account")));
+        return Err(Error::Config(format!(
+            "KIRO_ACCOUNTS_FILE {shown} lists no account"
+        )));
     }
     let mut out: Vec<AccountEntry> = Vec::new();
     for (i, item) in list.iter().enumerate() {
@@ -508,12 +521,16 @@ fn parse_entry(i: usize, item: &Value) -> Result<AccountEntry, Error> {
     let proxy = text("proxy")?;
     if let Some(p) = &proxy {
         if p != "direct" && crate::net::check_proxy(p).is_err() {
-            return Err(bad("\"proxy\" must be an http://, https:// or socks5:// URL, or \"direct\""));
+            return Err(bad(
+                "\"proxy\" must be an http://, https:// or socks5:// URL, or \"direct\"",
+            ));
         }
     }
     let priority = match o.get("priority") {
         None | Some(Value::Null) => 0,
-        Some(v) => v.as_i64().ok_or_else(|| bad("\"priority\" must be an integer"))?,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| bad("\"priority\" must be an integer"))?,
     };
     let enabled = match o.get("enabled") {
         None | Some(Value::Null) => true,
@@ -521,8 +538,17 @@ fn parse_entry(i: usize, item: &Value) -> Result<AccountEntry, Error> {
         Some(_) => return Err(bad("\"enabled\" must be true or false")),
     };
     let known = [
-        "name", "refresh_token", "creds_file", "cli_db_file", "api_key", "profile_arn", "region",
-        "proxy", "priority", "enabled", "machine_id",
+        "name",
+        "refresh_token",
+        "creds_file",
+        "cli_db_file",
+        "api_key",
+        "profile_arn",
+        "region",
+        "proxy",
+        "priority",
+        "enabled",
+        "machine_id",
     ];
     if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(bad(&format!("unknown field \"{k}\"")));
@@ -567,13 +593,28 @@ mod tests {
         assert!(!ok[1].enabled);
         for (v, needle) in [
             (json!([{"name": "a"}]), "exactly one"),
-            (json!([{"name": "a", "refresh_token": "r", "api_key": "ksk_1"}]), "exactly one"),
+            (
+                json!([{"name": "a", "refresh_token": "r", "api_key": "ksk_1"}]),
+                "exactly one",
+            ),
             (json!([{"refresh_token": "r"}]), "name"),
-            (json!([{"name": "a", "refresh_token": "r"}, {"name": "a", "refresh_token": "s"}]), "twice"),
+            (
+                json!([{"name": "a", "refresh_token": "r"}, {"name": "a", "refresh_token": "s"}]),
+                "twice",
+            ),
             (json!([{"name": "a", "api_key": "nope"}]), "ksk_"),
-            (json!([{"name": "a", "refresh_token": "r", "priority": "high"}]), "priority"),
-            (json!([{"name": "a", "refresh_token": "r", "colour": 1}]), "colour"),
-            (json!([{"name": "a", "refresh_token": "r", "proxy": "ftp://x"}]), "proxy"),
+            (
+                json!([{"name": "a", "refresh_token": "r", "priority": "high"}]),
+                "priority",
+            ),
+            (
+                json!([{"name": "a", "refresh_token": "r", "colour": 1}]),
+                "colour",
+            ),
+            (
+                json!([{"name": "a", "refresh_token": "r", "proxy": "ftp://x"}]),
+                "proxy",
+            ),
             (json!([]), "no account"),
         ] {
             let e = entries(v).unwrap_err().to_string();
