@@ -64,8 +64,8 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
             .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
     }
 
-    for store in &app.stores {
-        store.start_timer();
+    for account in app.pool.accounts.iter().filter(|a| a.enabled) {
+        account.store.start_timer();
     }
     let bg = app.clone();
     let _ = std::thread::Builder::new()
@@ -200,7 +200,7 @@ fn route(app: &App, inc: &mut Incoming) {
             &[],
         ),
         ("GET", "/health") => {
-            let accounts: Vec<_> = app.stores.iter().map(|s| s.status()).collect();
+            let accounts = app.pool.status();
             inc.respond_json(
                 200,
                 &json!({

@@ -159,6 +159,8 @@ pub struct GenerateParams<'a> {
     pub body: &'a Value,
     /// Keep the raw stream for the debug log.
     pub capture_raw: bool,
+    /// Return a 429 at once instead of retrying (another account can take the request).
+    pub fail_fast_on_throttle: bool,
 }
 
 /// The Kiro API client. Cheap to share between workers (`&KiroClient`).
@@ -216,6 +218,11 @@ impl KiroClient {
                     delay,
                     fallback,
                 } => {
+                    if params.fail_fast_on_throttle
+                        && matches!(error, Error::Upstream { status: 429, .. })
+                    {
+                        return Err(error);
+                    }
                     log::warn!("attempt {attempt}/{max} failed: {error}");
                     last_error = error;
                     if fallback
