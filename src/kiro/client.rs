@@ -187,11 +187,7 @@ impl KiroClient {
         let mut attempt = 0;
         while attempt < max {
             attempt += 1;
-            let creds = if refreshed {
-                store.credentials()?
-            } else {
-                store.credentials()?
-            };
+            let creds = store.credentials()?;
             let mut profile = identity::effective_profile(cfg, &creds);
             if fallen_back {
                 profile = ClientProfile::IdeLegacy;

@@ -1,0 +1,285 @@
+//! Test harness: starts the real `kiro-gateway` binary on a free port against the fake Kiro, with a
+//! clean working directory (so no stray `.env` is read), and gives small HTTP helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const KEY: &str = "test-proxy-key-0123456789";
+
+/// A fresh, empty temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!(
+        "kgw-test-{tag}-{}-{n}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+pub struct Gateway {
+    pub url: String,
+    child: Child,
+    pub logs: Arc<Mutex<String>>,
+    pub dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+/// The environment every test gateway gets: the fake's URLs, a key, fast retries.
+pub fn base_env(fake_url: &str) -> Vec<(String, String)> {
+    [
+        ("PROXY_API_KEY", KEY.to_string()),
+        ("SERVER_HOST", "127.0.0.1".to_string()),
+        ("SERVER_PORT", "0".to_string()),
+        ("KIRO_API_URL", fake_url.to_string()),
+        ("KIRO_MANAGEMENT_URL", fake_url.to_string()),
+        ("KIRO_DESKTOP_AUTH_URL", format!("{fake_url}/refreshToken")),
+        ("KIRO_SSO_OIDC_URL", format!("{fake_url}/token")),
+        ("REFRESH_TOKEN", "test-refresh-token-1".to_string()),
+        ("BASE_RETRY_DELAY", "0.01".to_string()),
+        ("LOG_LEVEL", "DEBUG".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+pub fn agent() -> ureq::Agent {
+    let cfg = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build();
+    ureq::Agent::new_with_config(cfg)
+}
+
+/// Run the binary with this environment (nothing inherited but PATH/HOME) and these args,
+/// in `dir`.
+pub fn command(dir: &Path, env: &[(String, String)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiro-gateway"));
+    cmd.current_dir(dir).env_clear().args(args);
+    for k in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+impl Gateway {
+    /// Start against the fake at `fake_url`; `overrides` replace or add variables (an empty value
+    /// removes the variable).
+    pub fn start(fake_url: &str, overrides: &[(&str, &str)]) -> Gateway {
+        let mut env = base_env(fake_url);
+        for (k, v) in overrides {
+            env.retain(|(ek, _)| ek != k);
+            if !v.is_empty() {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        Gateway::start_env(env, temp_dir("gw"))
+    }
+
+    pub fn start_env(env: Vec<(String, String)>, dir: PathBuf) -> Gateway {
+        let mut child = command(&dir, &env, &[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start kiro-gateway");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let logs2 = logs.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            let mut sent = false;
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if !sent {
+                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+                logs2.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("gateway did not start; logs:\n{}", logs.lock().unwrap());
+            }
+        };
+        Gateway {
+            url: format!("http://{addr}"),
+            child,
+            logs,
+            dir,
+            agent: agent(),
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// POST JSON with the key; returns status and parsed body (Null if not JSON).
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (s, _, text) = self.post_raw(
+            path,
+            &[("authorization", &format!("Bearer {KEY}"))],
+            body.to_string().as_bytes(),
+        );
+        (s, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POST raw bytes with the given headers; returns status, response headers and body text.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<(String, String)>, String) {
+        let mut req = self
+            .agent
+            .post(&format!("{}{path}", self.url))
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send(body).expect("request");
+        let status = resp.status().as_u16();
+        let hs = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let mut text = String::new();
+        resp.into_body().into_reader().read_to_string(&mut text).unwrap();
+        (status, hs, text)
+    }
+
+    /// GET with the key.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .agent
+            .get(&format!("{}{path}", self.url))
+            .header("authorization", &format!("Bearer {KEY}"))
+            .call()
+            .expect("request");
+        let status = resp.status().as_u16();
+        let mut text = String::new();
+        resp.into_body().into_reader().read_to_string(&mut text).unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POST and read the whole SSE body into events (status must be 200).
+    pub fn stream(&self, path: &str, body: &Value) -> Vec<SseEvent> {
+        let (status, _, text) = self.post_raw(
+            path,
+            &[("authorization", &format!("Bearer {KEY}"))],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "stream status; body: {text}");
+        parse_sse(&text)
+    }
+
+    /// Wait until `pred(logs)` holds (for background actions such as timer refreshes).
+    pub fn wait_logs(&self, pred: impl Fn(&str) -> bool, secs: u64) -> bool {
+        let end = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < end {
+            if pred(&self.logs()) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Parse an SSE body into events (comments skipped).
+pub fn parse_sse(text: &str) -> Vec<SseEvent> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let mut event = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = Some(e.to_string());
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data.push(d.to_string());
+            }
+        }
+        if event.is_some() || !data.is_empty() {
+            out.push(SseEvent {
+                event,
+                data: data.join("\n"),
+            });
+        }
+    }
+    out
+}
+
+/// Run the binary expecting it to exit (start-up failure); returns exit code and stderr.
+pub fn run_to_exit(env: &[(String, String)], args: &[&str]) -> (i32, String) {
+    let dir = temp_dir("exit");
+    let mut child = command(&dir, env, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            let mut out = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            let _ = std::fs::remove_dir_all(&dir);
+            return (status.code().unwrap_or(-1), format!("{out}{err}"));
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the gateway did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
