@@ -228,7 +228,7 @@ fn append_text(to: &mut String, text: &str) {
         return;
     }
     if !to.is_empty() {
-        to.push_str("\n\n");
+        to.push('\n');
     }
     to.push_str(text);
 }
@@ -353,9 +353,11 @@ fn parse_message(
             let turn = assistant_turn(out);
             append_text(&mut turn.text, &text);
         }
-        other => return Err(bad(format!(
+        other => {
+            return Err(bad(format!(
             "input[{i}].role '{other}' is not supported: use user, assistant, system or developer."
-        ))),
+        )))
+        }
     }
     Ok(())
 }
