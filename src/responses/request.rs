@@ -126,6 +126,9 @@ pub fn parse_responses_request(
     let input = match obj.get("input") {
         None | Some(Value::Null) => return Err(bad("'input' is required.")),
         Some(Value::String(s)) => vec![Message::text(Role::User, s.clone())],
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(bad("'input' must contain at least one item."))
+        }
         Some(Value::Array(items)) => parse_items(items, max_image_bytes, &mut input_system)?,
         Some(_) => return Err(bad("'input' must be a string or an array of items.")),
     };
@@ -716,6 +719,7 @@ mod tests {
             (json!({"input": "x"}), "model"),
             (json!({"model": "m"}), "input"),
             (json!({"model": "m", "input": 5}), "input"),
+            (json!({"model": "m", "input": []}), "at least one"),
             (json!({"model": "m", "input": [5]}), "input[0]"),
             (
                 json!({"model": "m", "input": [{"role": "wizard", "content": "x"}]}),
