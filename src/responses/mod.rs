@@ -53,7 +53,9 @@ pub fn handle(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) {
         return;
     };
     if inc.responded() {
-        log::warn!("response failed after it started");
+        if let Refusal::Gateway(e) = &refusal {
+            log::warn!("response failed after it started: {e}");
+        }
         return;
     }
     match refusal {
