@@ -25,6 +25,8 @@ pub struct App {
     pub pool: Pool,
     pub client: KiroClient,
     pub models: ModelCatalog,
+    /// Responses kept for `previous_response_id` (bounded, in memory).
+    pub responses: crate::responses::store::ResponseStore,
 }
 
 /// A request ready to be sent.
@@ -45,6 +47,10 @@ impl App {
             client: KiroClient::new(config.clone()),
             pool,
             models: ModelCatalog::new(),
+            responses: crate::responses::store::ResponseStore::new(
+                config.responses_store_size,
+                config.responses_store_ttl,
+            ),
             config,
         })
     }
