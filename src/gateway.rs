@@ -10,12 +10,13 @@ use std::time::Duration;
 use crate::auth::accounts::Pool;
 use crate::config::Config;
 use crate::conversation::Conversation;
+use crate::conversation::Outcome;
 use crate::debug::DebugCapture;
 use crate::error::Error;
 use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
 use crate::kiro::models::{reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
-use crate::relay::RelayOptions;
+use crate::relay::{RelayError, RelayOptions, Sink};
 use crate::util::uuid_v4;
 
 /// Everything the workers share.
@@ -25,6 +26,8 @@ pub struct App {
     pub pool: Pool,
     pub client: KiroClient,
     pub models: ModelCatalog,
+    /// Per model: real input tokens (from Kiro) ÷ our estimate, learnt during the process's life.
+    token_ratios: std::sync::Mutex<std::collections::HashMap<String, f64>>,
     /// Responses kept for `previous_response_id` (bounded, in memory).
     pub responses: crate::responses::store::ResponseStore,
 }
@@ -47,6 +50,7 @@ impl App {
             client: KiroClient::new(config.clone()),
             pool,
             models: ModelCatalog::new(),
+            token_ratios: std::sync::Mutex::new(std::collections::HashMap::new()),
             responses: crate::responses::store::ResponseStore::new(
                 config.responses_store_size,
                 config.responses_store_ttl,
@@ -152,6 +156,40 @@ impl App {
             Err(all_out) => all_out,
             Ok(_) => last.unwrap_or_else(|| Error::Internal("no account answered".into())),
         })
+    }
+
+    /// Relay the reply into `sink`, and learn how far our input estimate is from Kiro's figure.
+    pub fn relay(
+        &self,
+        up: &mut Upstream,
+        prepared: &Prepared,
+        sink: &mut dyn Sink,
+    ) -> Result<Outcome, RelayError> {
+        let outcome = crate::relay::relay(up, &prepared.relay, sink)?;
+        let estimate = prepared.payload.estimated_input_tokens;
+        let real = outcome.usage.input_tokens;
+        if estimate > 0 && real > 0 && real != estimate {
+            let ratio = (real as f64 / estimate as f64).clamp(0.2, 5.0);
+            if let Ok(mut r) = self.token_ratios.lock() {
+                // A moving average, so one odd reply does not swing the correction.
+                let e = r.entry(prepared.model_id.clone()).or_insert(ratio);
+                *e = *e * 0.7 + ratio * 0.3;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Input tokens of a prepared request: the estimate, corrected by what Kiro reported for this
+    /// model so far (used by `count_tokens`).
+    pub fn input_tokens(&self, prepared: &Prepared) -> u64 {
+        let estimate = prepared.payload.estimated_input_tokens;
+        let ratio = self
+            .token_ratios
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&prepared.model_id).copied())
+            .unwrap_or(1.0);
+        (estimate as f64 * ratio).round() as u64
     }
 
     /// Fetch Kiro's model list into the catalogue (background thread at start-up and hourly).

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::gateway::App;
 use crate::http::Incoming;
 use crate::openai::response::Collector;
-use crate::relay::{relay, RelayError};
+use crate::relay::RelayError;
 
 use request::{parse_messages_request, Purpose};
 use response::StreamWriter;
@@ -54,7 +54,7 @@ fn count_tokens(app: &App, inc: &mut Incoming) -> Result<(), Error> {
     let conv = parse_messages_request(&inc.body, app.config.max_image_bytes, Purpose::CountTokens)?;
     inc.model = conv.model.clone();
     let prepared = app.prepare(&conv)?;
-    let body = json!({"input_tokens": prepared.payload.estimated_input_tokens});
+    let body = json!({"input_tokens": app.input_tokens(&prepared)});
     inc.respond_json(200, &body, &[]);
     Ok(())
 }
@@ -74,7 +74,7 @@ fn messages(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(
     let mut up = app.open(&prepared, debug)?;
     if !conv.stream {
         let mut collected = Collector::default();
-        let result = relay(&mut up, &prepared.relay, &mut collected);
+        let result = app.relay(&mut up, &prepared, &mut collected);
         if let Some(raw) = up.take_raw() {
             debug.raw_stream(raw);
         }
@@ -92,11 +92,11 @@ fn messages(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(
     let mut writer = StreamWriter::new(
         &mut sse,
         &model,
-        prepared.payload.estimated_input_tokens,
+        app.input_tokens(&prepared),
         debug.enabled(),
     );
     let result = match writer.start() {
-        Ok(()) => relay(&mut up, &prepared.relay, &mut writer),
+        Ok(()) => app.relay(&mut up, &prepared, &mut writer),
         Err(_) => Err(RelayError::ClientGone),
     };
     match &result {

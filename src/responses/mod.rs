@@ -15,7 +15,7 @@ use crate::debug::DebugCapture;
 use crate::error::Error;
 use crate::gateway::App;
 use crate::http::Incoming;
-use crate::relay::{relay, RelayError};
+use crate::relay::RelayError;
 
 use request::ResponsesRequest;
 use response::{Discard, ResponseHead, ResponseWriter};
@@ -113,7 +113,7 @@ fn serve(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(), 
     if !req.stream {
         let mut discard = Discard;
         let mut writer = ResponseWriter::new(&mut discard, head, false);
-        let result = relay(&mut up, &prepared.relay, &mut writer);
+        let result = app.relay(&mut up, &prepared, &mut writer);
         if let Some(raw) = up.take_raw() {
             debug.raw_stream(raw);
         }
@@ -134,7 +134,7 @@ fn serve(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(), 
     let mut sse = inc.start_sse()?;
     let mut writer = ResponseWriter::new(&mut sse, head, debug.enabled());
     let result = match writer.start() {
-        Ok(()) => relay(&mut up, &prepared.relay, &mut writer),
+        Ok(()) => app.relay(&mut up, &prepared, &mut writer),
         Err(_) => Err(RelayError::ClientGone),
     };
     match &result {
