@@ -128,7 +128,11 @@ fn worker(app: &App, rx: &Mutex<Receiver<tiny_http::Request>>) {
             log::error!("a handler panicked on {} {}", inc.method, inc.path);
             if !inc.responded() {
                 let e = Error::Internal("the gateway hit an unexpected error".into());
-                let (status, body) = crate::openai::response::error_body(&e);
+                let (status, body) = if inc.path.starts_with("/v1/messages") {
+                    crate::anthropic::response::error_body(&e)
+                } else {
+                    crate::openai::response::error_body(&e)
+                };
                 inc.respond_json(status, &body, &[]);
             }
         }

@@ -282,13 +282,32 @@ fn each_account_refreshes_once_and_writes_only_its_own_file() {
     assert_ne!(fb["accessToken"], "old");
     assert_ne!(fa["accessToken"], fb["accessToken"]);
     assert_ne!(fa["refreshToken"], fb["refreshToken"]);
-    // The account that served the requests used its own token.
-    let used = bearers(&fake);
-    assert!(
-        used.iter()
-            .all(|t| t == fa["accessToken"].as_str().unwrap()),
-        "{used:?} vs {fa}"
+    // Each account has its own stable machine id in the User-Agent.
+    let ua_a = fake.requests()[0].header("user-agent").unwrap();
+    fake.clear_requests();
+    fake.push_reply(
+        Reply::error(429, "slow", Some("USER_REQUEST_RATE_EXCEEDED")).header("Retry-After", "30"),
     );
+    assert_eq!(gw.post("/v1/chat/completions", &chat("other")).0, 200);
+    let uas: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("user-agent"))
+        .collect();
+    assert_eq!(uas.len(), 2);
+    assert_eq!(uas[0], ua_a);
+    let id = |ua: &str| ua.split("KiroIDE-1.0.437-").nth(1).unwrap()[..64].to_string();
+    assert_ne!(
+        id(&uas[0]),
+        id(&uas[1]),
+        "accounts a and b have different machine ids"
+    );
+    fake.clear_requests();
+    assert_eq!(gw.post("/v1/chat/completions", &chat("again")).0, 200);
+    // Account b now serves, with its own token (a is cooling down).
+    let fb: Value = serde_json::from_str(&std::fs::read_to_string(&b).unwrap()).unwrap();
+    let used = bearers(&fake);
+    assert_eq!(used, vec![fb["accessToken"].as_str().unwrap().to_string()]);
 }
 
 /// A tiny HTTP proxy that records what it was asked to reach and forwards it.
