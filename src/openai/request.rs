@@ -197,14 +197,20 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
             });
         }
     }
-    if let Some(r) = m
-        .get("reasoning_content")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty())
-    {
+    // `reasoning_signature` is the gateway's own field (Chat Completions has none): native
+    // reasoning is only replayed to Kiro with the signature it came with.
+    let non_empty = |key: &str| {
+        m.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let text = non_empty("reasoning_content");
+    let signature = non_empty("reasoning_signature");
+    if text.is_some() || signature.is_some() {
         msg.reasoning = Some(Reasoning {
-            text: r.to_string(),
-            signature: None,
+            text: text.unwrap_or_default(),
+            signature,
             redacted: None,
         });
     }

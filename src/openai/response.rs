@@ -159,9 +159,12 @@ impl Sink for ChunkWriter<'_> {
                 json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
                 None,
             ),
-            OutputEvent::ToolCallEnd { .. }
-            | OutputEvent::ReasoningSignature(_)
-            | OutputEvent::RedactedReasoning(_) => Ok(()),
+            // Chat Completions has no field for it: our own `reasoning_signature`, which the
+            // client sends back on the assistant message so the reasoning can be replayed.
+            OutputEvent::ReasoningSignature(s) => {
+                self.chunk(json!({"reasoning_signature": s}), None)
+            }
+            OutputEvent::ToolCallEnd { .. } | OutputEvent::RedactedReasoning(_) => Ok(()),
         }
     }
 
@@ -233,6 +236,9 @@ pub fn completion_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
     let mut message = json!({"role": "assistant", "content": c.text});
     if !c.reasoning.is_empty() {
         message["reasoning_content"] = json!(c.reasoning);
+    }
+    if let Some(s) = c.signature.as_deref().filter(|s| !s.is_empty()) {
+        message["reasoning_signature"] = json!(s);
     }
     let calls: Vec<Value> = c
         .complete_calls()
