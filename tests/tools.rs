@@ -858,10 +858,75 @@ fn a_truncated_tool_call_ends_the_stream_with_length_and_a_note() {
     let text = content(&chunks);
     assert!(text.starts_with("Writing the file."), "{text}");
     assert!(text.contains("'write_file' was cut off"), "{text}");
-    // The fragments went out as they arrived; the call was never completed (nothing made the
-    // partial arguments look whole, and no `{}` was substituted).
+    // The fragments went out as they arrived; the call was never completed (no `{}` was
+    // substituted), and no lenient client parser can complete it either.
     let (args, _) = arguments_of(&tool_deltas(&chunks), 0);
-    assert_eq!(args, r#"{"path":"big.txt","content":"lorem ipsum"#);
+    assert!(
+        args.starts_with(r#"{"path":"big.txt","content":"lorem ipsum"#),
+        "{args}"
+    );
+    assert!(serde_json::from_str::<Value>(&args).is_err(), "{args}");
+    assert_eq!(repair_partial_json(&args), None, "{args}");
+}
+
+/// What lenient streaming clients do with cut JSON (LangChain's `parse_partial_json`): close an
+/// open string (dropping a dangling escape) and every open bracket, then parse; a closing
+/// bracket that does not match gives up.
+fn repair_partial_json(s: &str) -> Option<Value> {
+    let (mut out, mut stack, mut in_string, mut escaped) =
+        (String::new(), Vec::new(), false, false);
+    for c in s.chars() {
+        if in_string {
+            match c {
+                '"' if !escaped => in_string = false,
+                '\\' => escaped = !escaped,
+                _ => escaped = false,
+            }
+        } else {
+            match c {
+                '"' => in_string = true,
+                '{' => stack.push('}'),
+                '[' => stack.push(']'),
+                '}' | ']' if stack.pop() != Some(c) => return None,
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    if in_string {
+        if escaped {
+            out.pop();
+        }
+        out.push('"');
+    }
+    out.extend(stack.iter().rev());
+    serde_json::from_str(&out).ok()
+}
+
+#[test]
+fn cut_arguments_cannot_be_repaired_into_a_call_at_any_cut_point() {
+    // LangChain turns streamed fragments into a tool call by repairing the JSON; a cut
+    // write_file would then run with half its content. Whatever the cut point (inside a key, a
+    // string, an escape, an array, between values), the streamed arguments must stay unusable.
+    let full = r#"{"path":"a.txt","lines":[1,{"t":"x\"y"}],"text":"héllo"}"#;
+    let cuts: Vec<usize> = full.char_indices().map(|(i, _)| i).skip(1).collect();
+    let fake = FakeKiro::start();
+    for &cut in &cuts {
+        fake.push_reply(Reply::events(vec![
+            Ev::tool_start("tooluse_c", "write_file"),
+            Ev::tool_input("tooluse_c", "write_file", &full[..cut]),
+            Ev::Metering(0.1),
+        ]));
+    }
+    let gw = Gateway::start(&fake.url(), &[]);
+    for &cut in &cuts {
+        let chunks =
+            chunks(&gw.stream("/v1/chat/completions", &ask(true, json!([weather_tool()]))));
+        assert_eq!(finish(&chunks), "length", "cut at {cut}");
+        let (args, _) = arguments_of(&tool_deltas(&chunks), 0);
+        assert!(args.starts_with(&full[..cut]), "cut at {cut}: {args}");
+        assert_eq!(repair_partial_json(&args), None, "cut at {cut}: {args}");
+    }
 }
 
 #[test]
@@ -885,6 +950,45 @@ fn a_truncated_tool_call_is_withheld_from_a_non_streaming_reply() {
         );
     }
     assert!(gw.logs().contains("truncated tool call: 'write_file'"));
+}
+
+#[test]
+fn a_cut_tool_call_sent_back_by_the_client_does_not_wedge_the_conversation() {
+    // Streamed fragments cannot be taken back, and clients keep them: LangChain re-sends an
+    // invalid tool call with its raw arguments, an SDK loop may answer it with an error result.
+    // A 400 here would fail every later turn of the conversation.
+    let fake = FakeKiro::start();
+    fake.push_reply(truncated_reply());
+    let gw = Gateway::start(&fake.url(), &[]);
+    let chunks = chunks(&gw.stream("/v1/chat/completions", &ask(true, json!([weather_tool()]))));
+    let deltas = tool_deltas(&chunks);
+    let (partial, _) = arguments_of(&deltas, 0);
+    let follow_up = json!({"model": MODEL, "tools": [weather_tool()], "messages": [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": content(&chunks), "tool_calls": [{"id": deltas[0]["id"],
+            "type": "function", "function": {"name": "write_file", "arguments": partial}}]},
+        {"role": "tool", "tool_call_id": deltas[0]["id"], "content": "Error: invalid JSON arguments"},
+        {"role": "user", "content": "Write it in smaller pieces."}]});
+    let (status, body) = gw.post("/v1/chat/completions", &follow_up);
+    assert_eq!(status, 200, "{body}");
+    let sent = fake.last_request().unwrap().body;
+    let raw = sent.to_string();
+    assert!(
+        !raw.contains("toolUses") && !raw.contains("toolResults"),
+        "{raw}"
+    );
+    let history = sent["conversationState"]["history"].as_array().unwrap();
+    let said = history[1]["assistantResponseMessage"]["content"]
+        .as_str()
+        .unwrap();
+    assert!(said.starts_with("Writing the file."), "{said}");
+    assert!(
+        said.contains("'write_file' (tooluse_cut) was cut off") && said.contains("not run"),
+        "{said}"
+    );
+    let current = current_input(&sent)["content"].as_str().unwrap();
+    assert!(current.contains("[Tool Result (tooluse_cut)]\nError: invalid JSON arguments"));
+    assert!(current.contains("Write it in smaller pieces."), "{current}");
 }
 
 #[test]
