@@ -10,6 +10,9 @@ agent through the gateway four ways:
 * the `openai` SDK, not streamed (`message.tool_calls`, `message.reasoning_content`);
 * LangChain `ChatOpenAI.bind_tools(...).invoke(...)`;
 * LangChain `.stream(...)`, chunks added up (`tool_call_chunks` counted per call);
+* a tool call cut off mid-arguments, with the SDK's raw stream and with LangChain
+  (`finish_reason` "length", arguments no parser can complete, the broken call sent back with
+  the next turn, which must still be answered);
 
 each with native reasoning (claude-opus-4.8, `reasoning_effort="high"`) and with the prompt-tag
 fallback (claude-sonnet-4.5). The fake calls the tool twice (Paris, Oslo) and then answers with
@@ -179,7 +182,7 @@ def openai_streamed(client, model, effort):
         if not message.tool_calls:
             expect(choice.finish_reason == "stop", choice.finish_reason)
             check_final_answer(message.content, bool(effort))
-            return step
+            return f"{step} tool steps, then the answer"
         expect(choice.finish_reason == "tool_calls", choice.finish_reason)
         call = message.tool_calls[0]
         expect(arg_deltas.get(0, 0) > 1, f"arguments arrived in several deltas: {arg_deltas}")
@@ -211,7 +214,7 @@ def openai_plain(client, model, effort):
         expect(getattr(message, "reasoning_content", None), f"step {step}: reasoning_content")
         if not message.tool_calls:
             check_final_answer(message.content, bool(effort))
-            return step
+            return f"{step} tool steps, then the answer"
         expect(choice.finish_reason == "tool_calls", choice.finish_reason)
         # The message goes back as the SDK parsed it, extra fields (reasoning_content,
         # reasoning_signature) included.
@@ -292,7 +295,7 @@ def langchain_loop(base_url, model, effort, streamed):
         expect(reasoning, f"step {step}: reasoning_content visible: {ai.additional_kwargs}")
         if not ai.tool_calls:
             check_final_answer(ai.content, bool(effort))
-            return step
+            return f"{step} tool steps, then the answer"
         if streamed:
             expect(chunks_per_call.get(0, 0) > 1, f"argument chunks: {chunks_per_call}")
         call = ai.tool_calls[0]
@@ -302,6 +305,67 @@ def langchain_loop(base_url, model, effort, streamed):
             result = run_tool(tc["name"], tc["args"])
             messages.append(ToolMessage(result, tool_call_id=tc["id"]))
     raise AssertionError("the agent never finished")
+
+
+def langchain_cut_call(base_url, model, effort):
+    """A tool call cut off mid-arguments: LangChain keeps it as an invalid tool call and sends
+    it back with the next turn, which must still work."""
+    from langchain_core.messages import HumanMessage
+
+    llm = langchain_model(base_url, model, effort)
+    messages = [HumanMessage("Weather please. CUT_TOOL_CALL")]
+    ai = None
+    for chunk in llm.stream(messages):
+        ai = chunk if ai is None else ai + chunk
+    expect(ai.response_metadata.get("finish_reason") == "length", ai.response_metadata)
+    expect(not ai.tool_calls and ai.invalid_tool_calls, f"{ai.tool_calls} {ai.invalid_tool_calls}")
+    expect("cut off" in ai.content, ai.content)
+    messages += [ai, HumanMessage("Then just tell me what you know.")]
+    reply = llm.invoke(messages)  # raises on a 400
+    expect(reply.content or reply.tool_calls, "the next turn answers")
+    return "cut call left invalid, sent back, next turn answered"
+
+
+def openai_cut_call(client, model, effort):
+    """The same with the SDK's raw stream, deltas accumulated by hand (the `.stream()` helper
+    raises LengthFinishReasonError on finish_reason "length" by design); the broken call goes
+    back with an error result, as a simple agent loop would send it."""
+    extra = {"reasoning_effort": effort} if effort else {}
+    messages = [{"role": "user", "content": "Weather please. CUT_TOOL_CALL"}]
+    content, calls, finish = "", {}, None
+    for chunk in client.chat.completions.create(
+        model=model, messages=messages, tools=[WEATHER_TOOL], stream=True, **extra
+    ):
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        finish = choice.finish_reason or finish
+        content += choice.delta.content or ""
+        for tc in choice.delta.tool_calls or []:
+            call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
+            call["id"] = tc.id or call["id"]
+            if tc.function and tc.function.name:
+                call["name"] = tc.function.name
+            if tc.function and tc.function.arguments:
+                call["arguments"] += tc.function.arguments
+    expect(finish == "length", finish)
+    call = calls.get(0)
+    expect(call and call["arguments"].startswith('{"city":"Par'), calls)
+    try:
+        json.loads(call["arguments"])
+        raise AssertionError(f"cut arguments parse: {call['arguments']}")
+    except json.JSONDecodeError:
+        pass
+    messages.append({"role": "assistant", "content": content, "tool_calls": [{
+        "id": call["id"], "type": "function",
+        "function": {"name": call["name"], "arguments": call["arguments"]}}]})
+    messages.append({"role": "tool", "tool_call_id": call["id"], "content": "Error: bad JSON"})
+    messages.append({"role": "user", "content": "Then just tell me what you know."})
+    resp = client.chat.completions.create(
+        model=model, messages=messages, tools=[WEATHER_TOOL], **extra
+    )
+    expect(resp.choices[0].finish_reason in ("stop", "tool_calls"), resp.choices[0])
+    return "cut call left invalid, sent back, next turn answered"
 
 
 def main():
@@ -317,15 +381,17 @@ def main():
             ("openai create", lambda m, e: openai_plain(client, m, e)),
             ("langchain invoke", lambda m, e: langchain_loop(base_url, m, e, False)),
             ("langchain stream", lambda m, e: langchain_loop(base_url, m, e, True)),
+            ("openai cut call", lambda m, e: openai_cut_call(client, m, e)),
+            ("langchain cut call", lambda m, e: langchain_cut_call(base_url, m, e)),
         ]
         for name, check in checks:
             for label, (model, effort) in (("native", NATIVE), ("tags", TAGS)):
                 try:
-                    steps = check(model, effort)
-                    print(f"ok   {name:17} {label:6} {model}: {steps} tool steps, then the answer")
+                    result = check(model, effort)
+                    print(f"ok   {name:18} {label:6} {model}: {result}")
                 except Exception as e:  # report every failure, not only the first
                     failures += 1
-                    print(f"FAIL {name:17} {label:6} {model}: {type(e).__name__}: {e}")
+                    print(f"FAIL {name:18} {label:6} {model}: {type(e).__name__}: {e}")
     finally:
         gateway.stop()
         fake.stop()

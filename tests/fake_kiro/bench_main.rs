@@ -115,13 +115,17 @@ fn main() {
     }
 }
 
+/// A user message ending with this gets a tool call cut off mid-arguments.
+const CUT_MARKER: &str = "CUT_TOOL_CALL";
+
 /// The cities the scripted agent asks about, one tool call per step.
 const CITIES: [&str; 2] = ["Paris", "Oslo"];
 
 /// The scripted weather agent. While the request defines tools and fewer than two tool results
 /// have come back, it calls the first tool with `{"city":…,"unit":"celsius"}` (id
 /// `tooluse_step<N>`, arguments in six fragments); then it answers in text, naming the results it
-/// received and how many signed reasoning blocks the client replayed.
+/// received and how many signed reasoning blocks the client replayed. A current message ending
+/// with [`CUT_MARKER`] gets a call whose stream ends in the middle of its arguments.
 ///
 /// Reasoning comes first in every reply: native `reasoningContentEvent`s signed `sig-step-<N>`
 /// when the request has `additionalModelRequestFields`, a `<thinking>` block when the thinking
@@ -163,6 +167,17 @@ fn tools_script(request: &Recorded) -> Reply {
     let tagged = current["content"]
         .as_str()
         .is_some_and(|c| c.contains("<thinking_mode>enabled"));
+    let content = current["content"].as_str().unwrap_or("");
+    if let (Some(name), true) = (&tool, content.ends_with(CUT_MARKER)) {
+        // The stream ends in the middle of the arguments: no stop, unfinished JSON.
+        return Reply::events(vec![
+            Ev::text("Writing the file."),
+            Ev::tool_start("tooluse_cut", name),
+            Ev::tool_input("tooluse_cut", name, r#"{"city":"Par"#),
+            Ev::tool_input("tooluse_cut", name, r#"is","unit":"cel"#),
+            Ev::Metering(fake_kiro::DEFAULT_CREDITS),
+        ]);
+    }
     let city = CITIES.get(step).copied();
     let thought = match city {
         Some(c) if tool.is_some() => format!("I need the weather in {c}."),
