@@ -24,6 +24,11 @@ use crate::thinking::{injection_prefix, system_addition, truncation_system_addit
 /// is checked, not the character set.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
 
+/// Kiro refuses an image whose base64 text is longer than 5 MiB (about 3.75 MiB decoded; "image
+/// exceeds 5 MB maximum"), and an image kept in history then fails every later turn, so such an
+/// image is refused here with a 413 that says why. `MAX_IMAGE_BYTES` (decoded size) may be higher.
+pub const MAX_IMAGE_BASE64_BYTES: usize = 5 * 1024 * 1024;
+
 /// Text of a synthetic message (a user message put first, issue #60; an assistant message put
 /// between two users, issue #64) and of an empty history message, since Kiro does not take an
 /// empty `content`. It was `.` before commit 58e8129.
@@ -54,7 +59,8 @@ pub struct PayloadOptions {
     pub tool_description_max_length: usize,
     /// Add the "Output Truncation Handling" explanation to the system prompt.
     pub truncation_notice: bool,
-    /// `KIRO_MAX_BODY_BYTES`: the largest serialized body we send (0 = unlimited).
+    /// `KIRO_MAX_BODY_BYTES`: the largest serialized body we send, image data not counted
+    /// (0 = unlimited).
     pub max_body_bytes: usize,
     /// `HISTORY_TRIM=oldest`: drop the oldest whole turns until the body fits.
     pub trim_oldest: bool,
@@ -86,13 +92,15 @@ pub struct BuiltPayload {
 ///
 /// Kiro's limit on the number of tools is not published; any count is accepted and sent.
 pub fn build(conv: &Conversation, opts: &PayloadOptions) -> Result<BuiltPayload, Error> {
+    check_image_sizes(conv)?;
     let prepared = prepare(conv, opts)?;
     let full = prepared.render(0, opts);
     let full_len = serialized_len(&full)?;
-    let (body, body_len, dropped) = if opts.max_body_bytes == 0 || full_len <= opts.max_body_bytes {
+    let measured = budget_len(&full, full_len);
+    let (body, body_len, dropped) = if opts.max_body_bytes == 0 || measured <= opts.max_body_bytes {
         (full, full_len, 0)
     } else {
-        fit_by_trimming(&prepared, opts, full_len)?
+        fit_by_trimming(&prepared, opts, measured)?
     };
     let estimated_input_tokens = estimate_body_tokens(&body);
     Ok(BuiltPayload {
@@ -757,6 +765,52 @@ fn user_input_message(
     json!({"userInputMessage": msg})
 }
 
+/// Images over [`MAX_IMAGE_BASE64_BYTES`], wherever they are (history included).
+fn check_image_sizes(conv: &Conversation) -> Result<(), Error> {
+    let images = conv.messages.iter().flat_map(|m| {
+        m.images
+            .iter()
+            .chain(m.tool_results.iter().flat_map(|r| r.images.iter()))
+    });
+    for image in images {
+        if image.data.len() > MAX_IMAGE_BASE64_BYTES {
+            return Err(Error::PayloadTooLarge(format!(
+                "An image is {} bytes as base64; Kiro accepts at most {MAX_IMAGE_BASE64_BYTES} \
+                 bytes of base64 per image (about 3.75 MiB decoded). Send a smaller or more \
+                 compressed image.",
+                image.data.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The length that counts against `max_body_bytes`: the serialized length without image data.
+/// The Kiro IDE sends images of up to [`MAX_IMAGE_BASE64_BYTES`] each, so Kiro's "Input is too
+/// long" threshold cannot be counting them, and a screenshot must not trigger the overflow error
+/// (clients compact on it, in vain).
+fn budget_len(value: &Value, serialized: usize) -> usize {
+    serialized.saturating_sub(image_data_len(value))
+}
+
+fn image_data_len(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, v)| match (key.as_str(), v) {
+                ("images", Value::Array(images)) => images
+                    .iter()
+                    .filter_map(|img| img.get("source")?.get("bytes")?.as_str())
+                    .map(str::len)
+                    .sum(),
+                _ => image_data_len(v),
+            })
+            .sum(),
+        Value::Array(items) => items.iter().map(image_data_len).sum(),
+        _ => 0,
+    }
+}
+
 fn serialized_len(body: &Value) -> Result<usize, Error> {
     serde_json::to_vec(body)
         .map(|bytes| bytes.len())
@@ -764,8 +818,9 @@ fn serialized_len(body: &Value) -> Result<usize, Error> {
 }
 
 /// Drops the oldest whole turns until the body fits `max_body_bytes`, so Kiro does not answer
-/// 400 `CONTENT_LENGTH_EXCEEDS_THRESHOLD` / "Input is too long". Returns the body, its length and
-/// the number of history entries dropped.
+/// 400 `CONTENT_LENGTH_EXCEEDS_THRESHOLD` / "Input is too long". Returns the body, its serialized
+/// length and the number of history entries dropped. `full_len` and every size compared with the
+/// budget are [`budget_len`]s (image data not counted).
 ///
 /// Every cut is checked against the real serialized length. To keep a long history from costing
 /// one render per turn, a cut is only rendered once the entries it drops (measured one by one)
@@ -784,7 +839,8 @@ fn fit_by_trimming(
     let mut sum = 0usize;
     for m in &p.history {
         // +1 for the comma between array elements.
-        sum += serialized_len(&render_history_entry(m, None, opts))? + 1;
+        let entry = render_history_entry(m, None, opts);
+        sum += budget_len(&entry, serialized_len(&entry)?) + 1;
         dropped_bytes.push(sum);
     }
     let points = p.trim_points();
@@ -803,10 +859,11 @@ fn fit_by_trimming(
         }
         let body = p.render(k, opts);
         let len = serialized_len(&body)?;
-        if len <= max {
+        let measured = budget_len(&body, len);
+        if measured <= max {
             return Ok((body, len, k));
         }
-        deepest_len = len;
+        deepest_len = measured;
     }
     Err(too_long(
         full_len,
@@ -826,8 +883,8 @@ const PREDICTION_SLACK: usize = 256;
 /// OpenCode and Cline look for before compacting.
 fn too_long(len: usize, max: usize, trim_note: &str) -> Error {
     Error::ContextLengthExceeded(format!(
-        "prompt is too long: the conversation is {len} bytes as a Kiro request and the limit is \
-         {max} bytes (KIRO_MAX_BODY_BYTES).{trim_note} Compact the conversation or start a new one."
+        "prompt is too long: the conversation is {len} bytes as a Kiro request (images not \
+         counted) and the limit is {max} bytes (KIRO_MAX_BODY_BYTES).{trim_note} Compact the conversation or start a new one."
     ))
 }
 
@@ -2061,6 +2118,61 @@ mod tests {
             len,
             "a body at the limit fits"
         );
+    }
+
+    #[test]
+    fn image_data_does_not_count_against_the_body_budget() {
+        let mut c = long_conversation(1, 100);
+        let text_only = full_len(&c);
+        // Room for the `images` wrapper JSON, not for the data.
+        let o = PayloadOptions {
+            max_body_bytes: text_only + 100,
+            ..opts()
+        };
+        if let Some(first) = c.messages.first_mut() {
+            first.images.push(Image {
+                format: "png".into(),
+                data: "A".repeat(50_000),
+            });
+        }
+        let built = build_ok(&c, &o);
+        assert!(built.body_len > text_only + 50_000, "{}", built.body_len);
+        // The same bytes as text do count.
+        let mut as_text = long_conversation(1, 100);
+        as_text.messages[0].text.push_str(&"A".repeat(50_000));
+        assert!(matches!(
+            build(&as_text, &o),
+            Err(Error::ContextLengthExceeded(_))
+        ));
+    }
+
+    #[test]
+    fn an_image_over_the_kiro_base64_cap_is_refused_wherever_it_is() {
+        let big = Image {
+            format: "png".into(),
+            data: "A".repeat(MAX_IMAGE_BASE64_BYTES + 1),
+        };
+        let mut in_history = long_conversation(1, 10);
+        in_history.messages[0].images.push(big.clone());
+        let mut in_result = long_conversation(1, 10);
+        in_result.messages[2].tool_results.push(ToolResult {
+            tool_use_id: "t".into(),
+            text: "shot".into(),
+            is_error: false,
+            images: vec![big],
+        });
+        for c in [in_history, in_result] {
+            match build(&c, &opts()) {
+                Err(Error::PayloadTooLarge(m)) => assert!(m.contains("5242880"), "{m}"),
+                other => panic!("expected PayloadTooLarge, got {other:?}"),
+            }
+        }
+        let mut at_cap = long_conversation(1, 10);
+        at_cap.messages[0].images.push(Image {
+            format: "png".into(),
+            data: "A".repeat(MAX_IMAGE_BASE64_BYTES),
+        });
+        assert!(build(&at_cap, &opts()).is_ok());
     }
 
     #[test]
