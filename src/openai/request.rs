@@ -12,8 +12,6 @@ use crate::conversation::{
 };
 use crate::error::Error;
 
-use super::response::unrepairable_tail;
-
 /// A parsed Chat Completions request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
@@ -240,17 +238,9 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
     Ok(msg)
 }
 
-/// Arguments of a streamed call that Kiro cut off, as the client got them: JSON that just stops,
-/// or that plus the unrepairable tail the stream ended the call with.
+/// Arguments of a streamed call that Kiro cut off, as the client got them: JSON that just stops.
 fn is_cut_off(args: &str) -> bool {
-    let stops = |s: &str| serde_json::from_str::<Value>(s).is_err_and(|e| e.is_eof());
-    stops(args)
-        || (1..=3).any(|n| {
-            args.len()
-                .checked_sub(n)
-                .and_then(|at| Some((args.get(..at)?, args.get(at..)?)))
-                .is_some_and(|(cut, tail)| stops(cut) && unrepairable_tail(cut) == tail)
-        })
+    serde_json::from_str::<Value>(args).is_err_and(|e| e.is_eof())
 }
 
 /// Text and images of a `content` field (string, list of parts, or null).
@@ -525,12 +515,12 @@ mod tests {
             m.text,
             "Writing.\n\n[The tool call 'write' (c1) was cut off before its arguments were complete, so it was not run.]"
         );
-        // As streamed: the cut JSON plus the unrepairable tail that ended the call.
+        // As streamed: JSON that just stops.
         for args in [
-            "{\"a\":\"b\"]",
-            "{\"a\":[1,2}",
-            "{\"a\":\"b\\n\"]",
-            "{\"a\":1]",
+            "{\"a\":\"b",
+            "{\"a\":[1,2",
+            "{\"a\":\"b\\",
+            "{\"a\":1,",
             "{",
         ] {
             assert!(is_cut_off(args), "{args}");

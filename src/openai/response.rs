@@ -85,8 +85,6 @@ pub struct ChunkWriter<'a> {
     created: u64,
     model: String,
     role_sent: bool,
-    /// Tool calls started and not yet ended: index and the arguments streamed so far.
-    open_calls: Vec<(usize, String)>,
     /// Copy of the text written, for the debug log.
     pub trace: Option<String>,
 }
@@ -99,7 +97,6 @@ impl<'a> ChunkWriter<'a> {
             created: now_unix(),
             model: model.to_string(),
             role_sent: false,
-            open_calls: Vec::new(),
             trace: trace.then(String::new),
         }
     }
@@ -129,18 +126,9 @@ impl<'a> ChunkWriter<'a> {
 
     /// The last chunk (finish reason), the usage chunk when asked, then `[DONE]`.
     ///
-    /// A tool call still open here was cut off by Kiro, and its fragments are already out.
-    /// Lenient clients repair cut JSON into a call (LangChain closes open strings and brackets),
-    /// which would run, say, a `write_file` with half its content; so each open call gets one
-    /// last fragment that no such repair can accept (see [`unrepairable_tail`]).
+    /// A tool call Kiro cut off has had its fragments streamed already; they cannot be taken
+    /// back, so no further fragment of it is sent and the reply ends with `length` (issue 10).
     pub fn finish(&mut self, outcome: &Outcome, include_usage: bool) -> io::Result<()> {
-        for (index, args) in std::mem::take(&mut self.open_calls) {
-            let tail = unrepairable_tail(&args);
-            self.chunk(
-                json!({"tool_calls": [{"index": index, "function": {"arguments": tail}}]}),
-                None,
-            )?;
-        }
         self.chunk(json!({}), Some(finish_reason(&outcome.finish)))?;
         if include_usage {
             let c = json!({
@@ -165,27 +153,16 @@ impl Sink for ChunkWriter<'_> {
         match event {
             OutputEvent::Text(t) => self.chunk(json!({"content": t}), None),
             OutputEvent::Reasoning(t) => self.chunk(json!({"reasoning_content": t}), None),
-            OutputEvent::ToolCallStart { index, id, name } => {
-                self.open_calls.push((index, String::new()));
-                self.chunk(
-                    json!({"tool_calls": [{"index": index, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""}}]}),
-                    None,
-                )
-            }
-            OutputEvent::ToolCallArguments { index, fragment } => {
-                if let Some((_, args)) = self.open_calls.iter_mut().find(|(i, _)| *i == index) {
-                    args.push_str(&fragment);
-                }
-                self.chunk(
-                    json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
-                    None,
-                )
-            }
-            OutputEvent::ToolCallEnd { index, .. } => {
-                self.open_calls.retain(|(i, _)| *i != index);
-                Ok(())
-            }
+            OutputEvent::ToolCallStart { index, id, name } => self.chunk(
+                json!({"tool_calls": [{"index": index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}}]}),
+                None,
+            ),
+            OutputEvent::ToolCallArguments { index, fragment } => self.chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                None,
+            ),
+            OutputEvent::ToolCallEnd { .. } => Ok(()),
             // Chat Completions has no field for it: our own `reasoning_signature`, which the
             // client sends back on the assistant message so the reasoning can be replayed.
             OutputEvent::ReasoningSignature(s) => {
@@ -198,48 +175,6 @@ impl Sink for ChunkWriter<'_> {
     fn keepalive(&mut self) -> io::Result<()> {
         self.sse.comment("keep-alive")
     }
-}
-
-/// The text that, appended to the cut JSON `args`, leaves it beyond repair: it ends an open
-/// string (completing a dangling escape first), then adds a closing bracket that does not match
-/// the innermost open one (`]` where `}` is due, `}` where `]` is due; `]` at the top level).
-/// Closing the rest can never make that valid again, and repairing parsers give up on a
-/// mismatched closer.
-pub fn unrepairable_tail(args: &str) -> String {
-    let (mut open, mut in_string, mut escaped) = (Vec::new(), false, false);
-    for c in args.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => in_string = true,
-            '{' => open.push('}'),
-            '[' => open.push(']'),
-            '}' | ']' => {
-                open.pop();
-            }
-            _ => {}
-        }
-    }
-    let mut tail = String::new();
-    if in_string {
-        if escaped {
-            tail.push('n');
-        }
-        tail.push('"');
-    }
-    tail.push(match open.last() {
-        Some(']') => '}',
-        // `}` is due, or nothing is open (then any closer is a mismatch).
-        _ => ']',
-    });
-    tail
 }
 
 /// A tool call being collected for a non-streaming reply.
@@ -344,56 +279,6 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(body["error"]["code"], "context_length_exceeded");
         assert_eq!(body["error"]["type"], "invalid_request_error");
-    }
-
-    /// LangChain's `parse_partial_json` without its last resort of dropping characters (which
-    /// it never reaches once a closer mismatches): close an open string and every open bracket.
-    fn lenient_repair(s: &str) -> Option<Value> {
-        let (mut out, mut stack, mut in_string, mut escaped) =
-            (String::new(), Vec::new(), false, false);
-        for c in s.chars() {
-            if in_string {
-                match c {
-                    '"' if !escaped => in_string = false,
-                    '\\' => escaped = !escaped,
-                    _ => escaped = false,
-                }
-            } else {
-                match c {
-                    '"' => in_string = true,
-                    '{' => stack.push('}'),
-                    '[' => stack.push(']'),
-                    '}' | ']' if stack.pop() != Some(c) => return None,
-                    _ => {}
-                }
-            }
-            out.push(c);
-        }
-        if in_string {
-            if escaped {
-                out.pop();
-            }
-            out.push('"');
-        }
-        out.extend(stack.iter().rev());
-        serde_json::from_str(&out).ok()
-    }
-
-    #[test]
-    fn unrepairable_tail_defeats_repair_at_every_cut() {
-        let full = r#"{"a":"x\"y\u00e9","b":[1,[2,{"c":null}],"d"],"e":{},"f":"\\"}"#;
-        assert!(serde_json::from_str::<Value>(full).is_ok());
-        for (cut, _) in full.char_indices().skip(1) {
-            let args = &full[..cut];
-            let tail = unrepairable_tail(args);
-            let sent = format!("{args}{tail}");
-            assert!(tail.len() <= 3, "{sent}");
-            assert!(serde_json::from_str::<Value>(&sent).is_err(), "{sent}");
-            assert_eq!(lenient_repair(&sent), None, "{sent}");
-        }
-        assert_eq!(unrepairable_tail(""), "]");
-        assert_eq!(unrepairable_tail(r#"{"a":"b\"#), "n\"]");
-        assert_eq!(unrepairable_tail("[1,"), "}");
     }
 
     #[test]
