@@ -502,7 +502,8 @@ fn error_message(text: &str) -> (String, Option<String>) {
                         .and_then(Value::as_str)
                         .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
                 })
-                .unwrap_or_else(|| "Unknown error".into());
+                // Never "Unknown error": without a message, the body itself is the evidence.
+                .unwrap_or_else(|| format!("no error message; the body was {}", excerpt(text)));
             let reason = o
                 .get("reason")
                 .and_then(Value::as_str)
@@ -510,18 +511,17 @@ fn error_message(text: &str) -> (String, Option<String>) {
                 .map(str::to_string);
             (message, reason)
         }
-        _ => {
-            let t = text.trim();
-            let t: String = t.chars().take(500).collect();
-            (
-                if t.is_empty() {
-                    "(empty body)".into()
-                } else {
-                    t
-                },
-                None,
-            )
-        }
+        _ => (excerpt(text), None),
+    }
+}
+
+/// The first 500 characters of a body, or `(empty body)`.
+fn excerpt(text: &str) -> String {
+    let t: String = text.trim().chars().take(500).collect();
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        t
     }
 }
 
