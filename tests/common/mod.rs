@@ -107,7 +107,18 @@ impl Gateway {
     }
 
     pub fn start_env(env: Vec<(String, String)>, dir: PathBuf) -> Gateway {
-        let mut child = command(&dir, &env, &[])
+        Gateway::start_env_with(env, dir, |_| {})
+    }
+
+    /// Like [`Gateway::start_env`], with a last change to the command (e.g. a resource limit).
+    pub fn start_env_with(
+        env: Vec<(String, String)>,
+        dir: PathBuf,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Gateway {
+        let mut cmd = command(&dir, &env, &[]);
+        tweak(&mut cmd);
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
