@@ -158,11 +158,12 @@ fn dispatch(req: tiny_http::Request, tx: &SyncSender<tiny_http::Request>) {
     }
 }
 
-/// Probes the listener three times per `CLIENT_READ_TIMEOUT` with a line tiny_http refuses by
-/// itself (a 400 that never reaches a worker). This keeps `accept()` from timing out: on Linux it
-/// obeys the listener's SO_RCVTIMEO, which is set so that accepted sockets inherit it. A probe
-/// that connects but gets no answer means the accept thread is gone: the acceptor is woken to
-/// start a new server.
+/// Probes the listener every second (at least three times per `CLIENT_READ_TIMEOUT`) with a line
+/// tiny_http refuses by itself (a 400 that never reaches a worker). This keeps `accept()` from
+/// timing out: on Linux it obeys the listener's SO_RCVTIMEO, which is set so that accepted sockets
+/// inherit it. It also unsticks connections tiny_http's pool left queued without a thread (a new
+/// connection gives the pool a thread that then takes the queued one). A probe that connects but
+/// is never accepted means the accept thread is gone: the acceptor is woken to start a new server.
 fn watch_listener(bound: SocketAddr, read_timeout: Duration, current: Arc<Current>) {
     let mut target = bound;
     if target.ip().is_unspecified() {
@@ -171,7 +172,7 @@ fn watch_listener(bound: SocketAddr, read_timeout: Duration, current: Arc<Curren
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let every = (read_timeout / 3).max(Duration::from_millis(100));
+    let every = (read_timeout / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let spawned = std::thread::Builder::new()
         .name("listener-watch".into())
         .spawn(move || loop {
@@ -184,7 +185,11 @@ fn watch_listener(bound: SocketAddr, read_timeout: Duration, current: Arc<Curren
             let mut byte = [0u8; 1];
             let answered = probe.write_all(b"PROBE\r\n").is_ok()
                 && matches!(probe.read(&mut byte), Ok(n) if n > 0);
-            if !answered {
+            // tiny_http can leave an accepted connection waiting for a free thread (its pool
+            // hands a burst of new connections to fewer idle threads): only a probe nobody
+            // accepted means the accept thread is gone.
+            let probe_port = probe.local_addr().map(|a| a.port()).unwrap_or(0);
+            if !answered && !accepted(bound.port(), probe_port) {
                 log::warn!("the HTTP listener does not answer; restarting it");
                 current_server(&current).unblock();
             }
@@ -192,6 +197,35 @@ fn watch_listener(bound: SocketAddr, read_timeout: Duration, current: Arc<Curren
     if let Err(e) = spawned {
         log::error!("cannot start the listener watch thread: {e}");
     }
+}
+
+/// Whether the connection from our `probe_port` to our `listen_port` was accepted. On Linux a
+/// connection still in the accept queue has no inode in /proc/net/tcp yet; where that cannot be
+/// read, an unanswered probe counts as not accepted.
+fn accepted(listen_port: u16, probe_port: u16) -> bool {
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut readable = false;
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(inode)) = (f.get(1), f.get(2), f.get(9)) else {
+                continue;
+            };
+            if port(local) == Some(listen_port) && port(remote) == Some(probe_port) {
+                return *inode != "0";
+            }
+        }
+    }
+    // Gone from the table: the connection ended, so something accepted and closed it.
+    readable
 }
 
 fn reject_overloaded(inc: &mut Incoming) {
@@ -338,6 +372,11 @@ fn route(app: &App, inc: &mut Incoming) {
                 "/v1/chat/completions" => crate::openai::chat_completions(app, inc, &mut debug),
                 "/v1/responses" => crate::responses::handle(app, inc, &mut debug),
                 _ => crate::anthropic::handle(app, inc, &mut debug),
+            }
+            if debug.enabled() {
+                for account in &app.pool.accounts {
+                    debug.add_secrets(account.store.secrets());
+                }
             }
             debug.finish();
         }
