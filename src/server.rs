@@ -85,7 +85,7 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     watch_listener(bound, cfg.client_read_timeout, current.clone());
     let acceptor = std::thread::Builder::new()
         .name("acceptor".into())
-        .spawn(move || accept_loop(&current, &spare, &tx))
+        .spawn(move || accept_loop(&app, &current, &spare, &tx))
         .map_err(|e| Error::Config(format!("cannot start the acceptor: {e}")))?;
     Ok(Running {
         addr: bound,
@@ -107,13 +107,18 @@ fn current_server(current: &Current) -> Arc<tiny_http::Server> {
 /// (out of file descriptors); either way that server never accepts again. Then a new server takes
 /// over the same socket, and the old one's connections are still served until they have been
 /// quiet for an hour.
-fn accept_loop(current: &Current, spare: &TcpListener, tx: &SyncSender<tiny_http::Request>) {
+fn accept_loop(
+    app: &Arc<App>,
+    current: &Current,
+    spare: &TcpListener,
+    tx: &SyncSender<tiny_http::Request>,
+) {
     let mut last_restart: Option<Instant> = None;
     loop {
         let server = current_server(current);
         let e = match server.recv() {
             Ok(req) => {
-                dispatch(req, tx);
+                dispatch(app, req, tx);
                 continue;
             }
             Err(e) => e,
@@ -136,23 +141,29 @@ fn accept_loop(current: &Current, spare: &TcpListener, tx: &SyncSender<tiny_http
         };
         *current.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         let tx = tx.clone();
+        let app = app.clone();
         let _ = std::thread::Builder::new()
             .name("acceptor-old".into())
             .spawn(move || {
                 while let Ok(Some(req)) = server.recv_timeout(Duration::from_secs(3600)) {
-                    dispatch(req, &tx);
+                    dispatch(&app, req, &tx);
                 }
             });
     }
 }
 
-fn dispatch(req: tiny_http::Request, tx: &SyncSender<tiny_http::Request>) {
+fn dispatch(app: &App, req: tiny_http::Request, tx: &SyncSender<tiny_http::Request>) {
     match tx.try_send(req) {
         Ok(()) => {}
         Err(TrySendError::Full(req)) | Err(TrySendError::Disconnected(req)) => {
             let mut inc = Incoming::new(req);
             let started = Instant::now();
-            reject_overloaded(&mut inc);
+            if inc.method == "GET" && matches!(inc.path.as_str(), "/" | "/health") {
+                // Liveness stays visible while every worker is busy (it needs no worker).
+                route(app, &mut inc);
+            } else {
+                reject_overloaded(&mut inc);
+            }
             access_log(&inc, started);
         }
     }

@@ -84,6 +84,15 @@ fn two_hundred_concurrent_clients_get_200_or_503_and_resources_return_to_baselin
             })
         })
         .collect();
+    // While the queue is full, liveness still answers.
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        let resp = common::agent()
+            .get(&format!("{}/health", gw.url))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "/health during the overload");
+    }
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let ok = results.iter().filter(|r| r.0 == 200).count();
     let busy: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
