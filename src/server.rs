@@ -1,6 +1,7 @@
 //! The server: a blocking tiny_http acceptor hands each request to a fixed pool of worker threads
 //! through a bounded queue (full queue → 503 with Retry-After, never a hang), routing, the API key
-//! check, the panic guard, and one access-log line per request.
+//! check, the panic guard, and one access-log line per request. A watch thread keeps the listener
+//! alive: tiny_http stops accepting for good at its first accept error.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -400,7 +401,8 @@ fn route(app: &App, inc: &mut Incoming) {
 
 /// Socket options set on the listener so that Linux copies them to every accepted connection
 /// (tiny_http gives us no hook on accepted sockets): read and write timeouts, so a stalled client
-/// cannot hold a worker forever, and TCP_NODELAY, so each SSE event leaves at once.
+/// cannot hold a worker forever, and TCP_NODELAY, so each SSE event leaves at once. `accept()`
+/// obeys the read timeout too, which `watch_listener` deals with.
 mod sockopt {
     use std::net::TcpListener;
     use std::time::Duration;
