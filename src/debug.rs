@@ -90,6 +90,18 @@ impl DebugCapture {
         }
     }
 
+    /// More values to redact (the current tokens, which may have been refreshed while the
+    /// request ran).
+    pub fn add_secrets(&mut self, secrets: impl IntoIterator<Item = String>) {
+        if self.enabled() {
+            for s in secrets {
+                if s.len() >= 4 && !self.secrets.contains(&s) {
+                    self.secrets.push(s);
+                }
+            }
+        }
+    }
+
     fn redact(&self, text: &str) -> String {
         let mut t = text.to_string();
         for s in &self.secrets {
@@ -100,11 +112,13 @@ impl DebugCapture {
         t
     }
 
+    /// Byte-wise, so binary data (the raw event stream) is redacted too.
     fn redact_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => self.redact(s).into_bytes(),
-            Err(_) => bytes.to_vec(),
+        let mut out = bytes.to_vec();
+        for s in &self.secrets {
+            out = replace_bytes(&out, s.as_bytes(), b"[REDACTED]");
         }
+        out
     }
 
     /// The request ended: write the files if the mode says so.
@@ -142,7 +156,10 @@ impl DebugCapture {
             )?;
         }
         if !self.raw.is_empty() {
-            std::fs::write(self.dir.join("response_stream_raw.txt"), &self.raw)?;
+            std::fs::write(
+                self.dir.join("response_stream_raw.txt"),
+                self.redact_bytes(&self.raw),
+            )?;
         }
         if !self.modified.is_empty() {
             std::fs::write(
@@ -162,5 +179,41 @@ impl DebugCapture {
             )?;
         }
         Ok(())
+    }
+}
+
+/// `haystack` with every occurrence of `needle` replaced by `with`.
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack.get(i..i + needle.len()) == Some(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.extend_from_slice(haystack.get(i..i + 1).unwrap_or_default());
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_inside_binary_data() {
+        let mut raw = vec![0u8, 0xff, 0xfe];
+        raw.extend_from_slice(b"token=abcd1234;abcd1234");
+        raw.push(0x80);
+        let out = replace_bytes(&raw, b"abcd1234", b"[REDACTED]");
+        assert_eq!(&out[..3], &[0u8, 0xff, 0xfe]);
+        assert_eq!(&out[3..out.len() - 1], b"token=[REDACTED];[REDACTED]");
+        assert_eq!(replace_bytes(b"ab", b"abc", b"x"), b"ab");
+        assert_eq!(replace_bytes(b"abc", b"", b"x"), b"abc");
     }
 }

@@ -1,12 +1,22 @@
 //! HTTP framing for the handlers: the incoming request (headers, body read with a size limit),
 //! JSON responses, and the start of an SSE response. Records what the access log prints.
 
-use std::io::Read;
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::sse::SseWriter;
+
+/// tiny_http reads a body of up to this many bytes (without `Expect: 100-continue`) while it parses
+/// the head; a longer one stays on the socket until read, and whatever is left unread is drained
+/// from the socket when the request is dropped.
+const PREREAD_BODY_BYTES: usize = 1024;
+
+/// The slowest upload accepted once `CLIENT_READ_TIMEOUT` has passed, in bytes per second: a client
+/// trickling its body just fast enough to dodge the per-read timeout must not hold a worker.
+const MIN_UPLOAD_RATE: f64 = 8.0 * 1024.0;
 
 /// One request being served. The tiny_http request is taken when the response starts.
 pub struct Incoming {
@@ -22,6 +32,8 @@ pub struct Incoming {
     pub model: String,
     /// Extra response headers (e.g. `x-kiro-gateway-trimmed`).
     pub extra_headers: Vec<(String, String)>,
+    /// The whole body was read from the socket.
+    body_read: bool,
 }
 
 impl Incoming {
@@ -53,6 +65,7 @@ impl Incoming {
             bytes: 0,
             model: String::new(),
             extra_headers: Vec::new(),
+            body_read: false,
         }
     }
 
@@ -64,35 +77,76 @@ impl Incoming {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Read the body, refusing more than `max` bytes (413) and reporting read failures (400).
-    pub fn read_body(&mut self, max: usize) -> Result<(), Error> {
+    /// Read the body, refusing more than `max` bytes (413) and reporting read failures (400): a
+    /// read that waits longer than `timeout` (the socket's own timeout, `CLIENT_READ_TIMEOUT`), or
+    /// an upload slower than [`MIN_UPLOAD_RATE`] once `timeout` has passed.
+    pub fn read_body(&mut self, max: usize, timeout: Duration) -> Result<(), Error> {
         let too_large = || {
             Error::PayloadTooLarge(format!(
                 "The request body is larger than {max} bytes (MAX_REQUEST_BODY_BYTES)."
             ))
         };
-        if let Some(len) = self
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            if len > max {
-                return Err(too_large());
-            }
+        let too_slow = |what: String| {
+            Error::BadRequest(format!(
+                "Could not read the request body ({what}); the client was too slow or disconnected."
+            ))
+        };
+        if self.content_length().is_some_and(|len| len > max) {
+            return Err(too_large());
         }
         let Some(req) = self.request.as_mut() else {
             return Ok(());
         };
+        let started = Instant::now();
+        let reader = req.as_reader();
         let mut body = Vec::new();
-        match req.as_reader().take(max as u64 + 1).read_to_end(&mut body) {
-            Ok(_) if body.len() > max => Err(too_large()),
-            Ok(_) => {
-                self.body = body;
-                Ok(())
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(too_slow(format!(
+                        "nothing arrived for {} s, CLIENT_READ_TIMEOUT",
+                        timeout.as_secs_f64()
+                    )))
+                }
+                Err(e) => return Err(too_slow(e.to_string())),
+            };
+            body.extend_from_slice(buf.get(..n).unwrap_or_default());
+            if body.len() > max {
+                return Err(too_large());
             }
-            Err(e) => Err(Error::BadRequest(format!(
-                "Could not read the request body ({e}); the client was too slow or disconnected."
-            ))),
+            let allowed = timeout.as_secs_f64() + body.len() as f64 / MIN_UPLOAD_RATE;
+            if started.elapsed().as_secs_f64() > allowed {
+                return Err(too_slow(format!(
+                    "{} bytes in {:.0} s",
+                    body.len(),
+                    started.elapsed().as_secs_f64()
+                )));
+            }
         }
+        self.body = body;
+        self.body_read = true;
+        Ok(())
+    }
+
+    fn content_length(&self) -> Option<usize> {
+        self.header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    }
+
+    /// Whether part of the body may still be on the socket, to be drained when the request is
+    /// dropped (see [`PREREAD_BODY_BYTES`]).
+    fn body_left_on_socket(&self) -> bool {
+        let expects_continue = self
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        !self.body_read
+            && self
+                .content_length()
+                .is_some_and(|len| len > PREREAD_BODY_BYTES || (expects_continue && len > 0))
     }
 
     /// Whether a response was already started.
@@ -132,6 +186,19 @@ impl Incoming {
         }
         for (k, v) in &self.extra_headers {
             add(k, v);
+        }
+        if self.body_left_on_socket() {
+            // Dropping the request drains the unread body, which a slow client can stretch out
+            // for as long as it likes: answer and drain off this thread (a worker or the acceptor).
+            let spawned = std::thread::Builder::new()
+                .name("drain-body".into())
+                .spawn(move || {
+                    let _ = req.respond(resp);
+                });
+            if let Err(e) = spawned {
+                log::warn!("could not start a thread to answer a request: {e}");
+            }
+            return;
         }
         if let Err(e) = req.respond(resp) {
             log::debug!("client went away before the response was sent: {e}");

@@ -32,6 +32,9 @@ pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error>
         .timeout_connect(Some(config.connect_timeout))
         .timeout_recv_response(Some(config.streaming_read_timeout))
         .timeout_recv_body(Some(Duration::from_secs(3600)))
+        // A reply Kiro stops feeding must not pin its reader thread and socket for the hour above
+        // (an attempt abandoned at FIRST_TOKEN_TIMEOUT, or a client that left mid-stream).
+        .timeout_per_read(Some(config.streaming_read_timeout))
         .max_idle_connections_per_host(32)
         .user_agent("")
         .build();

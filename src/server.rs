@@ -1,10 +1,12 @@
 //! The server: a blocking tiny_http acceptor hands each request to a fixed pool of worker threads
 //! through a bounded queue (full queue → 503 with Retry-After, never a hang), routing, the API key
-//! check, the panic guard, and one access-log line per request.
+//! check, the panic guard, and one access-log line per request. A watch thread keeps the listener
+//! alive: tiny_http stops accepting for good at its first accept error.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -49,6 +51,11 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
+    // A second handle on the listening socket: it stays open if tiny_http's accept thread ends, so
+    // a new one can take over (see `accept_loop`).
+    let spare = listener
+        .try_clone()
+        .map_err(|e| Error::Config(format!("cannot duplicate the listener on {bound}: {e}")))?;
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| Error::Config(format!("cannot start the HTTP server on {bound}: {e}")))?;
     let server = Arc::new(server);
@@ -75,31 +82,162 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
             std::thread::sleep(Duration::from_secs(3600));
         });
 
+    let current = Arc::new(Mutex::new(server));
+    watch_listener(bound, cfg.client_read_timeout, current.clone());
     let acceptor = std::thread::Builder::new()
         .name("acceptor".into())
-        .spawn(move || loop {
-            let req = match server.recv() {
-                Ok(r) => r,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    continue;
-                }
-            };
-            match tx.try_send(req) {
-                Ok(()) => {}
-                Err(TrySendError::Full(req)) | Err(TrySendError::Disconnected(req)) => {
-                    let mut inc = Incoming::new(req);
-                    let started = Instant::now();
-                    reject_overloaded(&mut inc);
-                    access_log(&inc, started);
-                }
-            }
-        })
+        .spawn(move || accept_loop(&app, &current, &spare, &tx))
         .map_err(|e| Error::Config(format!("cannot start the acceptor: {e}")))?;
     Ok(Running {
         addr: bound,
         acceptor,
     })
+}
+
+/// The server currently accepting (replaced when its accept thread ends).
+type Current = Mutex<Arc<tiny_http::Server>>;
+
+fn current_server(current: &Current) -> Arc<tiny_http::Server> {
+    current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Hand each request to the workers, or answer 503 when the queue is full.
+///
+/// tiny_http's accept thread ends at the first `accept()` error (the listener's own read timeout,
+/// see [`watch_listener`]), and panics without a word when it cannot duplicate an accepted socket
+/// (out of file descriptors); either way that server never accepts again. Then a new server takes
+/// over the same socket, and the old one's connections are still served until they have been
+/// quiet for an hour.
+fn accept_loop(
+    app: &Arc<App>,
+    current: &Current,
+    spare: &TcpListener,
+    tx: &SyncSender<tiny_http::Request>,
+) {
+    let mut last_restart: Option<Instant> = None;
+    loop {
+        let server = current_server(current);
+        let e = match server.recv() {
+            Ok(req) => {
+                dispatch(app, req, tx);
+                continue;
+            }
+            Err(e) => e,
+        };
+        log::warn!("the HTTP listener stopped accepting ({e}); restarting it");
+        let fresh = loop {
+            // Out of file descriptors, an immediate restart would fail the same way.
+            if last_restart.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            last_restart = Some(Instant::now());
+            let started = spare
+                .try_clone()
+                .map_err(|e| e.to_string())
+                .and_then(|l| tiny_http::Server::from_listener(l, None).map_err(|e| e.to_string()));
+            match started {
+                Ok(fresh) => break fresh,
+                Err(e) => log::error!("cannot restart the HTTP listener: {e}"),
+            }
+        };
+        *current.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
+        let tx = tx.clone();
+        let app = app.clone();
+        let _ = std::thread::Builder::new()
+            .name("acceptor-old".into())
+            .spawn(move || {
+                while let Ok(Some(req)) = server.recv_timeout(Duration::from_secs(3600)) {
+                    dispatch(&app, req, &tx);
+                }
+            });
+    }
+}
+
+fn dispatch(app: &App, req: tiny_http::Request, tx: &SyncSender<tiny_http::Request>) {
+    match tx.try_send(req) {
+        Ok(()) => {}
+        Err(TrySendError::Full(req)) | Err(TrySendError::Disconnected(req)) => {
+            let mut inc = Incoming::new(req);
+            let started = Instant::now();
+            if inc.method == "GET" && matches!(inc.path.as_str(), "/" | "/health") {
+                // Liveness stays visible while every worker is busy (it needs no worker).
+                route(app, &mut inc);
+            } else {
+                reject_overloaded(&mut inc);
+            }
+            access_log(&inc, started);
+        }
+    }
+}
+
+/// Probes the listener every second (at least three times per `CLIENT_READ_TIMEOUT`) with a line
+/// tiny_http refuses by itself (a 400 that never reaches a worker). This keeps `accept()` from
+/// timing out: on Linux it obeys the listener's SO_RCVTIMEO, which is set so that accepted sockets
+/// inherit it. It also unsticks connections tiny_http's pool left queued without a thread (a new
+/// connection gives the pool a thread that then takes the queued one). A probe that connects but
+/// is never accepted means the accept thread is gone: the acceptor is woken to start a new server.
+fn watch_listener(bound: SocketAddr, read_timeout: Duration, current: Arc<Current>) {
+    let mut target = bound;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let every = (read_timeout / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let spawned = std::thread::Builder::new()
+        .name("listener-watch".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            // Without a connection (e.g. no descriptor left here) nothing can be concluded.
+            let Ok(mut probe) = TcpStream::connect_timeout(&target, Duration::from_secs(2)) else {
+                continue;
+            };
+            let _ = probe.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut byte = [0u8; 1];
+            let answered = probe.write_all(b"PROBE\r\n").is_ok()
+                && matches!(probe.read(&mut byte), Ok(n) if n > 0);
+            // tiny_http can leave an accepted connection waiting for a free thread (its pool
+            // hands a burst of new connections to fewer idle threads): only a probe nobody
+            // accepted means the accept thread is gone.
+            let probe_port = probe.local_addr().map(|a| a.port()).unwrap_or(0);
+            if !answered && !accepted(bound.port(), probe_port) {
+                log::warn!("the HTTP listener does not answer; restarting it");
+                current_server(&current).unblock();
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the listener watch thread: {e}");
+    }
+}
+
+/// Whether the connection from our `probe_port` to our `listen_port` was accepted. On Linux a
+/// connection still in the accept queue has no inode in /proc/net/tcp yet; where that cannot be
+/// read, an unanswered probe counts as not accepted.
+fn accepted(listen_port: u16, probe_port: u16) -> bool {
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut readable = false;
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        readable = true;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(inode)) = (f.get(1), f.get(2), f.get(9)) else {
+                continue;
+            };
+            if port(local) == Some(listen_port) && port(remote) == Some(probe_port) {
+                return *inode != "0";
+            }
+        }
+    }
+    // Gone from the table: the connection ended, so something accepted and closed it.
+    readable
 }
 
 fn reject_overloaded(inc: &mut Incoming) {
@@ -234,7 +372,10 @@ fn route(app: &App, inc: &mut Incoming) {
             if path == "/v1/models" {
                 return crate::openai::list_models(app, inc);
             }
-            if let Err(e) = inc.read_body(app.config.max_request_body_bytes) {
+            if let Err(e) = inc.read_body(
+                app.config.max_request_body_bytes,
+                app.config.client_read_timeout,
+            ) {
                 return fail(inc, e);
             }
             let cfg = &app.config;
@@ -248,6 +389,11 @@ fn route(app: &App, inc: &mut Incoming) {
                 "/v1/responses" => crate::responses::handle(app, inc, &mut debug),
                 _ => crate::anthropic::handle(app, inc, &mut debug),
             }
+            if debug.enabled() {
+                for account in &app.pool.accounts {
+                    debug.add_secrets(account.store.secrets());
+                }
+            }
             debug.finish();
         }
         _ => fail(
@@ -259,7 +405,8 @@ fn route(app: &App, inc: &mut Incoming) {
 
 /// Socket options set on the listener so that Linux copies them to every accepted connection
 /// (tiny_http gives us no hook on accepted sockets): read and write timeouts, so a stalled client
-/// cannot hold a worker forever, and TCP_NODELAY, so each SSE event leaves at once.
+/// cannot hold a worker forever, and TCP_NODELAY, so each SSE event leaves at once. `accept()`
+/// obeys the read timeout too, which `watch_listener` deals with.
 mod sockopt {
     use std::net::TcpListener;
     use std::time::Duration;

@@ -626,6 +626,26 @@ impl TokenStore {
         }
     }
 
+    /// The login's secrets as they are now (access and refresh token, client secret, API key),
+    /// for redaction from debug logs. Never log or send these.
+    pub fn secrets(&self) -> Vec<String> {
+        let st = self.lock_state();
+        let login = &st.login;
+        let mut out: Vec<String> = [
+            &login.access_token,
+            &login.refresh_token,
+            &login.client_secret,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        if let LoginSource::RefreshToken(t) | LoginSource::ApiKey(t) = &self.source {
+            out.push(t.clone());
+        }
+        out
+    }
+
     /// State for `/health`, without secrets: name, kind, source, state ("valid", "expiring",
     /// "expired", "refresh_failed"), expires_in (seconds), refresh_count, last_error.
     pub fn status(&self) -> serde_json::Value {

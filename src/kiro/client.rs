@@ -147,6 +147,30 @@ impl Upstream {
         }
     }
 
+    /// When the first buffered frame is an exception: the HTTP status it stands for and a
+    /// Kiro-style error body (`{"message","reason"}`) for [`classify_status`].
+    fn leading_exception(&self) -> Option<(u16, String)> {
+        let frame = self.frames.front()?;
+        let Ok(KiroEvent::Exception {
+            kind,
+            message,
+            reason,
+        }) = decode_event(frame)
+        else {
+            return None;
+        };
+        let status = match kind.as_str() {
+            k if k.contains("Throttling") => 429,
+            k if k.contains("AccessDenied") => 403,
+            k if k.contains("Validation") || k == "invalidStateEvent" => 400,
+            k if k.contains("ResourceNotFound") => 404,
+            k if k.contains("ServiceUnavailable") => 503,
+            _ => 500,
+        };
+        let body = serde_json::json!({"message": format!("{kind}: {message}"), "reason": reason});
+        Some((status, body.to_string()))
+    }
+
     /// The raw bytes received so far, when capture was enabled (debug logs).
     pub fn take_raw(&mut self) -> Option<Vec<u8>> {
         self.raw.take()
@@ -307,7 +331,15 @@ impl KiroClient {
             }
             let mut up = Upstream::new(rx, params.capture_raw, account.to_string());
             return match up.fill(cfg.first_token_timeout) {
-                Ok(true) => Ok(up),
+                // An exception as the very first frame is Kiro refusing the request before any
+                // content: nothing has reached the client, so it is classified (and retried)
+                // like the same error sent as an HTTP status.
+                Ok(true) => match up.leading_exception() {
+                    Some((status, text)) => {
+                        Err(classify_status(status, &text, None, &creds.access_token))
+                    }
+                    None => Ok(up),
+                },
                 Ok(false) => Err(Failure::Retry {
                     error: Error::FirstTokenTimeout {
                         seconds: cfg.first_token_timeout.as_secs_f64(),
@@ -470,7 +502,8 @@ fn error_message(text: &str) -> (String, Option<String>) {
                         .and_then(Value::as_str)
                         .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
                 })
-                .unwrap_or_else(|| "Unknown error".into());
+                // Never "Unknown error": without a message, the body itself is the evidence.
+                .unwrap_or_else(|| format!("no error message; the body was {}", excerpt(text)));
             let reason = o
                 .get("reason")
                 .and_then(Value::as_str)
@@ -478,18 +511,17 @@ fn error_message(text: &str) -> (String, Option<String>) {
                 .map(str::to_string);
             (message, reason)
         }
-        _ => {
-            let t = text.trim();
-            let t: String = t.chars().take(500).collect();
-            (
-                if t.is_empty() {
-                    "(empty body)".into()
-                } else {
-                    t
-                },
-                None,
-            )
-        }
+        _ => (excerpt(text), None),
+    }
+}
+
+/// The first 500 characters of a body, or `(empty body)`.
+fn excerpt(text: &str) -> String {
+    let t: String = text.trim().chars().take(500).collect();
+    if t.is_empty() {
+        "(empty body)".into()
+    } else {
+        t
     }
 }
 

@@ -107,7 +107,18 @@ impl Gateway {
     }
 
     pub fn start_env(env: Vec<(String, String)>, dir: PathBuf) -> Gateway {
-        let mut child = command(&dir, &env, &[])
+        Gateway::start_env_with(env, dir, |_| {})
+    }
+
+    /// Like [`Gateway::start_env`], with a last change to the command (e.g. a resource limit).
+    pub fn start_env_with(
+        env: Vec<(String, String)>,
+        dir: PathBuf,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Gateway {
+        let mut cmd = command(&dir, &env, &[]);
+        tweak(&mut cmd);
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -132,9 +143,25 @@ impl Gateway {
                 line.clear();
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a,
-            Err(_) => {
+        // A fixed SERVER_PORT lets quiet gateways (LOG_LEVEL=ERROR: no "listening on" line) be
+        // found by connecting to it.
+        let fixed_port = env
+            .iter()
+            .find(|(k, _)| k == "SERVER_PORT")
+            .and_then(|(_, v)| v.parse::<u16>().ok())
+            .filter(|p| *p != 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            if let Ok(a) = rx.recv_timeout(Duration::from_millis(20)) {
+                break a;
+            }
+            if let Some(port) = fixed_port {
+                let addr = format!("127.0.0.1:{port}");
+                if std::net::TcpStream::connect(&addr).is_ok() {
+                    break addr;
+                }
+            }
+            if Instant::now() > deadline {
                 let _ = child.kill();
                 std::thread::sleep(Duration::from_millis(100));
                 panic!("gateway did not start; logs:\n{}", logs.lock().unwrap());
@@ -147,6 +174,79 @@ impl Gateway {
             dir,
             agent: agent(),
         }
+    }
+
+    /// Start with a fixed free port, found without the start-up log line (for `LOG_LEVEL=ERROR`).
+    pub fn start_quiet(fake_url: &str, overrides: &[(&str, &str)]) -> Gateway {
+        let port = free_port();
+        let port = port.to_string();
+        let mut all: Vec<(&str, &str)> = overrides.to_vec();
+        all.push(("SERVER_PORT", &port));
+        Gateway::start(fake_url, &all)
+    }
+
+    /// The gateway's process id (for `/proc` checks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The gateway's thread count (`Threads:` of /proc/PID/status).
+    pub fn threads(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    }
+
+    /// The gateway's resident memory in KiB (`VmRSS:` of /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// The gateway's open file descriptors (entries of /proc/PID/fd).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// How many of the gateway's sockets have an established TCP connection to 127.0.0.1:`port`
+    /// (its fds matched by inode against /proc/PID/net/tcp).
+    pub fn connections_to(&self, port: u16) -> usize {
+        let pid = self.pid();
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|d| {
+                    d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                        .filter_map(|l| {
+                            let l = l.to_string_lossy().to_string();
+                            l.strip_prefix("socket:[")
+                                .map(|s| s.trim_end_matches(']').to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        let want = format!(":{port:04X}");
+        let mut n = 0;
+        for table in ["tcp", "tcp6"] {
+            let text =
+                std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // sl local remote st tx:rx tr:when retrnsmt uid timeout inode
+                if f.len() > 9 && f[2].ends_with(&want) && f[3] == "01" && inodes.contains(f[9]) {
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     pub fn logs(&self) -> String {
@@ -239,6 +339,15 @@ impl Drop for Gateway {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Parse an SSE body into events (comments skipped).

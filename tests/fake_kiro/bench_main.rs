@@ -1,6 +1,6 @@
-//! Stand-alone fake Kiro for the benchmark and for checks with real client libraries:
+//! Stand-alone fake Kiro for the benchmark, the soak test and checks with real client libraries:
 //! `cargo run --release --example fake_kiro -- --port 9000 [--frames N] [--frame-bytes B] [--words W]
-//! [--script tools]`.
+//! [--faults PCT] [--delay-ms MS] [--seed S] [--script tools]`.
 //!
 //! Serves forever on 127.0.0.1:PORT and prints `listening on http://127.0.0.1:PORT` once.
 //! Inference calls get a short text reply of W words, or — when the current user message
@@ -10,6 +10,11 @@
 //!
 //! `--script tools` plays a small weather agent instead (used by `scripts/e2e_openai.py`): see
 //! [`tools_script`].
+//!
+//! `--faults PCT` makes that percentage of the other inference replies faulty, picked at random
+//! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
+//! dropped connection, a corrupt first frame, or a reply that breaks after its first words (cut
+//! connection, exception frame, corrupt CRC, silence). `--delay-ms` delays every first frame.
 #![cfg_attr(test, allow(dead_code))]
 
 #[path = "mod.rs"]
@@ -18,6 +23,8 @@ mod fake_kiro;
 use fake_kiro::{Ev, FakeKiro, Recorded, Reply};
 use serde_json::{json, Value};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The marker in the last user message that selects the long stream.
 const LONG_STREAM_MARKER: &str = "BENCH_LONG_STREAM";
@@ -28,6 +35,9 @@ struct Args {
     frame_bytes: usize,
     words: usize,
     script: Option<String>,
+    faults: u64,
+    delay_ms: u64,
+    seed: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +47,9 @@ fn parse_args() -> Result<Args, String> {
         frame_bytes: 1024,
         words: 8,
         script: None,
+        faults: 0,
+        delay_ms: 0,
+        seed: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,13 +59,17 @@ fn parse_args() -> Result<Args, String> {
             "--frames" => args.frames = number(&flag, &value()?)?,
             "--frame-bytes" => args.frame_bytes = number(&flag, &value()?)?,
             "--words" => args.words = number(&flag, &value()?)?,
+            "--faults" => args.faults = number(&flag, &value()?)?,
+            "--delay-ms" => args.delay_ms = number(&flag, &value()?)?,
+            "--seed" => args.seed = number(&flag, &value()?)?,
             "--script" => match value()?.as_str() {
                 "tools" => args.script = Some("tools".into()),
                 other => return Err(format!("unknown script {other} (known: tools)")),
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: fake_kiro [--port P] [--frames N] [--frame-bytes B] [--words W] [--script tools]"
+                    "usage: fake_kiro [--port P] [--frames N] [--frame-bytes B] [--words W] \
+                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools]"
                 );
                 std::process::exit(0);
             }
@@ -85,6 +102,61 @@ fn words(n: usize) -> String {
         .join(" ")
 }
 
+/// xorshift64*: a reproducible stream of random numbers shared by the server's threads.
+fn next_random(state: &AtomicU64) -> u64 {
+    let mut x = state.load(Ordering::Relaxed);
+    loop {
+        let mut y = x;
+        y ^= y >> 12;
+        y ^= y << 25;
+        y ^= y >> 27;
+        match state.compare_exchange_weak(x, y, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return y.wrapping_mul(0x2545_F491_4F6C_DD1D),
+            Err(now) => x = now,
+        }
+    }
+}
+
+/// One faulty reply, chosen by `pick`.
+fn faulty_reply(pick: u64, text: &str) -> Reply {
+    let pause = || Ev::Sleep(Duration::from_millis(50));
+    match pick % 10 {
+        0 => Reply::error(
+            429,
+            "Too many requests, please wait before trying again.",
+            Some("SERVICE_REQUEST_RATE_EXCEEDED"),
+        ),
+        1 => Reply::error(500, "Encountered an unexpected error.", None),
+        2 => Reply::error(
+            429,
+            "You have reached the limit for this month.",
+            Some("MONTHLY_REQUEST_COUNT"),
+        ),
+        3 => Reply::json_on_200(json!({
+            "__type": "com.amazon.aws.codewhisperer#ThrottlingException",
+            "message": "Rate exceeded"
+        })),
+        4 => Reply::disconnect(),
+        5 => Reply::events(vec![Ev::corrupt_crc(Ev::text(text))]),
+        6 => Reply::events(vec![Ev::text(text), pause(), Ev::Cut]),
+        7 => Reply::events(vec![
+            Ev::text(text),
+            pause(),
+            Ev::exception("InternalServerException", "boom in the middle", None),
+        ]),
+        8 => Reply::events(vec![
+            Ev::text(text),
+            pause(),
+            Ev::corrupt_crc(Ev::text(text)),
+        ]),
+        _ => Reply::events(vec![
+            Ev::text(text),
+            Ev::Sleep(Duration::from_secs(4)),
+            Ev::text(text),
+        ]),
+    }
+}
+
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -95,16 +167,25 @@ fn main() {
     };
     let fake = FakeKiro::start_on(args.port);
     fake.set_recording(false);
-    fake.set_default_reply(Reply::text(&words(args.words)));
+    let text = words(args.words);
+    let delay = Duration::from_millis(args.delay_ms);
+    fake.set_default_reply(Reply::text(&text).delay_first_frame(delay));
     if args.script.is_some() {
         fake.set_reply_fn(|request| Some(tools_script(request)));
     } else {
         let long = Reply::long_stream(args.frames, args.frame_bytes);
+        let random = AtomicU64::new(args.seed.max(1));
+        let faults = args.faults.min(100);
         fake.set_reply_fn(move |request| {
-            request
-                .user_content()
-                .filter(|content| content.contains(LONG_STREAM_MARKER))
-                .map(|_| long.clone())
+            let content = request.user_content().unwrap_or_default();
+            if content.contains(LONG_STREAM_MARKER) {
+                return Some(long.clone());
+            }
+            if faults == 0 {
+                return None;
+            }
+            let roll = next_random(&random);
+            (roll % 100 < faults).then(|| faulty_reply(roll / 100, &text))
         });
     }
     let mut stdout = std::io::stdout();

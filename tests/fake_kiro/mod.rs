@@ -1117,6 +1117,7 @@ impl FakeKiro {
         for _ in 0..4 {
             spawn_worker(&shared, &server);
         }
+        spawn_kicker(&shared);
         FakeKiro { shared, server }
     }
 
@@ -1390,6 +1391,24 @@ fn spawn_worker(shared: &Arc<Shared>, server: &Arc<tiny_http::Server>) {
     if spawned.is_err() {
         shared.workers.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// tiny_http 0.12's thread pool can leave a new connection queued with no thread to serve it:
+/// `TaskPool::spawn` sees an idle thread, queues the task and notifies, but a second connection
+/// arriving before that thread wakes is queued for the same thread. The queue is looked at again
+/// only when some thread finishes its connection, and the gateway keeps its upstream connections
+/// alive, so a stranded request could wait forever. An empty connection every 50 ms gives the
+/// pool a finished task (or a new thread) that picks the stranded one up.
+fn spawn_kicker(shared: &Arc<Shared>) {
+    let mine = Arc::clone(shared);
+    let _ = thread::Builder::new()
+        .name("fake-kiro-kick".into())
+        .spawn(move || {
+            while !mine.stopping.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(50));
+                let _ = std::net::TcpStream::connect(mine.addr);
+            }
+        });
 }
 
 enum Route {
