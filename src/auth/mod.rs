@@ -902,7 +902,13 @@ impl TokenStore {
     /// Refresh over HTTP; the caller holds the gate. After a refusal, a file source is re-read
     /// once: another client may have rotated the refresh token meanwhile.
     fn refresh_now(&self) -> Result<(), Error> {
-        let used = self.lock_state().login.refresh_token.as_deref().map(hash);
+        let (used, used_access) = {
+            let st = self.lock_state();
+            (
+                st.login.refresh_token.as_deref().map(hash),
+                st.login.access_token.clone(),
+            )
+        };
         let mut result = self.attempt_refresh();
         if matches!(&result, Err(e) if is_refusal(e))
             && matches!(
@@ -914,7 +920,9 @@ impl TokenStore {
             let (fresh, now_token) = {
                 let st = self.lock_state();
                 (
-                    self.is_fresh(&st, now_ms()),
+                    // Only a token another client stored counts: the one we had may be fresh by
+                    // the clock yet refused by Kiro (the 403 that made us refresh).
+                    self.is_fresh(&st, now_ms()) && st.login.access_token != used_access,
                     st.login.refresh_token.as_deref().map(hash),
                 )
             };
