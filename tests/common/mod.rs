@@ -277,7 +277,9 @@ impl Gateway {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req.send(body).expect("request");
+        let resp = req
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = resp.status().as_u16();
         let hs = resp
             .headers()
