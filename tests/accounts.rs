@@ -72,9 +72,9 @@ fn throttled_account_fails_over_to_the_next_and_cools_down() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(bearers(&fake), vec!["ksk_first", "ksk_second"]);
     let h = health(&gw);
-    assert_eq!(account(&h, "first")["state"], "cooling_down");
+    assert_eq!(account(&h, "first")["status"], "cooling_down");
     assert!(account(&h, "first")["cooling_down_until"].is_string());
-    assert_eq!(account(&h, "second")["state"], "healthy");
+    assert_eq!(account(&h, "second")["status"], "healthy");
     assert_eq!(account(&h, "second")["requests_served"], 1);
     // While it cools down, the first account is not tried at all.
     fake.clear_requests();
@@ -85,7 +85,7 @@ fn throttled_account_fails_over_to_the_next_and_cools_down() {
     fake.clear_requests();
     assert_eq!(gw.post("/v1/chat/completions", &chat("c")).0, 200);
     assert_eq!(bearers(&fake), vec!["ksk_first"]);
-    assert_eq!(account(&health(&gw), "first")["state"], "healthy");
+    assert_eq!(account(&health(&gw), "first")["status"], "healthy");
     // Secrets never reach /health.
     assert!(!health(&gw).to_string().contains("ksk_"));
 }
@@ -102,7 +102,7 @@ fn spent_quota_cools_the_account_until_the_reset() {
     assert_eq!(gw.post("/v1/chat/completions", &chat("a")).0, 200);
     let h = health(&gw);
     let first = account(&h, "first");
-    assert_eq!(first["state"], "cooling_down");
+    assert_eq!(first["status"], "cooling_down");
     assert!(first["reason"].as_str().unwrap().contains("monthly quota"));
     // Until the first of next month.
     assert!(
@@ -163,7 +163,7 @@ fn a_bad_request_does_not_fail_over() {
     ));
     assert_eq!(gw.post("/v1/chat/completions", &chat("a")).0, 400);
     assert_eq!(bearers(&fake), vec!["ksk_first"]);
-    assert_eq!(account(&health(&gw), "first")["state"], "healthy");
+    assert_eq!(account(&health(&gw), "first")["status"], "healthy");
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn disabled_accounts_are_never_used_and_invalid_entries_stop_start_up() {
     );
     assert_eq!(gw.post("/v1/chat/completions", &chat("a")).0, 200);
     assert_eq!(bearers(&fake), vec!["ksk_on"]);
-    assert_eq!(account(&health(&gw), "off")["state"], "disabled");
+    assert_eq!(account(&health(&gw), "off")["status"], "disabled");
 
     let dir = common::temp_dir("badaccounts");
     let path = dir.join("accounts.json");

@@ -118,6 +118,7 @@ pub struct Pool {
 impl Pool {
     /// The accounts of `KIRO_ACCOUNTS_FILE`, or one account from the single-account variables.
     pub fn from_config(config: &Config) -> Result<Pool, Error> {
+        let single = config.accounts_file.is_none();
         let entries = match &config.accounts_file {
             Some(path) => load_accounts_file(path)?,
             None => vec![AccountEntry {
@@ -132,12 +133,12 @@ impl Pool {
             let source_kind = e.spec.source.kind_name();
             let agent = crate::net::agent(config, e.spec.proxy.as_deref())
                 .map_err(|err| Error::Config(format!("account '{name}': {err}")))?;
-            let store = TokenStore::new(e.spec, config).map_err(|err| match err {
-                Error::Config(m) if config.accounts_file.is_some() => {
-                    Error::Config(format!("account '{name}': {m}"))
-                }
-                other => other,
-            })?;
+            // The single-account variables get errors naming the variable; accounts get their name.
+            let store = if single {
+                TokenStore::from_config(config)?
+            } else {
+                TokenStore::new(e.spec, config)?
+            };
             accounts.push(Account {
                 name,
                 store,
@@ -307,32 +308,39 @@ impl Pool {
         true
     }
 
-    /// `/health` view of every account (never a secret).
+    /// `/health` view of every account (never a secret): the login's own state (`name`, `kind`,
+    /// `source`, `state`, expiry, refreshes, last refresh error) plus the pool's view: `status`
+    /// (`healthy`, `cooling_down`, `login_revoked`, `disabled`), cooldown end and reason,
+    /// requests served and the last request error.
     pub fn status(&self) -> Vec<Value> {
         let now = now_unix();
         self.accounts
             .iter()
             .map(|a| {
                 let h = a.health().clone();
-                let state = if !a.enabled {
-                    "disabled".to_string()
+                let mut v = a.store.status();
+                if !v.is_object() {
+                    v = json!({});
+                }
+                let login_failed = v["state"] == "refresh_failed";
+                let status = if !a.enabled {
+                    "disabled"
                 } else if h.cooldown_until > now {
                     match h.reason.as_deref() {
-                        Some(r) if r.starts_with("login") => "login_revoked".into(),
-                        _ => "cooling_down".into(),
+                        Some(r) if r.starts_with("login") => "login_revoked",
+                        _ => "cooling_down",
                     }
+                } else if login_failed {
+                    "login_revoked"
                 } else {
-                    "healthy".into()
+                    "healthy"
                 };
-                let mut v = json!({
-                    "name": a.name,
-                    "source": a.source_kind,
-                    "priority": a.priority,
-                    "state": state,
-                    "requests_served": h.served,
-                    "last_error": h.last_error,
-                    "login": a.store.status(),
-                });
+                v["name"] = json!(a.name);
+                v["source"] = json!(a.source_kind);
+                v["priority"] = json!(a.priority);
+                v["status"] = json!(status);
+                v["requests_served"] = json!(h.served);
+                v["last_request_error"] = json!(h.last_error);
                 if h.cooldown_until > now {
                     v["cooling_down_until"] = json!(format_iso8601(
                         h.cooldown_until as i64 * 1000,
