@@ -229,3 +229,44 @@ pub fn conversation_key(conv: &Conversation) -> String {
     material.push_str(first_user);
     crate::util::sha256_hex(material.as_bytes())[..32].to_string()
 }
+
+/// Say in a response header how many old turns were dropped to fit (`HISTORY_TRIM=oldest`).
+pub fn note_trimmed(inc: &mut crate::http::Incoming, prepared: &Prepared) {
+    if prepared.payload.trimmed_turns > 0 {
+        inc.extra_headers.push((
+            "x-kiro-gateway-trimmed".into(),
+            format!("{} turns", prepared.payload.trimmed_turns),
+        ));
+    }
+}
+
+/// A stream broke after it started: log it and keep it for the debug files. The caller then
+/// writes the error event in its own format.
+pub fn note_stream_failure(e: &Error, debug: &mut DebugCapture) {
+    log::warn!("stream failed mid-way: {e}");
+    debug.error(e.status(), &e.to_string());
+}
+
+/// After a streamed reply: keep what the debug files want, release the upstream, and end the
+/// body properly (unless the client is gone).
+pub fn close_stream(
+    inc: &mut crate::http::Incoming,
+    sse: crate::sse::SseWriter,
+    mut up: Upstream,
+    trace: Option<String>,
+    client_gone: bool,
+    debug: &mut DebugCapture,
+) {
+    if let Some(t) = trace {
+        debug.modified(&t);
+    }
+    if let Some(raw) = up.take_raw() {
+        debug.raw_stream(raw);
+    }
+    drop(up);
+    if client_gone {
+        log::info!("client disconnected mid-stream");
+    } else {
+        inc.bytes = sse.finish().unwrap_or(0);
+    }
+}

@@ -64,12 +64,7 @@ fn messages(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(
     let model = conv.model.clone();
     inc.model = model.clone();
     let prepared = app.prepare(&conv)?;
-    if prepared.payload.trimmed_turns > 0 {
-        inc.extra_headers.push((
-            "x-kiro-gateway-trimmed".into(),
-            format!("{} turns", prepared.payload.trimmed_turns),
-        ));
-    }
+    crate::gateway::note_trimmed(inc, &prepared);
     // Errors up to here (and Kiro's own refusals inside `open`) still get a real HTTP status.
     let mut up = app.open(&prepared, debug)?;
     if !conv.stream {
@@ -103,22 +98,14 @@ fn messages(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(
         Ok(outcome) => {
             let _ = writer.finish(outcome);
         }
-        Err(RelayError::ClientGone) => log::info!("client disconnected mid-stream"),
+        Err(RelayError::ClientGone) => {}
         Err(RelayError::Failed(e)) => {
-            log::warn!("stream failed mid-way: {e}");
-            debug.error(e.status(), &e.to_string());
+            crate::gateway::note_stream_failure(e, debug);
             let _ = writer.fail(e);
         }
     }
-    if let Some(t) = writer.trace.take() {
-        debug.modified(&t);
-    }
-    if let Some(raw) = up.take_raw() {
-        debug.raw_stream(raw);
-    }
-    drop(up);
-    if !matches!(result, Err(RelayError::ClientGone)) {
-        inc.bytes = sse.finish().unwrap_or(0);
-    }
+    let trace = writer.trace.take();
+    let client_gone = matches!(result, Err(RelayError::ClientGone));
+    crate::gateway::close_stream(inc, sse, up, trace, client_gone, debug);
     Ok(())
 }

@@ -45,12 +45,7 @@ fn serve_chat(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result
     let model = req.conversation.model.clone();
     inc.model = model.clone();
     let prepared = app.prepare(&req.conversation)?;
-    if prepared.payload.trimmed_turns > 0 {
-        inc.extra_headers.push((
-            "x-kiro-gateway-trimmed".into(),
-            format!("{} turns", prepared.payload.trimmed_turns),
-        ));
-    }
+    crate::gateway::note_trimmed(inc, &prepared);
     let mut up = app.open(&prepared, debug)?;
     if !req.conversation.stream {
         let mut collected = Collector::default();
@@ -75,22 +70,14 @@ fn serve_chat(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result
         Ok(outcome) => {
             let _ = writer.finish(outcome, req.include_usage);
         }
-        Err(RelayError::ClientGone) => log::info!("client disconnected mid-stream"),
+        Err(RelayError::ClientGone) => {}
         Err(RelayError::Failed(e)) => {
-            log::warn!("stream failed mid-way: {e}");
-            debug.error(e.status(), &e.to_string());
+            crate::gateway::note_stream_failure(e, debug);
             let _ = writer.fail(e);
         }
     }
-    if let Some(t) = writer.trace.take() {
-        debug.modified(&t);
-    }
-    if let Some(raw) = up.take_raw() {
-        debug.raw_stream(raw);
-    }
-    drop(up);
-    if !matches!(result, Err(RelayError::ClientGone)) {
-        inc.bytes = sse.finish().unwrap_or(0);
-    }
+    let trace = writer.trace.take();
+    let client_gone = matches!(result, Err(RelayError::ClientGone));
+    crate::gateway::close_stream(inc, sse, up, trace, client_gone, debug);
     Ok(())
 }
