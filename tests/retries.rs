@@ -586,3 +586,42 @@ fn an_abandoned_attempt_releases_its_connection_and_reader_thread() {
         gw.threads()
     );
 }
+
+#[test]
+fn user_rate_exceeded_waits_out_a_penalty_window_before_retrying() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("BASE_RETRY_DELAY", "0.2")]);
+    fake.push_reply(Reply::error(
+        429,
+        "Too many requests",
+        Some("USER_REQUEST_RATE_EXCEEDED"),
+    ));
+    let started = std::time::Instant::now();
+    let (status, _) = gw.post(
+        "/v1/chat/completions",
+        &serde_json::json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert_eq!(status, 200);
+    let penalty = started.elapsed();
+    assert!(
+        penalty >= std::time::Duration::from_millis(1000),
+        "{penalty:?}"
+    );
+    // Capacity throttles use the plain backoff.
+    fake.push_reply(Reply::error(
+        429,
+        "busy",
+        Some("INSUFFICIENT_MODEL_CAPACITY"),
+    ));
+    let started = std::time::Instant::now();
+    let (status, _) = gw.post(
+        "/v1/chat/completions",
+        &serde_json::json!({"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "y"}]}),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}

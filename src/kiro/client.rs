@@ -25,6 +25,8 @@ use crate::util::random_u64;
 
 /// Reasons that mean the plan's quota is spent: retrying cannot help (addendum §8.2).
 const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
+/// `USER_REQUEST_RATE_EXCEEDED` without Retry-After waits at least this many base delays.
+const PENALTY_WINDOW_FACTOR: u32 = 5;
 /// A Retry-After longer than this is not waited out; the client gets the 429 and the header.
 const MAX_RETRY_AFTER_WAIT: u64 = 60;
 /// Bytes of Kiro error bodies we read.
@@ -258,7 +260,18 @@ impl KiroClient {
                         fallen_back = true;
                         log::info!("falling back to the legacy Kiro endpoint");
                     }
-                    delay.unwrap_or_else(|| backoff(cfg.base_retry_delay, attempt))
+                    let penalty = matches!(&last_error, Error::Upstream { reason: Some(r), .. }
+                        if r == "USER_REQUEST_RATE_EXCEEDED");
+                    delay.unwrap_or_else(|| {
+                        let b = backoff(cfg.base_retry_delay, attempt);
+                        // A penalty window (addendum §8.2): a retry within a second is refused
+                        // again about half the time, after 5–8 s rarely.
+                        if penalty {
+                            b.max(cfg.base_retry_delay * PENALTY_WINDOW_FACTOR)
+                        } else {
+                            b
+                        }
+                    })
                 }
             };
             if attempt < max && !delay.is_zero() {
