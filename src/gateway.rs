@@ -107,6 +107,7 @@ impl App {
             max_input_tokens: self.models.max_input_tokens(&model_id),
             read_timeout: cfg.streaming_read_timeout,
             keepalive_every: Duration::from_secs(15).min(cfg.streaming_read_timeout),
+            bracket_calls: !conv.tools.is_empty(),
         };
         Ok(Prepared {
             model_id,

@@ -16,7 +16,7 @@ use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
 use crate::error::Error;
 use crate::kiro::client::{is_context_overflow, Next, Upstream};
 use crate::kiro::events::{KiroEvent, ToolInput};
-use crate::kiro::payload::estimate_tokens;
+use crate::kiro::payload::CharCounts;
 use crate::thinking::{Piece, ThinkingParser};
 use crate::util::random_hex;
 
@@ -26,6 +26,10 @@ pub trait Sink {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()>;
     /// Kiro has been silent for a while (Anthropic clients get a `ping`).
     fn keepalive(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Send what was emitted so far: called whenever no further Kiro frame is already waiting.
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -44,6 +48,9 @@ pub struct RelayOptions {
     pub read_timeout: Duration,
     /// Call `Sink::keepalive` after this much silence.
     pub keepalive_every: Duration,
+    /// Look for `[Called name with args: {...}]` in the text (only when tools were declared, as
+    /// it means keeping the whole visible text).
+    pub bracket_calls: bool,
 }
 
 /// Why a relay ended early.
@@ -76,8 +83,11 @@ struct Relay<'a> {
     tools: Vec<ToolState>,
     held: String,
     max_stop_len: usize,
+    /// The visible text, kept only when bracket-style calls are looked for.
     visible_text: String,
-    out_chars: String,
+    saw_text: bool,
+    /// Running count of the output, for the token estimate (the reply itself is not kept).
+    out_chars: CharCounts,
     credits: Option<f64>,
     context_pct: Option<f64>,
     real_usage: Option<crate::kiro::events::TokenUsage>,
@@ -104,7 +114,8 @@ pub fn relay(
             .max()
             .unwrap_or(0),
         visible_text: String::new(),
-        out_chars: String::new(),
+        saw_text: false,
+        out_chars: CharCounts::default(),
         credits: None,
         context_pct: None,
         real_usage: None,
@@ -128,6 +139,7 @@ pub fn relay(
                     ))));
                 }
                 sink.keepalive()?;
+                sink.flush()?;
             }
             Next::End => break,
             Next::Event(ev) => {
@@ -135,6 +147,10 @@ pub fn relay(
                 r.on_event(ev, sink)?;
                 if r.stopped_by.is_some() {
                     break;
+                }
+                // Gather what is already here into one write; send as soon as Kiro pauses.
+                if !up.has_pending() {
+                    sink.flush()?;
                 }
             }
         }
@@ -158,7 +174,7 @@ impl Relay<'_> {
                 redacted,
             } => {
                 if let Some(t) = text.filter(|t| !t.is_empty()) {
-                    self.out_chars.push_str(&t);
+                    self.out_chars.add(&t);
                     sink.emit(OutputEvent::Reasoning(t))?;
                 }
                 if let Some(s) = signature.filter(|s| !s.is_empty()) {
@@ -230,7 +246,7 @@ impl Relay<'_> {
                     match mode {
                         ThinkingHandling::AsReasoningContent => {
                             if !text.is_empty() {
-                                self.out_chars.push_str(&text);
+                                self.out_chars.add(&text);
                                 sink.emit(OutputEvent::Reasoning(text))?;
                             }
                         }
@@ -304,8 +320,11 @@ impl Relay<'_> {
         if text.is_empty() {
             return Ok(());
         }
-        self.visible_text.push_str(&text);
-        self.out_chars.push_str(&text);
+        if self.opts.bracket_calls {
+            self.visible_text.push_str(&text);
+        }
+        self.saw_text = true;
+        self.out_chars.add(&text);
         sink.emit(OutputEvent::Text(text))?;
         Ok(())
     }
@@ -369,7 +388,7 @@ impl Relay<'_> {
         };
         if !fragment.is_empty() {
             tool.args.push_str(&fragment);
-            self.out_chars.push_str(&fragment);
+            self.out_chars.add(&fragment);
             sink.emit(OutputEvent::ToolCallArguments { index, fragment })?;
         }
         if stop {
@@ -422,7 +441,7 @@ impl Relay<'_> {
                 }
             }
         }
-        if self.stopped_by.is_none() {
+        if self.stopped_by.is_none() && self.opts.bracket_calls {
             self.bracket_calls(sink)?;
         }
         if !truncated.is_empty() {
@@ -436,7 +455,7 @@ impl Relay<'_> {
                 "\n\n[API Limitation] The tool call {} was cut off by the Kiro API before its arguments were complete, so it was not executed. Split the work into smaller steps (for example, write a large file in several smaller calls) instead of repeating the same call.",
                 names.join(", ")
             );
-            self.out_chars.push_str(&note);
+            self.out_chars.add(&note);
             sink.emit(OutputEvent::Text(note))?;
         }
         let completed_tools = self.tools.iter().filter(|t| t.ended).count();
@@ -453,7 +472,7 @@ impl Relay<'_> {
         } else {
             FinishReason::Stop
         };
-        if !self.completion_signal && !self.visible_text.is_empty() && completed_tools == 0 {
+        if !self.completion_signal && self.saw_text && completed_tools == 0 {
             log::warn!("Kiro's reply ended without a completion signal; it may be incomplete");
         }
         Ok(Outcome {
@@ -498,7 +517,7 @@ impl Relay<'_> {
     fn usage(&self) -> Usage {
         let output = match &self.real_usage {
             Some(u) if u.output_tokens > 0 => u.output_tokens,
-            _ => estimate_tokens(&self.out_chars),
+            _ => self.out_chars.tokens(),
         };
         let (input, cache_read, cache_write) = match &self.real_usage {
             Some(u) if u.uncached_input_tokens + u.cache_read_input_tokens > 0 => (

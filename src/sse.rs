@@ -7,12 +7,20 @@
 use std::io::{self, Write};
 
 /// Writes one server-sent-events response.
+///
+/// Events are gathered in a buffer and leave on [`SseWriter::flush`]: the relay flushes whenever
+/// no further Kiro frame is already waiting, so the first token still leaves at once, while a
+/// fast stream goes out in few large writes. The buffer never grows past [`MAX_BUFFER`].
 pub struct SseWriter {
     out: Box<dyn Write + Send>,
     chunked: bool,
     bytes: usize,
     finished: bool,
+    buf: Vec<u8>,
 }
+
+/// Buffered bytes that force a write even before the relay asks for one.
+const MAX_BUFFER: usize = 64 * 1024;
 
 impl SseWriter {
     /// Send the response head (`200`, `text/event-stream`) and return the writer.
@@ -42,39 +50,60 @@ impl SseWriter {
             chunked: !http10,
             bytes: 0,
             finished: false,
+            buf: Vec::with_capacity(16 * 1024),
         })
     }
 
-    /// Write one event (`event: NAME` when given, then `data: ...`) and flush it.
+    /// Queue one event (`event: NAME` when given, then `data: ...`); it leaves on the next
+    /// [`SseWriter::flush`].
     pub fn event(&mut self, name: Option<&str>, data: &str) -> io::Result<()> {
-        let mut body = String::with_capacity(data.len() + 32);
+        let len = name.map_or(0, |n| n.len() + 8) + data.len() + 8;
+        self.begin_chunk(len);
         if let Some(n) = name {
-            body.push_str("event: ");
-            body.push_str(n);
-            body.push('\n');
+            self.buf.extend_from_slice(b"event: ");
+            self.buf.extend_from_slice(n.as_bytes());
+            self.buf.push(b'\n');
         }
-        body.push_str("data: ");
-        body.push_str(data);
-        body.push_str("\n\n");
-        self.write_chunk(body.as_bytes())
+        self.buf.extend_from_slice(b"data: ");
+        self.buf.extend_from_slice(data.as_bytes());
+        self.buf.extend_from_slice(b"\n\n");
+        self.end_chunk(len)
     }
 
-    /// Write an SSE comment line (`: text`), used as a keep-alive.
+    /// Queue an SSE comment line (`: text`), used as a keep-alive.
     pub fn comment(&mut self, text: &str) -> io::Result<()> {
-        self.write_chunk(format!(": {text}\n\n").as_bytes())
+        let len = text.len() + 4;
+        self.begin_chunk(len);
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(text.as_bytes());
+        self.buf.extend_from_slice(b"\n\n");
+        self.end_chunk(len)
     }
 
-    fn write_chunk(&mut self, data: &[u8]) -> io::Result<()> {
+    fn begin_chunk(&mut self, len: usize) {
         if self.chunked {
-            let mut buf = Vec::with_capacity(data.len() + 16);
-            buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-            buf.extend_from_slice(data);
-            buf.extend_from_slice(b"\r\n");
-            self.out.write_all(&buf)?;
-        } else {
-            self.out.write_all(data)?;
+            self.buf
+                .extend_from_slice(format!("{len:x}\r\n").as_bytes());
         }
-        self.bytes += data.len();
+    }
+
+    fn end_chunk(&mut self, len: usize) -> io::Result<()> {
+        if self.chunked {
+            self.buf.extend_from_slice(b"\r\n");
+        }
+        self.bytes += len;
+        if self.buf.len() >= MAX_BUFFER {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Send everything queued, now.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
         self.out.flush()
     }
 
@@ -82,9 +111,9 @@ impl SseWriter {
     pub fn finish(mut self) -> io::Result<usize> {
         self.finished = true;
         if self.chunked {
-            self.out.write_all(b"0\r\n\r\n")?;
+            self.buf.extend_from_slice(b"0\r\n\r\n");
         }
-        self.out.flush()?;
+        self.flush()?;
         Ok(self.bytes)
     }
 

@@ -126,11 +126,19 @@ pub fn message_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
 pub trait EventOut {
     /// Write one event. An error means the client is gone.
     fn send(&mut self, event: &str, data: &str) -> io::Result<()>;
+    /// Send what was written so far (buffering outputs only).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl EventOut for SseWriter {
     fn send(&mut self, event: &str, data: &str) -> io::Result<()> {
         self.event(Some(event), data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        SseWriter::flush(self)
     }
 }
 
@@ -427,6 +435,10 @@ impl Sink for StreamWriter<'_> {
 
     fn keepalive(&mut self) -> io::Result<()> {
         self.send("ping", json!({"type": "ping"}))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

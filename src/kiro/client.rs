@@ -70,6 +70,8 @@ pub struct Upstream {
     decoder: Decoder,
     frames: VecDeque<Frame>,
     ended: bool,
+    /// A read error already taken off the channel by `has_pending`, reported by the next read.
+    failed: Option<String>,
     raw: Option<Vec<u8>>,
     /// Which account served the reply (for logs and stickiness).
     pub account: String,
@@ -82,6 +84,7 @@ impl Upstream {
             decoder: Decoder::new(),
             frames: VecDeque::new(),
             ended: false,
+            failed: None,
             raw: capture_raw.then(Vec::new),
             account,
         }
@@ -108,6 +111,9 @@ impl Upstream {
                     ));
                 }
                 return Ok(true);
+            }
+            if let Some(e) = self.failed.take() {
+                return Err(Error::Stream(format!("the connection to Kiro broke: {e}")));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
@@ -171,6 +177,41 @@ impl Upstream {
         };
         let body = serde_json::json!({"message": format!("{kind}: {message}"), "reason": reason});
         Some((status, body.to_string()))
+    }
+
+    /// Whether another frame is already here (decoded, or its bytes waiting in the channel):
+    /// the writer then gathers it into the same write instead of flushing now.
+    pub fn has_pending(&mut self) -> bool {
+        if !self.frames.is_empty() {
+            return true;
+        }
+        while let Ok(chunk) = self.rx.try_recv() {
+            match chunk {
+                Chunk::Data(bytes) => {
+                    if let Some(raw) = self.raw.as_mut() {
+                        if raw.len() < 32 * 1024 * 1024 {
+                            raw.extend_from_slice(&bytes);
+                        }
+                    }
+                    self.decoder.feed(&bytes);
+                    while let Ok(Some(frame)) = self.decoder.next_frame() {
+                        self.frames.push_back(frame);
+                    }
+                    if !self.frames.is_empty() {
+                        return true;
+                    }
+                }
+                Chunk::End => {
+                    self.ended = true;
+                    return false;
+                }
+                Chunk::Failed(e) => {
+                    self.failed = Some(e);
+                    return false;
+                }
+            }
+        }
+        false
     }
 
     /// The raw bytes received so far, when capture was enabled (debug logs).

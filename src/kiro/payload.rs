@@ -888,25 +888,28 @@ fn too_long(len: usize, max: usize, trim_note: &str) -> Error {
     ))
 }
 
-/// Counts of ASCII and other characters, summed over many strings before rounding.
-#[derive(Debug, Default)]
-struct CharCounts {
+/// Counts of ASCII and other characters, summed over many strings before rounding: the running
+/// form of [`estimate_tokens`] (the relay counts a reply as it passes, without keeping it).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CharCounts {
     ascii: u64,
     other: u64,
 }
 
 impl CharCounts {
-    fn add(&mut self, text: &str) {
-        for c in text.chars() {
-            if c.is_ascii() {
-                self.ascii += 1;
-            } else {
-                self.other += 1;
-            }
-        }
+    /// Count `text`.
+    pub fn add(&mut self, text: &str) {
+        let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
+        self.ascii += ascii;
+        // Every non-ASCII character has exactly one lead byte (not 10xxxxxx).
+        self.other += text
+            .bytes()
+            .filter(|b| !b.is_ascii() && (b & 0xC0) != 0x80)
+            .count() as u64;
     }
 
-    fn tokens(&self) -> u64 {
+    /// The token estimate of everything counted.
+    pub fn tokens(&self) -> u64 {
         self.ascii.div_ceil(4) + self.other
     }
 }

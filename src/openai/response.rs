@@ -85,6 +85,8 @@ pub struct ChunkWriter<'a> {
     created: u64,
     model: String,
     role_sent: bool,
+    /// The serialized start of every content chunk (built once).
+    prefix: String,
     /// Copy of the text written, for the debug log.
     pub trace: Option<String>,
 }
@@ -97,6 +99,7 @@ impl<'a> ChunkWriter<'a> {
             created: now_unix(),
             model: model.to_string(),
             role_sent: false,
+            prefix: String::new(),
             trace: trace.then(String::new),
         }
     }
@@ -112,6 +115,29 @@ impl<'a> ChunkWriter<'a> {
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
         });
         self.write(&c)
+    }
+
+    /// A content delta, serialized without building a JSON tree (the hot path of long replies).
+    fn text_chunk(&mut self, text: &str) -> io::Result<()> {
+        if self.prefix.is_empty() {
+            self.prefix = format!(
+                r#"{{"id":{},"object":"chat.completion.chunk","created":{},"model":{},"choices":[{{"index":0,"delta":{{"content":"#,
+                Value::String(self.id.clone()),
+                self.created,
+                Value::String(self.model.clone()),
+            );
+        }
+        let escaped = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+        let mut s = String::with_capacity(self.prefix.len() + escaped.len() + 48);
+        s.push_str(&self.prefix);
+        s.push_str(&escaped);
+        s.push_str(r#"},"logprobs":null,"finish_reason":null}]}"#);
+        if let Some(t) = self.trace.as_mut() {
+            t.push_str("data: ");
+            t.push_str(&s);
+            t.push_str("\n\n");
+        }
+        self.sse.event(None, &s)
     }
 
     fn write(&mut self, v: &Value) -> io::Result<()> {
@@ -151,6 +177,7 @@ impl<'a> ChunkWriter<'a> {
 impl Sink for ChunkWriter<'_> {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
         match event {
+            OutputEvent::Text(t) if self.role_sent => self.text_chunk(&t),
             OutputEvent::Text(t) => self.chunk(json!({"content": t}), None),
             OutputEvent::Reasoning(t) => self.chunk(json!({"reasoning_content": t}), None),
             OutputEvent::ToolCallStart { index, id, name } => self.chunk(
@@ -174,6 +201,10 @@ impl Sink for ChunkWriter<'_> {
 
     fn keepalive(&mut self) -> io::Result<()> {
         self.sse.comment("keep-alive")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sse.flush()
     }
 }
 

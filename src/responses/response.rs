@@ -29,6 +29,10 @@ pub trait EventOut {
     fn keepalive(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Send what was written so far (buffering outputs only).
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl EventOut for SseWriter {
@@ -38,6 +42,10 @@ impl EventOut for SseWriter {
 
     fn keepalive(&mut self) -> io::Result<()> {
         self.comment("keep-alive")
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        SseWriter::flush(self)
     }
 }
 
@@ -652,6 +660,10 @@ impl Sink for ResponseWriter<'_> {
 
     fn keepalive(&mut self) -> io::Result<()> {
         self.out.keepalive()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
