@@ -84,6 +84,10 @@ pub struct Config {
     pub builder_id_profile_arn: Option<String>,
     pub accounts_file: Option<PathBuf>,
     pub account_strategy: AccountStrategy,
+    /// How long a spent quota cools an account (`ACCOUNT_QUOTA_COOLDOWN`); None: until the reset.
+    pub account_quota_cooldown: Option<Duration>,
+    /// Keep cooldowns across restarts in `<accounts file>.state.json` (`ACCOUNTS_STATE`).
+    pub accounts_state: bool,
     pub token_refresh_threshold: Duration,
 
     // Upstream.
@@ -169,6 +173,8 @@ impl Config {
             builder_id_profile_arn: None,
             accounts_file: None,
             account_strategy: AccountStrategy::Priority,
+            account_quota_cooldown: None,
+            accounts_state: false,
             token_refresh_threshold: Duration::from_secs(600),
             client_profile: ClientProfile::IdeRuntime,
             ide_version: "1.0.437".into(),
@@ -594,6 +600,8 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
         builder_id_profile_arn: v.get("KIRO_BUILDER_ID_PROFILE_ARN"),
         accounts_file: v.path("KIRO_ACCOUNTS_FILE"),
         account_strategy,
+        account_quota_cooldown: v.seconds("ACCOUNT_QUOTA_COOLDOWN")?,
+        accounts_state: v.flag("ACCOUNTS_STATE")?.unwrap_or(false),
         token_refresh_threshold: v
             .seconds("TOKEN_REFRESH_THRESHOLD")?
             .unwrap_or(d.token_refresh_threshold),

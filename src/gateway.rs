@@ -7,24 +7,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::TokenStore;
+use crate::auth::accounts::Pool;
 use crate::config::Config;
 use crate::conversation::Conversation;
+use crate::conversation::Outcome;
 use crate::debug::DebugCapture;
 use crate::error::Error;
 use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
 use crate::kiro::models::{reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
-use crate::relay::RelayOptions;
+use crate::relay::{RelayError, RelayOptions, Sink};
 use crate::util::uuid_v4;
 
 /// Everything the workers share.
 pub struct App {
     pub config: Arc<Config>,
-    pub stores: Vec<Arc<TokenStore>>,
-    pub agent: ureq::Agent,
+    /// The Kiro accounts (one, unless `KIRO_ACCOUNTS_FILE` lists several).
+    pub pool: Pool,
     pub client: KiroClient,
     pub models: ModelCatalog,
+    /// Per model: real input tokens (from Kiro) ÷ our estimate, learnt during the process's life.
+    token_ratios: std::sync::Mutex<std::collections::HashMap<String, f64>>,
+    /// Responses kept for `previous_response_id` (bounded, in memory).
+    pub responses: crate::responses::store::ResponseStore,
 }
 
 /// A request ready to be sent.
@@ -32,19 +37,24 @@ pub struct Prepared {
     pub model_id: String,
     pub payload: BuiltPayload,
     pub relay: RelayOptions,
+    /// Identifies the conversation across follow-ups (account stickiness).
+    pub conversation_key: String,
 }
 
 impl App {
     /// Build the shared state from the configuration (loads the login; no network).
     pub fn new(config: Config) -> Result<App, Error> {
         let config = Arc::new(config);
-        let store = TokenStore::from_config(&config)?;
-        let agent = crate::net::agent(&config, None)?;
+        let pool = Pool::from_config(&config)?;
         Ok(App {
             client: KiroClient::new(config.clone()),
-            stores: vec![store],
-            agent,
+            pool,
             models: ModelCatalog::new(),
+            token_ratios: std::sync::Mutex::new(std::collections::HashMap::new()),
+            responses: crate::responses::store::ResponseStore::new(
+                config.responses_store_size,
+                config.responses_store_ttl,
+            ),
             config,
         })
     }
@@ -102,29 +112,98 @@ impl App {
             model_id,
             payload,
             relay,
+            conversation_key: conversation_key(conv),
         })
     }
 
     /// Open the upstream reply (retries happen inside; nothing has reached the client yet).
     pub fn open(&self, prepared: &Prepared, debug: &mut DebugCapture) -> Result<Upstream, Error> {
         debug.kiro_request(&prepared.payload.body);
-        let store = self
-            .stores
-            .first()
-            .ok_or_else(|| Error::Internal("no account configured".into()))?;
+        let multi = self.pool.is_multi();
         let params = GenerateParams {
             body: &prepared.payload.body,
             capture_raw: debug.wants_raw(),
+            // With other accounts to move to, a throttle is not waited out on this one.
+            fail_fast_on_throttle: multi,
         };
-        self.client.generate(store, &self.agent, &params)
+        let key = Some(prepared.conversation_key.as_str());
+        let mut last = None;
+        for index in self.pool.candidates(key)? {
+            let Some(account) = self.pool.accounts.get(index) else {
+                continue;
+            };
+            match self
+                .client
+                .generate(&account.store, &account.agent, &params)
+            {
+                Ok(mut up) => {
+                    up.account = account.name.clone();
+                    self.pool.report_success(index, key);
+                    return Ok(up);
+                }
+                Err(e) if multi && self.pool.report_failure(index, &e) => {
+                    log::warn!(
+                        "account '{}' failed ({e}); trying the next account",
+                        account.name
+                    );
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Every candidate failed over: say why each account is out.
+        Err(match self.pool.candidates(None) {
+            Err(all_out) => all_out,
+            Ok(_) => last.unwrap_or_else(|| Error::Internal("no account answered".into())),
+        })
+    }
+
+    /// Relay the reply into `sink`, and learn how far our input estimate is from Kiro's figure.
+    pub fn relay(
+        &self,
+        up: &mut Upstream,
+        prepared: &Prepared,
+        sink: &mut dyn Sink,
+    ) -> Result<Outcome, RelayError> {
+        let outcome = crate::relay::relay(up, &prepared.relay, sink)?;
+        let estimate = prepared.payload.estimated_input_tokens;
+        let real = outcome.usage.input_tokens;
+        if estimate > 0 && real > 0 && real != estimate {
+            let ratio = (real as f64 / estimate as f64).clamp(0.2, 5.0);
+            if let Ok(mut r) = self.token_ratios.lock() {
+                // A moving average, so one odd reply does not swing the correction.
+                let e = r.entry(prepared.model_id.clone()).or_insert(ratio);
+                *e = *e * 0.7 + ratio * 0.3;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Input tokens of a prepared request: the estimate, corrected by what Kiro reported for this
+    /// model so far (used by `count_tokens`).
+    pub fn input_tokens(&self, prepared: &Prepared) -> u64 {
+        let estimate = prepared.payload.estimated_input_tokens;
+        let ratio = self
+            .token_ratios
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&prepared.model_id).copied())
+            .unwrap_or(1.0);
+        (estimate as f64 * ratio).round() as u64
     }
 
     /// Fetch Kiro's model list into the catalogue (background thread at start-up and hourly).
     pub fn refresh_models(&self) {
-        let Some(store) = self.stores.first() else {
+        let Some(account) = self
+            .pool
+            .candidates(None)
+            .ok()
+            .and_then(|c| c.first().copied())
+            .and_then(|i| self.pool.accounts.get(i))
+        else {
             return;
         };
-        match self.client.list_models(store, &self.agent) {
+        match self.client.list_models(&account.store, &account.agent) {
             Ok(models) if !models.is_empty() => {
                 log::info!("model list: {} models from Kiro", models.len());
                 self.models.replace(models);
@@ -133,4 +212,20 @@ impl App {
             Err(e) => log::warn!("could not fetch the model list ({e}); using the built-in list"),
         }
     }
+}
+
+/// A key that stays the same across a conversation's follow-up requests: the system prompt and the
+/// first user message, hashed (nothing of the text is kept).
+pub fn conversation_key(conv: &Conversation) -> String {
+    let first_user = conv
+        .messages
+        .iter()
+        .find(|m| m.role == crate::conversation::Role::User)
+        .map(|m| m.text.as_str())
+        .unwrap_or("");
+    let mut material = String::with_capacity(conv.system.len() + first_user.len() + 1);
+    material.push_str(&conv.system);
+    material.push('\u{1}');
+    material.push_str(first_user);
+    crate::util::sha256_hex(material.as_bytes())[..32].to_string()
 }

@@ -27,22 +27,3 @@ pub mod util;
 
 /// The version reported by `--version`, `/` and `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Anthropic-shaped error body (placeholder until the Anthropic module lands).
-pub fn anthropic_error_body(e: &error::Error) -> (u16, serde_json::Value) {
-    (
-        e.status(),
-        serde_json::json!({"type": "error", "error": {"type": "api_error", "message": e.to_string()}}),
-    )
-}
-
-/// Answer `e` in Anthropic's shape (placeholder until the Anthropic module lands).
-pub fn anthropic_respond_error(
-    inc: &mut http::Incoming,
-    e: &error::Error,
-    debug: &mut debug::DebugCapture,
-) {
-    let (status, body) = anthropic_error_body(e);
-    debug.error(status, &e.to_string());
-    inc.respond_json(status, &body, &[]);
-}

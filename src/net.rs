@@ -37,3 +37,15 @@ pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error>
         .build();
     Ok(ureq::Agent::new_with_config(cfg))
 }
+
+/// Check that a proxy URL is one ureq can use.
+pub fn check_proxy(url: &str) -> Result<(), Error> {
+    let p = if url.contains("://") {
+        url.to_string()
+    } else {
+        format!("http://{url}")
+    };
+    ureq::Proxy::new(&p)
+        .map(|_| ())
+        .map_err(|e| Error::Config(format!("invalid proxy URL: {e}")))
+}

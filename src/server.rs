@@ -64,8 +64,8 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
             .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
     }
 
-    for store in &app.stores {
-        store.start_timer();
+    for account in app.pool.accounts.iter().filter(|a| a.enabled) {
+        account.store.start_timer();
     }
     let bg = app.clone();
     let _ = std::thread::Builder::new()
@@ -105,7 +105,7 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
 fn reject_overloaded(inc: &mut Incoming) {
     let e = Error::Overloaded;
     let body = if inc.path.starts_with("/v1/messages") {
-        crate::anthropic_error_body(&e).1
+        crate::anthropic::response::error_body(&e).1
     } else {
         crate::openai::response::error_body(&e).1
     };
@@ -128,7 +128,11 @@ fn worker(app: &App, rx: &Mutex<Receiver<tiny_http::Request>>) {
             log::error!("a handler panicked on {} {}", inc.method, inc.path);
             if !inc.responded() {
                 let e = Error::Internal("the gateway hit an unexpected error".into());
-                let (status, body) = crate::openai::response::error_body(&e);
+                let (status, body) = if inc.path.starts_with("/v1/messages") {
+                    crate::anthropic::response::error_body(&e)
+                } else {
+                    crate::openai::response::error_body(&e)
+                };
                 inc.respond_json(status, &body, &[]);
             }
         }
@@ -188,7 +192,7 @@ fn route(app: &App, inc: &mut Incoming) {
     let fail = |inc: &mut Incoming, e: Error| {
         let mut off = DebugCapture::off();
         if anthropic {
-            crate::anthropic_respond_error(inc, &e, &mut off);
+            crate::anthropic::respond_error(inc, &e, &mut off);
         } else {
             crate::openai::respond_error(inc, &e, &mut off);
         }
@@ -200,7 +204,7 @@ fn route(app: &App, inc: &mut Incoming) {
             &[],
         ),
         ("GET", "/health") => {
-            let accounts: Vec<_> = app.stores.iter().map(|s| s.status()).collect();
+            let accounts = app.pool.status();
             inc.respond_json(
                 200,
                 &json!({

@@ -159,6 +159,8 @@ pub struct GenerateParams<'a> {
     pub body: &'a Value,
     /// Keep the raw stream for the debug log.
     pub capture_raw: bool,
+    /// Return a 429 at once instead of retrying (another account can take the request).
+    pub fail_fast_on_throttle: bool,
 }
 
 /// The Kiro API client. Cheap to share between workers (`&KiroClient`).
@@ -187,11 +189,7 @@ impl KiroClient {
         let mut attempt = 0;
         while attempt < max {
             attempt += 1;
-            let creds = if refreshed {
-                store.credentials()?
-            } else {
-                store.credentials()?
-            };
+            let creds = store.credentials()?;
             let mut profile = identity::effective_profile(cfg, &creds);
             if fallen_back {
                 profile = ClientProfile::IdeLegacy;
@@ -220,6 +218,11 @@ impl KiroClient {
                     delay,
                     fallback,
                 } => {
+                    if params.fail_fast_on_throttle
+                        && matches!(error, Error::Upstream { status: 429, .. })
+                    {
+                        return Err(error);
+                    }
                     log::warn!("attempt {attempt}/{max} failed: {error}");
                     last_error = error;
                     if fallback

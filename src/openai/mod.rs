@@ -8,7 +8,7 @@ use crate::debug::DebugCapture;
 use crate::error::Error;
 use crate::gateway::App;
 use crate::http::Incoming;
-use crate::relay::{relay, RelayError};
+use crate::relay::RelayError;
 
 use response::{ChunkWriter, Collector};
 
@@ -54,7 +54,7 @@ fn serve_chat(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result
     let mut up = app.open(&prepared, debug)?;
     if !req.conversation.stream {
         let mut collected = Collector::default();
-        let result = relay(&mut up, &prepared.relay, &mut collected);
+        let result = app.relay(&mut up, &prepared, &mut collected);
         if let Some(raw) = up.take_raw() {
             debug.raw_stream(raw);
         }
@@ -70,7 +70,7 @@ fn serve_chat(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result
     }
     let mut sse = inc.start_sse()?;
     let mut writer = ChunkWriter::new(&mut sse, &model, debug.enabled());
-    let result = relay(&mut up, &prepared.relay, &mut writer);
+    let result = app.relay(&mut up, &prepared, &mut writer);
     match &result {
         Ok(outcome) => {
             let _ = writer.finish(outcome, req.include_usage);

@@ -178,11 +178,32 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
             let input = match f.get("arguments") {
                 None | Some(Value::Null) => Value::Object(Map::new()),
                 Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
-                Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|e| {
-                    bad(format!(
-                        "messages[{i}].tool_calls[{j}] ('{name}') has arguments that are not valid JSON: {e}"
-                    ))
-                })?,
+                Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                    Ok(v) => v,
+                    // A call Kiro cut off: its fragments were streamed before the cut
+                    // (finish_reason "length"), and clients send them back as they got them
+                    // (LangChain re-sends invalid tool calls). It never ran, so it becomes a line
+                    // of text; a 400 would fail every later turn.
+                    Err(_) if is_cut_off(s) => {
+                        let call = if id.is_empty() {
+                            format!("'{name}'")
+                        } else {
+                            format!("'{name}' ({id})")
+                        };
+                        if !msg.text.is_empty() {
+                            msg.text.push_str("\n\n");
+                        }
+                        msg.text.push_str(&format!(
+                            "[The tool call {call} was cut off before its arguments were complete, so it was not run.]"
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(bad(format!(
+                            "messages[{i}].tool_calls[{j}] ('{name}') has arguments that are not valid JSON: {e}"
+                        )))
+                    }
+                },
                 Some(o @ Value::Object(_)) => o.clone(),
                 Some(_) => {
                     return Err(bad(format!(
@@ -197,18 +218,29 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
             });
         }
     }
-    if let Some(r) = m
-        .get("reasoning_content")
-        .and_then(Value::as_str)
-        .filter(|r| !r.is_empty())
-    {
+    // `reasoning_signature` is the gateway's own field (Chat Completions has none): native
+    // reasoning is only replayed to Kiro with the signature it came with.
+    let non_empty = |key: &str| {
+        m.get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let text = non_empty("reasoning_content");
+    let signature = non_empty("reasoning_signature");
+    if text.is_some() || signature.is_some() {
         msg.reasoning = Some(Reasoning {
-            text: r.to_string(),
-            signature: None,
+            text: text.unwrap_or_default(),
+            signature,
             redacted: None,
         });
     }
     Ok(msg)
+}
+
+/// Arguments of a streamed call that Kiro cut off, as the client got them: JSON that just stops.
+fn is_cut_off(args: &str) -> bool {
+    serde_json::from_str::<Value>(args).is_err_and(|e| e.is_eof())
 }
 
 /// Text and images of a `content` field (string, list of parts, or null).
@@ -466,6 +498,36 @@ mod tests {
             {"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{bad"}}]}]}))
         .unwrap_err();
         assert!(e.to_string().contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn cut_off_tool_call_arguments_become_text_not_a_400() {
+        let r = parse(serde_json::json!({"model":"m","messages":[
+            {"role":"user","content":"x"},
+            {"role":"assistant","content":"Writing.","tool_calls":[
+                {"id":"c1","type":"function","function":{"name":"write","arguments":"{\"path\":\"a\",\"text\":\"lo"}},
+                {"id":"c2","type":"function","function":{"name":"read","arguments":"{\"path\":\"b\"}"}}]}]}))
+        .unwrap();
+        let m = &r.conversation.messages[1];
+        assert_eq!(m.tool_calls.len(), 1);
+        assert_eq!(m.tool_calls[0].id, "c2");
+        assert_eq!(
+            m.text,
+            "Writing.\n\n[The tool call 'write' (c1) was cut off before its arguments were complete, so it was not run.]"
+        );
+        // As streamed: JSON that just stops.
+        for args in [
+            "{\"a\":\"b",
+            "{\"a\":[1,2",
+            "{\"a\":\"b\\",
+            "{\"a\":1,",
+            "{",
+        ] {
+            assert!(is_cut_off(args), "{args}");
+        }
+        for args in ["{bad", "{\"a\":1}}", "{\"a\":\"b\"}]", "[1]]"] {
+            assert!(!is_cut_off(args), "{args}");
+        }
     }
 
     #[test]

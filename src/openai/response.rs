@@ -125,6 +125,9 @@ impl<'a> ChunkWriter<'a> {
     }
 
     /// The last chunk (finish reason), the usage chunk when asked, then `[DONE]`.
+    ///
+    /// A tool call Kiro cut off has had its fragments streamed already; they cannot be taken
+    /// back, so no further fragment of it is sent and the reply ends with `length` (issue 10).
     pub fn finish(&mut self, outcome: &Outcome, include_usage: bool) -> io::Result<()> {
         self.chunk(json!({}), Some(finish_reason(&outcome.finish)))?;
         if include_usage {
@@ -159,9 +162,13 @@ impl Sink for ChunkWriter<'_> {
                 json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
                 None,
             ),
-            OutputEvent::ToolCallEnd { .. }
-            | OutputEvent::ReasoningSignature(_)
-            | OutputEvent::RedactedReasoning(_) => Ok(()),
+            OutputEvent::ToolCallEnd { .. } => Ok(()),
+            // Chat Completions has no field for it: our own `reasoning_signature`, which the
+            // client sends back on the assistant message so the reasoning can be replayed.
+            OutputEvent::ReasoningSignature(s) => {
+                self.chunk(json!({"reasoning_signature": s}), None)
+            }
+            OutputEvent::RedactedReasoning(_) => Ok(()),
         }
     }
 
@@ -233,6 +240,9 @@ pub fn completion_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
     let mut message = json!({"role": "assistant", "content": c.text});
     if !c.reasoning.is_empty() {
         message["reasoning_content"] = json!(c.reasoning);
+    }
+    if let Some(s) = c.signature.as_deref().filter(|s| !s.is_empty()) {
+        message["reasoning_signature"] = json!(s);
     }
     let calls: Vec<Value> = c
         .complete_calls()

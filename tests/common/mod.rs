@@ -185,7 +185,10 @@ impl Gateway {
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
         let mut text = String::new();
-        resp.into_body().into_reader().read_to_string(&mut text).unwrap();
+        resp.into_body()
+            .into_reader()
+            .read_to_string(&mut text)
+            .unwrap();
         (status, hs, text)
     }
 
@@ -199,7 +202,10 @@ impl Gateway {
             .expect("request");
         let status = resp.status().as_u16();
         let mut text = String::new();
-        resp.into_body().into_reader().read_to_string(&mut text).unwrap();
+        resp.into_body()
+            .into_reader()
+            .read_to_string(&mut text)
+            .unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -270,9 +276,19 @@ pub fn run_to_exit(env: &[(String, String)], args: &[&str]) -> (i32, String) {
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             let mut out = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut out)
+                .unwrap();
             let _ = std::fs::remove_dir_all(&dir);
             return (status.code().unwrap_or(-1), format!("{out}{err}"));
         }

@@ -1,0 +1,892 @@
+//! Anthropic Messages request JSON → [`Conversation`].
+//!
+//! Accepts what Claude Code and the Anthropic SDKs send (system blocks with `cache_control`, many
+//! tools, tool results carrying images, thinking blocks with signatures replayed in history) and
+//! answers a 400 naming the field when a type is wrong. Unknown top-level fields are ignored, as
+//! the real API's newer options are. Nothing here knows Kiro: the payload builder decides what Kiro
+//! gets.
+
+use serde_json::{Map, Value};
+
+use crate::conversation::{
+    Conversation, Image, Message, Reasoning, ReasoningRequest, Role, ToolCall, ToolChoice,
+    ToolResult, ToolSpec,
+};
+use crate::error::Error;
+use crate::openai::request::image_from_base64;
+
+use super::response::is_placeholder_signature;
+
+/// Which endpoint the body was sent to: `count_tokens` does not require `max_tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `POST /v1/messages`.
+    Generate,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::BadRequest(msg.into())
+}
+
+/// Parse the body of `POST /v1/messages` (or `/v1/messages/count_tokens`).
+pub fn parse_messages_request(
+    body: &[u8],
+    max_image_bytes: usize,
+    purpose: Purpose,
+) -> Result<Conversation, Error> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("The request body is not valid JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("The request body must be a JSON object."))?;
+    let model = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| bad("'model' is required and must be a string."))?
+        .to_string();
+    let messages = match obj.get("messages") {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        Some(Value::Array(_)) => return Err(bad("'messages' must contain at least one message.")),
+        Some(_) => return Err(bad("'messages' must be an array.")),
+        None => return Err(bad("'messages' is required.")),
+    };
+    let max_tokens = match obj.get("max_tokens") {
+        Some(Value::Number(n)) => match n.as_u64().filter(|n| *n > 0) {
+            Some(n) => Some(n.min(u32::MAX as u64) as u32),
+            None => return Err(bad("'max_tokens' must be a positive integer.")),
+        },
+        None | Some(Value::Null) if purpose == Purpose::CountTokens => None,
+        None | Some(Value::Null) => {
+            return Err(bad(
+                "'max_tokens' is required and must be a positive integer.",
+            ))
+        }
+        Some(_) => return Err(bad("'max_tokens' must be a positive integer.")),
+    };
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("'stream' must be true or false.")),
+    };
+    let mut conv = Conversation {
+        model,
+        system: parse_system(obj.get("system"))?,
+        max_output_tokens: max_tokens,
+        stream: stream && purpose == Purpose::Generate,
+        ..Conversation::default()
+    };
+    for (i, m) in messages.iter().enumerate() {
+        conv.messages.push(parse_message(m, i, max_image_bytes)?);
+    }
+    conv.tools = parse_tools(obj.get("tools"))?;
+    conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
+    conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
+    conv.reasoning = parse_reasoning(obj.get("thinking"), obj.get("output_config"))?;
+    Ok(conv)
+}
+
+/// `system`: a string, or a list of text blocks joined with `\n` (`cache_control` ignored).
+fn parse_system(v: Option<&Value>) -> Result<String, Error> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(blocks)) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (i, b) in blocks.iter().enumerate() {
+                match (block_type(b), b.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => parts.push(t.as_str()),
+                    (Some("text"), _) => {
+                        return Err(bad(format!("system[{i}].text must be a string.")))
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                        "system[{i}] must be a text block ({{\"type\": \"text\", \"text\": ...}})."
+                    )))
+                    }
+                }
+            }
+            Ok(parts.join("\n"))
+        }
+        Some(_) => Err(bad("'system' must be a string or an array of text blocks.")),
+    }
+}
+
+fn block_type(b: &Value) -> Option<&str> {
+    b.get("type").and_then(Value::as_str)
+}
+
+fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message, Error> {
+    let m = m
+        .as_object()
+        .ok_or_else(|| bad(format!("messages[{i}] must be an object.")))?;
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some(other) => {
+            return Err(bad(format!(
+                "messages[{i}].role '{other}' is not valid: use 'user' or 'assistant' (the system prompt goes in the top-level 'system')."
+            )))
+        }
+        None => {
+            return Err(bad(format!(
+                "messages[{i}].role is required and must be 'user' or 'assistant'."
+            )))
+        }
+    };
+    let mut msg = Message::text(role, "");
+    let blocks = match m.get("content") {
+        Some(Value::String(s)) => {
+            msg.text = s.clone();
+            return Ok(msg);
+        }
+        Some(Value::Array(blocks)) => blocks,
+        None | Some(Value::Null) => return Err(bad(format!("messages[{i}].content is required."))),
+        Some(_) => {
+            return Err(bad(format!(
+                "messages[{i}].content must be a string or an array of content blocks."
+            )))
+        }
+    };
+    let mut texts: Vec<&str> = Vec::new();
+    let mut reasoning: Option<Reasoning> = None;
+    for (j, b) in blocks.iter().enumerate() {
+        let at = format!("messages[{i}].content[{j}]");
+        let kind = block_type(b)
+            .ok_or_else(|| bad(format!("{at} must be an object with a string 'type'.")))?;
+        match kind {
+            "text" => texts.push(
+                b.get("text")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad(format!("{at}.text must be a string.")))?,
+            ),
+            "image" => {
+                let image = parse_image(b, &at, max_image_bytes)?;
+                // Kiro's assistant messages carry no images; the real API refuses them too.
+                if role == Role::User {
+                    msg.images.push(image);
+                }
+            }
+            "document" => texts.push(document_text(b, &at)?),
+            "tool_use" => {
+                if role != Role::Assistant {
+                    return Err(bad(format!(
+                        "{at}: tool_use blocks belong in assistant messages."
+                    )));
+                }
+                msg.tool_calls.push(parse_tool_use(b, &at)?);
+            }
+            "tool_result" => {
+                if role != Role::User {
+                    return Err(bad(format!(
+                        "{at}: tool_result blocks belong in user messages."
+                    )));
+                }
+                msg.tool_results
+                    .push(parse_tool_result(b, &at, max_image_bytes)?);
+            }
+            "thinking" | "redacted_thinking" => {
+                if role != Role::Assistant {
+                    return Err(bad(format!(
+                        "{at}: {kind} blocks belong in assistant messages."
+                    )));
+                }
+                merge_reasoning(&mut reasoning, b, kind, &at)?;
+            }
+            other => {
+                // Server-tool blocks (web search results and the like) and future block types:
+                // Kiro has nothing to carry them in.
+                log::debug!("{at}: ignoring a '{other}' block");
+            }
+        }
+    }
+    msg.text = texts.join("\n");
+    msg.reasoning = reasoning;
+    Ok(msg)
+}
+
+/// An `image` block with a base64 source. URL and file sources are refused: the gateway does not
+/// fetch anything on a client's behalf, and Kiro takes only inline bytes.
+fn parse_image(b: &Value, at: &str, max_image_bytes: usize) -> Result<Image, Error> {
+    let source = b
+        .get("source")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| bad(format!("{at}.source must be an object.")))?;
+    match source.get("type").and_then(Value::as_str) {
+        Some("base64") => {
+            let media = match source.get("media_type") {
+                None | Some(Value::Null) => "image/jpeg",
+                Some(Value::String(s)) => s.as_str(),
+                Some(_) => return Err(bad(format!("{at}.source.media_type must be a string."))),
+            };
+            let data = source
+                .get("data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("{at}.source.data must be a base64 string.")))?;
+            // Some clients leave a `data:...;base64,` prefix in; its media type wins.
+            match data.strip_prefix("data:").and_then(|r| r.split_once(',')) {
+                Some((meta, rest)) => {
+                    image_from_base64(meta.trim_end_matches(";base64"), rest, max_image_bytes)
+                }
+                None => image_from_base64(media, data, max_image_bytes),
+            }
+        }
+        Some("url") => Err(bad(format!(
+            "{at}: remote images not supported; send the image inline as a base64 source."
+        ))),
+        Some(other) => Err(bad(format!(
+            "{at}.source.type '{other}' is not supported; send the image inline as a base64 source."
+        ))),
+        None => Err(bad(format!("{at}.source.type must be a string."))),
+    }
+}
+
+/// A `document` block: plain-text sources become text; PDFs and files cannot be sent to Kiro.
+fn document_text<'v>(b: &'v Value, at: &str) -> Result<&'v str, Error> {
+    let source = b.get("source");
+    match source.and_then(|s| s.get("type")).and_then(Value::as_str) {
+        Some("text") => source
+            .and_then(|s| s.get("data"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("{at}.source.data must be a string."))),
+        _ => Err(bad(format!(
+            "{at}: only plain-text documents are supported (source type 'text')."
+        ))),
+    }
+}
+
+fn parse_tool_use(b: &Value, at: &str) -> Result<ToolCall, Error> {
+    let id = b
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{at}.id is required and must be a string.")))?;
+    let name = b
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{at}.name is required and must be a string.")))?;
+    let input = match b.get("input") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(o @ Value::Object(_)) => o.clone(),
+        Some(_) => return Err(bad(format!("{at}.input must be an object."))),
+    };
+    Ok(ToolCall {
+        id: id.to_string(),
+        name: name.to_string(),
+        input,
+    })
+}
+
+fn parse_tool_result(b: &Value, at: &str, max_image_bytes: usize) -> Result<ToolResult, Error> {
+    let id = b
+        .get("tool_use_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            bad(format!(
+                "{at}.tool_use_id is required and must be a string."
+            ))
+        })?;
+    let is_error = match b.get("is_error") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(e)) => *e,
+        Some(_) => return Err(bad(format!("{at}.is_error must be true or false."))),
+    };
+    let mut result = ToolResult {
+        tool_use_id: id.to_string(),
+        text: String::new(),
+        is_error,
+        images: Vec::new(),
+    };
+    match b.get("content") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => result.text = s.clone(),
+        Some(Value::Array(parts)) => {
+            let mut texts: Vec<&str> = Vec::new();
+            for (k, p) in parts.iter().enumerate() {
+                let pat = format!("{at}.content[{k}]");
+                match block_type(p) {
+                    Some("text") => texts.push(
+                        p.get("text")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| bad(format!("{pat}.text must be a string.")))?,
+                    ),
+                    Some("image") => result.images.push(parse_image(p, &pat, max_image_bytes)?),
+                    Some("document") => texts.push(document_text(p, &pat)?),
+                    Some(other) => log::debug!("{pat}: ignoring a '{other}' block"),
+                    None => {
+                        return Err(bad(format!(
+                            "{pat} must be an object with a string 'type'."
+                        )))
+                    }
+                }
+            }
+            result.text = texts.join("\n");
+        }
+        Some(_) => {
+            return Err(bad(format!(
+                "{at}.content must be a string or an array of text and image blocks."
+            )))
+        }
+    }
+    Ok(result)
+}
+
+/// Fold a `thinking` / `redacted_thinking` block into the message's reasoning. Our own
+/// placeholder signatures (prompt-tag reasoning) are dropped: Kiro would reject them as forged
+/// (`THINKING_SIGNATURE_INVALID`), and that reasoning is not replayed natively anyway.
+fn merge_reasoning(
+    slot: &mut Option<Reasoning>,
+    b: &Value,
+    kind: &str,
+    at: &str,
+) -> Result<(), Error> {
+    let r = slot.get_or_insert_with(Reasoning::default);
+    if kind == "redacted_thinking" {
+        let data = b
+            .get("data")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("{at}.data must be a string.")))?;
+        if r.redacted.is_none() {
+            r.redacted = Some(data.to_string());
+        }
+        return Ok(());
+    }
+    match b.get("thinking") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) => r.text.push_str(t),
+        Some(_) => return Err(bad(format!("{at}.thinking must be a string."))),
+    }
+    match b.get("signature") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() || is_placeholder_signature(s) => {}
+        Some(Value::String(s)) => r.signature = Some(s.clone()),
+        Some(_) => return Err(bad(format!("{at}.signature must be a string."))),
+    }
+    Ok(())
+}
+
+/// `tools`: custom tools (`type` absent or `custom`). Anthropic-defined and server tools
+/// (`web_search_…`, `bash_…`, `text_editor_…`) are skipped: Kiro cannot run them and has no
+/// schema for them.
+fn parse_tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {
+    let list = match v {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(bad("'tools' must be an array.")),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, t) in list.iter().enumerate() {
+        let t = t
+            .as_object()
+            .ok_or_else(|| bad(format!("tools[{i}] must be an object.")))?;
+        match t.get("type") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(k)) if k == "custom" => {}
+            Some(Value::String(k)) => {
+                log::info!("tools[{i}]: skipping the '{k}' tool (not a custom tool)");
+                continue;
+            }
+            Some(_) => return Err(bad(format!("tools[{i}].type must be a string."))),
+        }
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| bad(format!("tools[{i}].name is required and must be a string.")))?;
+        let description = match t.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(d)) => d.clone(),
+            Some(_) => return Err(bad(format!("tools[{i}].description must be a string."))),
+        };
+        let schema = match t.get("input_schema") {
+            None | Some(Value::Null) => Value::Null,
+            Some(s @ Value::Object(_)) => s.clone(),
+            Some(_) => {
+                return Err(bad(format!(
+                    "tools[{i}].input_schema must be a JSON Schema object."
+                )))
+            }
+        };
+        out.push(ToolSpec {
+            name: name.to_string(),
+            description,
+            schema,
+        });
+    }
+    Ok(out)
+}
+
+fn parse_tool_choice(v: Option<&Value>) -> Result<ToolChoice, Error> {
+    let o = match v {
+        None | Some(Value::Null) => return Ok(ToolChoice::Auto),
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Err(bad(
+                "'tool_choice' must be an object such as {\"type\": \"auto\"}.",
+            ))
+        }
+    };
+    match o.get("type").and_then(Value::as_str) {
+        Some("auto") => Ok(ToolChoice::Auto),
+        Some("any") => Ok(ToolChoice::Required),
+        Some("none") => Ok(ToolChoice::None),
+        Some("tool") => o
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(|n| ToolChoice::Named(n.to_string()))
+            .ok_or_else(|| bad("tool_choice of type 'tool' needs a 'name'.")),
+        Some(other) => Err(bad(format!(
+            "tool_choice.type '{other}' is not valid: use auto, any, tool or none."
+        ))),
+        None => Err(bad("tool_choice.type is required and must be a string.")),
+    }
+}
+
+fn parse_stop_sequences(v: Option<&Value>) -> Result<Vec<String>, Error> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| {
+                s.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad("'stop_sequences' must be an array of strings."))
+            })
+            .collect(),
+        Some(_) => Err(bad("'stop_sequences' must be an array of strings.")),
+    }
+}
+
+/// `thinking` and `output_config.effort` → what the client asked for; the shared core maps it
+/// onto the model's native fields or the prompt-tag fallback.
+fn parse_reasoning(
+    thinking: Option<&Value>,
+    output_config: Option<&Value>,
+) -> Result<ReasoningRequest, Error> {
+    let effort = match output_config {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => match o.get("effort") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(e)) => Some(e.clone()),
+            Some(_) => return Err(bad("output_config.effort must be a string.")),
+        },
+        Some(_) => return Err(bad("'output_config' must be an object.")),
+    };
+    let mut r = ReasoningRequest {
+        effort,
+        ..ReasoningRequest::default()
+    };
+    let t = match thinking {
+        None | Some(Value::Null) => return Ok(r),
+        Some(Value::Object(t)) => t,
+        Some(_) => return Err(bad("'thinking' must be an object.")),
+    };
+    match t.get("type").and_then(Value::as_str) {
+        Some("enabled") => {
+            let budget = t
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .filter(|b| *b > 0)
+                .ok_or_else(|| {
+                    bad("thinking.budget_tokens is required with type 'enabled' and must be a positive integer.")
+                })?;
+            r.budget_tokens = Some(budget.min(u32::MAX as u64) as u32);
+        }
+        Some("adaptive") => {
+            if r.effort.is_none() {
+                r.effort = Some("high".into());
+            }
+        }
+        Some("disabled") => r.disabled = true,
+        Some(other) => {
+            return Err(bad(format!(
+                "thinking.type '{other}' is not valid: use enabled, adaptive or disabled."
+            )))
+        }
+        None => return Err(bad("thinking.type is required and must be a string.")),
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<Conversation, Error> {
+        parse_messages_request(v.to_string().as_bytes(), 1 << 20, Purpose::Generate)
+    }
+
+    fn with(extra: Value) -> Value {
+        let mut base = json!({"model": "claude-sonnet-4.5", "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "hi"}]});
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        base
+    }
+
+    #[test]
+    fn minimal_request_parses() {
+        let c = parse(with(json!({"stream": true}))).unwrap();
+        assert_eq!(c.model, "claude-sonnet-4.5");
+        assert_eq!(c.max_output_tokens, Some(1024));
+        assert!(c.stream);
+        assert_eq!(c.messages, vec![Message::text(Role::User, "hi")]);
+        assert_eq!(c.tool_choice, ToolChoice::Auto);
+        assert_eq!(c.reasoning, ReasoningRequest::default());
+    }
+
+    #[test]
+    fn max_tokens_is_required_for_messages_but_not_for_count_tokens() {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+        let e = parse(body.clone()).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("max_tokens"), "{e}");
+        let c = parse_messages_request(body.to_string().as_bytes(), 1 << 20, Purpose::CountTokens)
+            .unwrap();
+        assert_eq!(c.max_output_tokens, None);
+        let e = parse(with(json!({"max_tokens": "1024"}))).unwrap_err();
+        assert!(e.to_string().contains("max_tokens"), "{e}");
+        let e = parse(with(json!({"max_tokens": 0}))).unwrap_err();
+        assert!(e.to_string().contains("max_tokens"), "{e}");
+    }
+
+    #[test]
+    fn count_tokens_never_streams() {
+        let body = with(json!({"stream": true}));
+        let c = parse_messages_request(body.to_string().as_bytes(), 1 << 20, Purpose::CountTokens)
+            .unwrap();
+        assert!(!c.stream);
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        let cases = [
+            (json!({"max_tokens": 1, "messages": []}), "model"),
+            (json!({"model": "m", "max_tokens": 1}), "messages"),
+            (
+                json!({"model": "m", "max_tokens": 1, "messages": []}),
+                "at least one",
+            ),
+            (
+                with(json!({"messages": [{"role": "system", "content": "x"}]})),
+                "messages[0].role 'system'",
+            ),
+            (
+                with(json!({"messages": [{"role": "user", "content": 5}]})),
+                "messages[0].content",
+            ),
+            (
+                with(
+                    json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 1}]}]}),
+                ),
+                "messages[0].content[0].text",
+            ),
+            (with(json!({"stream": "yes"})), "stream"),
+            (with(json!({"system": 5})), "system"),
+            (with(json!({"system": [{"type": "image"}]})), "system[0]"),
+            (with(json!({"tools": {}})), "tools"),
+            (
+                with(json!({"tools": [{"name": "f", "input_schema": "x"}]})),
+                "tools[0].input_schema",
+            ),
+            (
+                with(json!({"tools": [{"description": "no name"}]})),
+                "tools[0].name",
+            ),
+            (with(json!({"tool_choice": "auto"})), "tool_choice"),
+            (with(json!({"tool_choice": {"type": "tool"}})), "name"),
+            (with(json!({"tool_choice": {"type": "maybe"}})), "maybe"),
+            (with(json!({"stop_sequences": "END"})), "stop_sequences"),
+            (
+                with(json!({"thinking": {"type": "enabled"}})),
+                "budget_tokens",
+            ),
+            (
+                with(json!({"thinking": {"type": "sometimes"}})),
+                "thinking.type",
+            ),
+            (with(json!({"thinking": true})), "thinking"),
+            (
+                with(json!({"output_config": {"effort": 3}})),
+                "output_config.effort",
+            ),
+            (
+                with(json!({"messages": [{"role": "user", "content": [
+                    {"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]})),
+                "assistant messages",
+            ),
+            (
+                with(
+                    json!({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "t", "name": "f", "input": "{}"}]}]}),
+                ),
+                "messages[1].content[0].input",
+            ),
+            (
+                with(json!({"messages": [{"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t", "is_error": "no"}]}]})),
+                "is_error",
+            ),
+            (
+                with(json!({"messages": [{"role": "user", "content": [
+                    {"type": "tool_result", "content": "x"}]}]})),
+                "tool_use_id",
+            ),
+        ];
+        for (body, needle) in cases {
+            let e = parse(body.clone()).unwrap_err();
+            assert_eq!(e.status(), 400, "{body}");
+            assert!(e.to_string().contains(needle), "{needle} not in: {e}");
+        }
+        assert_eq!(
+            parse_messages_request(b"{oops", 10, Purpose::Generate)
+                .unwrap_err()
+                .status(),
+            400
+        );
+    }
+
+    #[test]
+    fn claude_code_system_blocks_with_cache_control_join_with_newline() {
+        let c = parse(with(json!({"system": [
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Be brief."}]})))
+        .unwrap();
+        assert_eq!(c.system, "You are Claude Code.\nBe brief.");
+        let c = parse(with(json!({"system": "plain"}))).unwrap();
+        assert_eq!(c.system, "plain");
+    }
+
+    #[test]
+    fn text_blocks_join_and_images_decode() {
+        let c = parse(with(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "<system-reminder>r</system-reminder>"},
+            {"type": "text", "text": "what is this?", "cache_control": {"type": "ephemeral"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "base64", "data": "data:image/webp;base64,UklGRg=="}}]}]})))
+        .unwrap();
+        let m = &c.messages[0];
+        assert_eq!(
+            m.text,
+            "<system-reminder>r</system-reminder>\nwhat is this?"
+        );
+        assert_eq!(
+            m.images,
+            vec![
+                Image {
+                    format: "png".into(),
+                    data: "iVBORw0KGgo=".into()
+                },
+                Image {
+                    format: "webp".into(),
+                    data: "UklGRg==".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn url_images_are_refused_and_large_images_are_413() {
+        let e = parse(with(json!({"messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]}]})))
+        .unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().contains("remote images not supported"), "{e}");
+        let big = "A".repeat(4000);
+        let body = with(json!({"messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": big}}]}]}));
+        let e = parse_messages_request(body.to_string().as_bytes(), 1000, Purpose::Generate)
+            .unwrap_err();
+        assert_eq!(e.status(), 413);
+    }
+
+    #[test]
+    fn tool_loop_with_images_in_results_and_errors_kept() {
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": "take a screenshot"},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Taking it."},
+                {"type": "tool_use", "id": "toolu_01", "name": "screenshot", "input": {"full": true}},
+                {"type": "tool_use", "id": "toolu_02", "name": "ls", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_01", "content": [
+                    {"type": "text", "text": "captured"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}}]},
+                {"type": "tool_result", "tool_use_id": "toolu_02", "content": "permission denied", "is_error": true,
+                 "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "go on"}]}]})))
+        .unwrap();
+        let a = &c.messages[1];
+        assert_eq!(a.role, Role::Assistant);
+        assert_eq!(a.text, "Taking it.");
+        assert_eq!(
+            a.tool_calls,
+            vec![
+                ToolCall {
+                    id: "toolu_01".into(),
+                    name: "screenshot".into(),
+                    input: json!({"full": true})
+                },
+                ToolCall {
+                    id: "toolu_02".into(),
+                    name: "ls".into(),
+                    input: json!({})
+                }
+            ]
+        );
+        let u = &c.messages[2];
+        assert_eq!(u.text, "go on");
+        assert_eq!(u.tool_results.len(), 2);
+        assert_eq!(u.tool_results[0].tool_use_id, "toolu_01");
+        assert_eq!(u.tool_results[0].text, "captured");
+        assert!(!u.tool_results[0].is_error);
+        assert_eq!(u.tool_results[0].images[0].format, "jpeg");
+        assert_eq!(u.tool_results[1].text, "permission denied");
+        assert!(u.tool_results[1].is_error);
+        assert!(u.images.is_empty());
+    }
+
+    #[test]
+    fn thinking_blocks_replay_with_real_signatures_only() {
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Let me think.", "signature": "EqQBCkYIBxgCKkB"},
+                {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va"},
+                {"type": "text", "text": "Answer."}]},
+            {"role": "user", "content": "more"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "tagged", "signature": "sig_0123456789abcdef0123456789abcdef"},
+                {"type": "text", "text": "Again."}]},
+            {"role": "user", "content": "end"}]})))
+        .unwrap();
+        assert_eq!(
+            c.messages[1].reasoning,
+            Some(Reasoning {
+                text: "Let me think.".into(),
+                signature: Some("EqQBCkYIBxgCKkB".into()),
+                redacted: Some("EmwKAhgBEgy3va".into()),
+            })
+        );
+        assert_eq!(c.messages[1].text, "Answer.");
+        // Our own placeholder would be rejected by Kiro as a forged signature.
+        assert_eq!(
+            c.messages[3].reasoning,
+            Some(Reasoning {
+                text: "tagged".into(),
+                signature: None,
+                redacted: None,
+            })
+        );
+        let e = parse(with(json!({"messages": [{"role": "user", "content": [
+            {"type": "thinking", "thinking": "x", "signature": "s"}]}]})))
+        .unwrap_err();
+        assert!(e.to_string().contains("assistant messages"), "{e}");
+    }
+
+    #[test]
+    fn many_tools_keep_custom_ones_and_skip_server_tools() {
+        let mut tools: Vec<Value> = (0..40)
+            .map(|i| json!({"name": format!("tool_{i}"), "description": format!("does {i}"),
+                "input_schema": {"type": "object", "properties": {"p": {"type": "string"}}, "required": ["p"]},
+                "cache_control": {"type": "ephemeral"}}))
+            .collect();
+        tools.push(json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 5}));
+        tools.push(
+            json!({"type": "custom", "name": "mcp__x__y", "input_schema": {"type": "object"}}),
+        );
+        tools.push(json!({"name": "bare"}));
+        let c = parse(with(json!({"tools": tools, "tool_choice": {"type": "any", "disable_parallel_tool_use": true}})))
+            .unwrap();
+        assert_eq!(c.tools.len(), 42);
+        assert_eq!(c.tools[0].name, "tool_0");
+        assert_eq!(c.tools[0].description, "does 0");
+        assert_eq!(c.tools[0].schema["required"], json!(["p"]));
+        assert_eq!(c.tools[40].name, "mcp__x__y");
+        assert_eq!(c.tools[41].schema, Value::Null);
+        assert!(c.tools.iter().all(|t| t.name != "web_search"));
+        assert_eq!(c.tool_choice, ToolChoice::Required);
+    }
+
+    #[test]
+    fn tool_choice_variants() {
+        for (v, want) in [
+            (json!({"type": "auto"}), ToolChoice::Auto),
+            (json!({"type": "any"}), ToolChoice::Required),
+            (json!({"type": "none"}), ToolChoice::None),
+            (
+                json!({"type": "tool", "name": "get_weather"}),
+                ToolChoice::Named("get_weather".into()),
+            ),
+        ] {
+            assert_eq!(
+                parse(with(json!({"tool_choice": v}))).unwrap().tool_choice,
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn thinking_modes_map_to_the_reasoning_request() {
+        let r = |extra: Value| parse(with(extra)).unwrap().reasoning;
+        assert_eq!(
+            r(json!({"thinking": {"type": "enabled", "budget_tokens": 8000}})),
+            ReasoningRequest {
+                effort: None,
+                budget_tokens: Some(8000),
+                disabled: false
+            }
+        );
+        assert_eq!(
+            r(json!({"thinking": {"type": "adaptive"}}))
+                .effort
+                .as_deref(),
+            Some("high")
+        );
+        assert_eq!(
+            r(json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "max"}}))
+                .effort
+                .as_deref(),
+            Some("max")
+        );
+        assert_eq!(
+            r(json!({"output_config": {"effort": "low"}}))
+                .effort
+                .as_deref(),
+            Some("low")
+        );
+        let off = r(json!({"thinking": {"type": "disabled"}}));
+        assert!(off.disabled);
+        assert_eq!(off.effort, None);
+    }
+
+    #[test]
+    fn ignored_fields_and_stop_sequences() {
+        let c = parse(with(
+            json!({"metadata": {"user_id": "u"}, "temperature": 1, "top_p": 0.9,
+            "top_k": 5, "stop_sequences": ["END", "\n\nHuman:"], "context_management": {}}),
+        ))
+        .unwrap();
+        assert_eq!(c.stop_sequences, vec!["END", "\n\nHuman:"]);
+    }
+
+    #[test]
+    fn unknown_blocks_are_skipped_and_text_documents_kept() {
+        let c = parse(with(json!({"messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "doc body"}},
+            {"type": "web_search_tool_result", "tool_use_id": "srv", "content": []},
+            {"type": "text", "text": "summarise"}]}]})))
+        .unwrap();
+        assert_eq!(c.messages[0].text, "doc body\nsummarise");
+        let e = parse(with(json!({"messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}]}]})))
+        .unwrap_err();
+        assert!(e.to_string().contains("plain-text documents"), "{e}");
+    }
+}

@@ -1,0 +1,666 @@
+//! Several Kiro logins behind one gateway (`KIRO_ACCOUNTS_FILE`): the accounts file, selection
+//! (priority or round robin, sticky per conversation), cooldowns that grow per failure, failover,
+//! and the per-account state shown by `/health`.
+//!
+//! Each account has its own [`TokenStore`] (its own refresh, timer and write-back: a token is never
+//! written into another account's source) and its own outbound agent (per-account proxy). With no
+//! accounts file there is one account built from the single-account variables, and nothing changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::auth::{LoginSource, LoginSpec, TokenStore};
+use crate::config::{expand_home, AccountStrategy, Config};
+use crate::error::Error;
+use crate::util::{format_iso8601, now_unix, IsoStyle};
+
+/// Conversations remembered for stickiness before the map is cleared.
+const STICKY_CAP: usize = 10_000;
+/// First cooldown of a throttled account without Retry-After (Kiro's penalty window, addendum §8.2).
+const THROTTLE_COOLDOWN: u64 = 8;
+/// First cooldown of an account whose login was refused.
+const AUTH_COOLDOWN: u64 = 60;
+/// Longest cooldown that grows per failure.
+const MAX_GROWING_COOLDOWN: u64 = 30 * 60;
+
+/// One entry of the accounts file, validated.
+#[derive(Debug, Clone)]
+pub struct AccountEntry {
+    pub spec: LoginSpec,
+    pub priority: i64,
+    pub enabled: bool,
+}
+
+/// Why an account is out.
+#[derive(Debug, Clone, PartialEq)]
+struct Health {
+    cooldown_until: u64,
+    failures: u32,
+    reason: Option<String>,
+    served: u64,
+    last_error: Option<String>,
+}
+
+/// One account: its login, its agent, its health.
+pub struct Account {
+    pub name: String,
+    pub store: Arc<TokenStore>,
+    pub agent: ureq::Agent,
+    pub priority: i64,
+    pub enabled: bool,
+    source_kind: &'static str,
+    health: Mutex<Health>,
+}
+
+impl Account {
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        match self.health.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn available(&self, now: u64) -> bool {
+        self.enabled && self.health().cooldown_until <= now
+    }
+}
+
+/// What a failure means for the account that had it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailureKind {
+    /// Throttled: cool down (Retry-After, else growing) and try the next account.
+    Throttled { retry_after: Option<u64> },
+    /// The plan's quota is spent: cool down until it resets.
+    QuotaExhausted { daily: bool },
+    /// The login was refused: cool down and try the next account.
+    LoginRefused,
+    /// Not about this account (bad request, network, context overflow): no failover.
+    NotAccount,
+}
+
+/// Classify an error for failover.
+pub fn classify(e: &Error) -> FailureKind {
+    match e {
+        Error::Upstream {
+            status: 429,
+            reason,
+            retry_after,
+            ..
+        } => match reason.as_deref() {
+            Some("MONTHLY_REQUEST_COUNT") => FailureKind::QuotaExhausted { daily: false },
+            Some("DAILY_REQUEST_COUNT") => FailureKind::QuotaExhausted { daily: true },
+            _ => FailureKind::Throttled {
+                retry_after: *retry_after,
+            },
+        },
+        Error::Upstream {
+            status: 401 | 403, ..
+        }
+        | Error::AuthFailed { .. } => FailureKind::LoginRefused,
+        _ => FailureKind::NotAccount,
+    }
+}
+
+/// The set of accounts and how to choose among them.
+pub struct Pool {
+    pub accounts: Vec<Account>,
+    strategy: AccountStrategy,
+    rr: AtomicUsize,
+    sticky: Mutex<HashMap<String, usize>>,
+    quota_cooldown: Option<u64>,
+    state_file: Option<PathBuf>,
+}
+
+impl Pool {
+    /// The accounts of `KIRO_ACCOUNTS_FILE`, or one account from the single-account variables.
+    pub fn from_config(config: &Config) -> Result<Pool, Error> {
+        let entries = match &config.accounts_file {
+            Some(path) => load_accounts_file(path)?,
+            None => vec![AccountEntry {
+                spec: LoginSpec::from_config(config)?,
+                priority: 0,
+                enabled: true,
+            }],
+        };
+        let mut accounts = Vec::with_capacity(entries.len());
+        for e in entries {
+            let name = e.spec.name.clone();
+            let source_kind = e.spec.source.kind_name();
+            let agent = crate::net::agent(config, e.spec.proxy.as_deref())
+                .map_err(|err| Error::Config(format!("account '{name}': {err}")))?;
+            let store = TokenStore::new(e.spec, config).map_err(|err| match err {
+                Error::Config(m) if config.accounts_file.is_some() => {
+                    Error::Config(format!("account '{name}': {m}"))
+                }
+                other => other,
+            })?;
+            accounts.push(Account {
+                name,
+                store,
+                agent,
+                priority: e.priority,
+                enabled: e.enabled,
+                source_kind,
+                health: Mutex::new(Health {
+                    cooldown_until: 0,
+                    failures: 0,
+                    reason: None,
+                    served: 0,
+                    last_error: None,
+                }),
+            });
+        }
+        if !accounts.iter().any(|a| a.enabled) {
+            return Err(Error::Config(
+                "KIRO_ACCOUNTS_FILE has no enabled account".into(),
+            ));
+        }
+        let state_file = match (&config.accounts_file, config.accounts_state) {
+            (Some(p), true) => Some(PathBuf::from(format!("{}.state.json", p.display()))),
+            _ => None,
+        };
+        let pool = Pool {
+            accounts,
+            strategy: config.account_strategy,
+            rr: AtomicUsize::new(0),
+            sticky: Mutex::new(HashMap::new()),
+            quota_cooldown: config.account_quota_cooldown.map(|d| d.as_secs()),
+            state_file,
+        };
+        pool.load_state();
+        Ok(pool)
+    }
+
+    /// Whether there is more than one account to fail over to.
+    pub fn is_multi(&self) -> bool {
+        self.accounts.iter().filter(|a| a.enabled).count() > 1
+    }
+
+    /// The accounts to try, best first: the conversation's previous account while it is healthy,
+    /// then by priority (or in turn). Every account out → `AccountsUnavailable`.
+    pub fn candidates(&self, conversation: Option<&str>) -> Result<Vec<usize>, Error> {
+        let now = now_unix();
+        let mut healthy: Vec<usize> = (0..self.accounts.len())
+            .filter(|&i| self.accounts.get(i).is_some_and(|a| a.available(now)))
+            .collect();
+        if healthy.is_empty() {
+            return Err(self.all_out(now));
+        }
+        match self.strategy {
+            AccountStrategy::Priority => {
+                healthy.sort_by_key(|&i| self.accounts.get(i).map(|a| a.priority).unwrap_or(0))
+            }
+            AccountStrategy::RoundRobin => {
+                let n = healthy.len();
+                let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
+                healthy.rotate_left(start);
+            }
+        }
+        if let Some(key) = conversation {
+            let prev = self.sticky_lock().get(key).copied();
+            if let Some(p) = prev {
+                if let Some(pos) = healthy.iter().position(|&i| i == p) {
+                    let i = healthy.remove(pos);
+                    healthy.insert(0, i);
+                }
+            }
+        }
+        Ok(healthy)
+    }
+
+    fn sticky_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        match self.sticky.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn all_out(&self, now: u64) -> Error {
+        let mut why = Vec::new();
+        let mut earliest = u64::MAX;
+        for a in self.accounts.iter().filter(|a| a.enabled) {
+            let h = a.health();
+            earliest = earliest.min(h.cooldown_until);
+            why.push(format!(
+                "{}: {} until {}",
+                a.name,
+                h.reason.as_deref().unwrap_or("unavailable"),
+                format_iso8601(h.cooldown_until as i64 * 1000, IsoStyle::SecondsZ)
+            ));
+        }
+        let retry_after = earliest.saturating_sub(now).max(1);
+        Error::AccountsUnavailable {
+            message: format!("All Kiro accounts are unavailable: {}.", why.join("; ")),
+            retry_after,
+        }
+    }
+
+    /// The account served a request.
+    pub fn report_success(&self, index: usize, conversation: Option<&str>) {
+        if let Some(a) = self.accounts.get(index) {
+            let mut h = a.health();
+            h.served += 1;
+            h.failures = 0;
+            h.reason = None;
+        }
+        if let Some(key) = conversation {
+            let mut s = self.sticky_lock();
+            if s.len() >= STICKY_CAP {
+                s.clear();
+            }
+            s.insert(key.to_string(), index);
+        }
+    }
+
+    /// The account failed with `e`. Returns true when the request should move to the next
+    /// account (the account is now cooling down).
+    pub fn report_failure(&self, index: usize, e: &Error) -> bool {
+        let Some(a) = self.accounts.get(index) else {
+            return false;
+        };
+        let kind = classify(e);
+        let now = now_unix();
+        let mut h = a.health();
+        h.last_error = Some(e.to_string());
+        let (until, reason) = match kind {
+            FailureKind::NotAccount => return false,
+            FailureKind::Throttled { retry_after } => {
+                h.failures += 1;
+                let grown = growing(THROTTLE_COOLDOWN, h.failures);
+                (
+                    now + retry_after.map(|r| r.max(1)).unwrap_or(grown),
+                    "throttled".to_string(),
+                )
+            }
+            FailureKind::QuotaExhausted { daily } => {
+                h.failures += 1;
+                let until = match self.quota_cooldown {
+                    Some(s) => now + s.max(1),
+                    None if daily => next_utc_midnight(now),
+                    None => next_month_start(now),
+                };
+                let what = if daily { "daily" } else { "monthly" };
+                (until, format!("{what} quota exhausted"))
+            }
+            FailureKind::LoginRefused => {
+                h.failures += 1;
+                (
+                    now + growing(AUTH_COOLDOWN, h.failures),
+                    "login refused or revoked".to_string(),
+                )
+            }
+        };
+        h.cooldown_until = until;
+        h.reason = Some(reason);
+        log::warn!(
+            "account '{}' cooling down until {}: {}",
+            a.name,
+            format_iso8601(until as i64 * 1000, IsoStyle::SecondsZ),
+            h.reason.as_deref().unwrap_or("")
+        );
+        drop(h);
+        self.save_state();
+        true
+    }
+
+    /// `/health` view of every account (never a secret).
+    pub fn status(&self) -> Vec<Value> {
+        let now = now_unix();
+        self.accounts
+            .iter()
+            .map(|a| {
+                let h = a.health().clone();
+                let state = if !a.enabled {
+                    "disabled".to_string()
+                } else if h.cooldown_until > now {
+                    match h.reason.as_deref() {
+                        Some(r) if r.starts_with("login") => "login_revoked".into(),
+                        _ => "cooling_down".into(),
+                    }
+                } else {
+                    "healthy".into()
+                };
+                let mut v = json!({
+                    "name": a.name,
+                    "source": a.source_kind,
+                    "priority": a.priority,
+                    "state": state,
+                    "requests_served": h.served,
+                    "last_error": h.last_error,
+                    "login": a.store.status(),
+                });
+                if h.cooldown_until > now {
+                    v["cooling_down_until"] = json!(format_iso8601(
+                        h.cooldown_until as i64 * 1000,
+                        IsoStyle::SecondsZ
+                    ));
+                    v["reason"] = json!(h.reason);
+                }
+                v
+            })
+            .collect()
+    }
+
+    fn load_state(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
+            log::warn!(
+                "ignoring the unreadable accounts state file {}",
+                path.display()
+            );
+            return;
+        };
+        for a in &self.accounts {
+            if let Some(s) = map.get(&a.name) {
+                let mut h = a.health();
+                h.cooldown_until = s.get("cooldown_until").and_then(Value::as_u64).unwrap_or(0);
+                h.failures = s.get("failures").and_then(Value::as_u64).unwrap_or(0) as u32;
+                h.reason = s.get("reason").and_then(Value::as_str).map(str::to_string);
+            }
+        }
+    }
+
+    fn save_state(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let mut map = serde_json::Map::new();
+        for a in &self.accounts {
+            let h = a.health();
+            map.insert(
+                a.name.clone(),
+                json!({"cooldown_until": h.cooldown_until, "failures": h.failures, "reason": h.reason}),
+            );
+        }
+        let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
+        if let Err(e) = write_atomic(path, &text) {
+            log::warn!(
+                "could not save the accounts state to {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+fn growing(base: u64, failures: u32) -> u64 {
+    base.saturating_mul(1u64 << failures.saturating_sub(1).min(20))
+        .min(MAX_GROWING_COOLDOWN)
+}
+
+fn next_utc_midnight(now: u64) -> u64 {
+    (now / 86_400 + 1) * 86_400
+}
+
+fn next_month_start(now: u64) -> u64 {
+    let date = format_iso8601(now as i64 * 1000, IsoStyle::SecondsZ);
+    let year: i64 = date.get(0..4).and_then(|s| s.parse().ok()).unwrap_or(1970);
+    let month: i64 = date.get(5..7).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let (y, m) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    crate::util::parse_iso8601(&format!("{y:04}-{m:02}-01T00:00:00Z"))
+        .map(|(ms, _)| (ms / 1000) as u64)
+        .unwrap_or(now + 30 * 86_400)
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Read and validate the accounts file. Every problem names the entry.
+pub fn load_accounts_file(path: &Path) -> Result<Vec<AccountEntry>, Error> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("KIRO_ACCOUNTS_FILE {shown}: {e}")))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Config(format!("KIRO_ACCOUNTS_FILE {shown} is not valid JSON: {e}")))?;
+    let list = match &v {
+        Value::Array(a) => a,
+        Value::Object(o) => match o.get("accounts") {
+            Some(Value::Array(a)) => a,
+            _ => {
+                return Err(Error::Config(format!(
+                    "KIRO_ACCOUNTS_FILE {shown} must be a JSON list of accounts"
+                )))
+            }
+        },
+        _ => {
+            return Err(Error::Config(format!(
+                "KIRO_ACCOUNTS_FILE {shown} must be a JSON list of accounts"
+            )))
+        }
+    };
+    if list.is_empty() {
+        return Err(Error::Config(format!(
+            "KIRO_ACCOUNTS_FILE {shown} lists no account"
+        )));
+    }
+    let mut out: Vec<AccountEntry> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let entry = parse_entry(i, item)?;
+        if out.iter().any(|e| e.spec.name == entry.spec.name) {
+            return Err(Error::Config(format!(
+                "KIRO_ACCOUNTS_FILE entry {i}: the name '{}' is used twice",
+                entry.spec.name
+            )));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+fn parse_entry(i: usize, item: &Value) -> Result<AccountEntry, Error> {
+    let o = item.as_object().ok_or_else(|| {
+        Error::Config(format!("KIRO_ACCOUNTS_FILE entry {i} is not a JSON object"))
+    })?;
+    let label = o
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| format!("entry {i} ('{n}')"))
+        .unwrap_or_else(|| format!("entry {i}"));
+    let bad = |what: &str| Error::Config(format!("KIRO_ACCOUNTS_FILE {label}: {what}"));
+    let name = o
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| bad("needs a non-empty \"name\""))?
+        .to_string();
+    let text = |key: &str| -> Result<Option<String>, Error> {
+        match o.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+            Some(_) => Err(bad(&format!("\"{key}\" must be a non-empty string"))),
+        }
+    };
+    let mut sources = Vec::new();
+    if let Some(t) = text("refresh_token")? {
+        sources.push(LoginSource::RefreshToken(t));
+    }
+    if let Some(p) = text("creds_file")? {
+        sources.push(LoginSource::CredsFile(expand_home(&p)));
+    }
+    if let Some(p) = text("cli_db_file")? {
+        sources.push(LoginSource::CliDb(expand_home(&p)));
+    }
+    if let Some(k) = text("api_key")? {
+        if !k.starts_with("ksk_") {
+            return Err(bad("\"api_key\" must be a Kiro API key (ksk_...)"));
+        }
+        sources.push(LoginSource::ApiKey(k));
+    }
+    if sources.len() != 1 {
+        return Err(bad(
+            "needs exactly one of \"refresh_token\", \"creds_file\", \"cli_db_file\", \"api_key\"",
+        ));
+    }
+    let profile_arn = text("profile_arn")?;
+    if let Some(arn) = &profile_arn {
+        crate::config::check_profile_arn(arn, &format!("KIRO_ACCOUNTS_FILE {label} profile_arn"))?;
+    }
+    let proxy = text("proxy")?;
+    if let Some(p) = &proxy {
+        if p != "direct" && crate::net::check_proxy(p).is_err() {
+            return Err(bad(
+                "\"proxy\" must be an http://, https:// or socks5:// URL, or \"direct\"",
+            ));
+        }
+    }
+    let priority = match o.get("priority") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| bad("\"priority\" must be an integer"))?,
+    };
+    let enabled = match o.get("enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("\"enabled\" must be true or false")),
+    };
+    let known = [
+        "name",
+        "refresh_token",
+        "creds_file",
+        "cli_db_file",
+        "api_key",
+        "profile_arn",
+        "region",
+        "proxy",
+        "priority",
+        "enabled",
+        "machine_id",
+    ];
+    if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(bad(&format!("unknown field \"{k}\"")));
+    }
+    Ok(AccountEntry {
+        spec: LoginSpec {
+            name,
+            source: sources.remove(0),
+            profile_arn,
+            region: text("region")?,
+            proxy,
+            machine_id: text("machine_id")?,
+        },
+        priority,
+        enabled,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(v: Value) -> Result<Vec<AccountEntry>, Error> {
+        let dir = std::env::temp_dir().join(format!("kgw-acc-{}", crate::util::random_hex(12)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("accounts.json");
+        std::fs::write(&p, v.to_string()).unwrap();
+        let r = load_accounts_file(&p);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn accounts_file_entries_are_validated_by_name() {
+        let ok = entries(json!([
+            {"name": "a", "refresh_token": "r", "priority": 2},
+            {"name": "b", "api_key": "ksk_x", "proxy": "direct", "enabled": false}
+        ]))
+        .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].priority, 2);
+        assert!(!ok[1].enabled);
+        for (v, needle) in [
+            (json!([{"name": "a"}]), "exactly one"),
+            (
+                json!([{"name": "a", "refresh_token": "r", "api_key": "ksk_1"}]),
+                "exactly one",
+            ),
+            (json!([{"refresh_token": "r"}]), "name"),
+            (
+                json!([{"name": "a", "refresh_token": "r"}, {"name": "a", "refresh_token": "s"}]),
+                "twice",
+            ),
+            (json!([{"name": "a", "api_key": "nope"}]), "ksk_"),
+            (
+                json!([{"name": "a", "refresh_token": "r", "priority": "high"}]),
+                "priority",
+            ),
+            (
+                json!([{"name": "a", "refresh_token": "r", "colour": 1}]),
+                "colour",
+            ),
+            (
+                json!([{"name": "a", "refresh_token": "r", "proxy": "ftp://x"}]),
+                "proxy",
+            ),
+            (json!([]), "no account"),
+        ] {
+            let e = entries(v).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        let e = entries(json!([{"name": "x", "refresh_token": "r"}, {"name": "bad"}]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("entry 1 ('bad')"), "{e}");
+    }
+
+    #[test]
+    fn failures_are_classified_for_failover() {
+        let up = |status, reason: Option<&str>| Error::Upstream {
+            status,
+            message: "m".into(),
+            reason: reason.map(String::from),
+            retry_after: None,
+        };
+        assert_eq!(
+            classify(&up(429, Some("MONTHLY_REQUEST_COUNT"))),
+            FailureKind::QuotaExhausted { daily: false }
+        );
+        assert_eq!(
+            classify(&up(429, Some("USER_REQUEST_RATE_EXCEEDED"))),
+            FailureKind::Throttled { retry_after: None }
+        );
+        assert_eq!(classify(&up(403, None)), FailureKind::LoginRefused);
+        assert_eq!(classify(&up(400, None)), FailureKind::NotAccount);
+        assert_eq!(
+            classify(&Error::ContextLengthExceeded("x".into())),
+            FailureKind::NotAccount
+        );
+    }
+
+    #[test]
+    fn cooldowns_grow_and_quota_waits_for_the_reset() {
+        assert_eq!(growing(8, 1), 8);
+        assert_eq!(growing(8, 3), 32);
+        assert_eq!(growing(8, 40), MAX_GROWING_COOLDOWN);
+        // 2026-11-26T06:00:00Z → 2026-12-01T00:00:00Z
+        let now = 1_795_672_800;
+        assert_eq!(
+            format_iso8601(next_month_start(now) as i64 * 1000, IsoStyle::SecondsZ),
+            "2026-12-01T00:00:00Z"
+        );
+        assert_eq!(next_utc_midnight(now) % 86_400, 0);
+    }
+}

@@ -1,0 +1,825 @@
+//! OpenAI Responses request JSON (`POST /v1/responses`) → the neutral [`Conversation`].
+//!
+//! `input` is a string or a list of items (`message`, `function_call`, `function_call_output`,
+//! `reasoning`); `instructions` become the system prompt. Assistant-side items of one turn
+//! (reasoning, text, function calls) become one assistant message, and consecutive tool outputs
+//! one user message, because that is the shape Kiro's history takes. What we cannot honour
+//! (hosted tools, file ids, item references) is refused with a 400 naming it, never ignored:
+//! silently dropping a tool or an input would make the model answer something else.
+//!
+//! Nothing here knows Kiro, the store or HTTP.
+
+use serde_json::{json, Map, Value};
+
+use crate::conversation::{
+    Conversation, Image, Message, Reasoning, ReasoningRequest, Role, ToolCall, ToolChoice,
+    ToolResult, ToolSpec,
+};
+use crate::error::Error;
+use crate::openai::request::data_url_image;
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::BadRequest(msg.into())
+}
+
+/// A parsed Responses request, before any stored history is added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsesRequest {
+    /// The model name as sent (echoed back unchanged).
+    pub model: String,
+    /// `instructions`: this request's system prompt (not carried over to follow-ups).
+    pub instructions: Option<String>,
+    /// Text of `system` / `developer` input messages, in order.
+    pub input_system: Vec<String>,
+    /// The input items as conversation messages.
+    pub input: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub tool_choice: ToolChoice,
+    pub reasoning: ReasoningRequest,
+    pub max_output_tokens: Option<u32>,
+    pub stream: bool,
+    /// `store` (default true): keep the response for `previous_response_id`.
+    pub store: bool,
+    pub previous_response_id: Option<String>,
+    /// Request fields the response object echoes back, in OpenAI's shape.
+    pub echo: Echo,
+}
+
+/// Request fields echoed in the `response` object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Echo {
+    /// The function tools, normalised to `{type, name, description, parameters, strict}`.
+    pub tools: Vec<Value>,
+    /// `"auto"`, `"none"`, `"required"` or `{type: function, name}`.
+    pub tool_choice: Value,
+    /// `reasoning.effort` as sent.
+    pub reasoning_effort: Option<String>,
+    /// `reasoning.summary` as sent.
+    pub reasoning_summary: Option<String>,
+    pub metadata: Value,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub parallel_tool_calls: bool,
+}
+
+impl ResponsesRequest {
+    /// The conversation to send: `history` (system texts and messages of the stored responses
+    /// this one continues) followed by this request's input, with `instructions` first in the
+    /// system prompt.
+    pub fn conversation(
+        &self,
+        history_system: &[String],
+        history: Vec<Message>,
+    ) -> Result<Conversation, Error> {
+        let system: Vec<&str> = self
+            .instructions
+            .iter()
+            .map(String::as_str)
+            .chain(history_system.iter().map(String::as_str))
+            .chain(self.input_system.iter().map(String::as_str))
+            .filter(|s| !s.trim().is_empty())
+            .collect();
+        let mut messages = history;
+        messages.extend(self.input.iter().cloned());
+        let messages = merge_same_role(messages);
+        if messages.is_empty() {
+            return Err(bad(
+                "'input' has no user, assistant or tool item (only instructions or system messages).",
+            ));
+        }
+        Ok(Conversation {
+            model: self.model.clone(),
+            system: system.join("\n\n"),
+            messages,
+            tools: self.tools.clone(),
+            tool_choice: self.tool_choice.clone(),
+            reasoning: self.reasoning.clone(),
+            max_output_tokens: self.max_output_tokens,
+            stop_sequences: Vec::new(),
+            stream: self.stream,
+        })
+    }
+}
+
+/// Parse the body of `POST /v1/responses`.
+pub fn parse_responses_request(
+    body: &[u8],
+    max_image_bytes: usize,
+) -> Result<ResponsesRequest, Error> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("The request body is not valid JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad("The request body must be a JSON object."))?;
+    let model = obj
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| bad("'model' is required and must be a string."))?
+        .to_string();
+    let instructions = match obj.get("instructions") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("'instructions' must be a string.")),
+    };
+    let mut input_system = Vec::new();
+    let input = match obj.get("input") {
+        None | Some(Value::Null) => return Err(bad("'input' is required.")),
+        Some(Value::String(s)) => vec![Message::text(Role::User, s.clone())],
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(bad("'input' must contain at least one item."))
+        }
+        Some(Value::Array(items)) => parse_items(items, max_image_bytes, &mut input_system)?,
+        Some(_) => return Err(bad("'input' must be a string or an array of items.")),
+    };
+    let (tools, echo_tools) = parse_tools(obj.get("tools"))?;
+    let (tool_choice, echo_choice) = parse_tool_choice(obj.get("tool_choice"))?;
+    let reasoning_obj = match obj.get("reasoning") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => Some(o),
+        Some(_) => return Err(bad("'reasoning' must be an object.")),
+    };
+    let effort = match reasoning_obj.and_then(|r| r.get("effort")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("'reasoning.effort' must be a string.")),
+    };
+    let summary = reasoning_obj
+        .and_then(|r| r.get("summary"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reasoning = ReasoningRequest {
+        disabled: effort.as_deref() == Some("none"),
+        effort: effort.clone(),
+        budget_tokens: None,
+    };
+    let max_output_tokens = match obj.get("max_output_tokens") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(
+            n.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("'max_output_tokens' must be a positive whole number."))?
+                .min(u32::MAX as u64) as u32,
+        ),
+    };
+    let previous_response_id = match obj.get("previous_response_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(_) => return Err(bad("'previous_response_id' must be a non-empty string.")),
+    };
+    let echo = Echo {
+        tools: echo_tools,
+        tool_choice: echo_choice,
+        reasoning_effort: effort,
+        reasoning_summary: summary,
+        metadata: obj
+            .get("metadata")
+            .filter(|m| m.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+        temperature: obj.get("temperature").and_then(Value::as_f64),
+        top_p: obj.get("top_p").and_then(Value::as_f64),
+        parallel_tool_calls: obj
+            .get("parallel_tool_calls")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+    };
+    Ok(ResponsesRequest {
+        model,
+        instructions,
+        input_system,
+        input,
+        tools,
+        tool_choice,
+        reasoning,
+        max_output_tokens,
+        stream: parse_bool(obj, "stream")?.unwrap_or(false),
+        store: parse_bool(obj, "store")?.unwrap_or(true),
+        previous_response_id,
+        echo,
+    })
+}
+
+fn parse_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, Error> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(bad(format!("'{key}' must be true or false."))),
+    }
+}
+
+/// The assistant turn being assembled from consecutive assistant-side items.
+fn assistant_turn(out: &mut Vec<Message>) -> &mut Message {
+    if out.last().is_none_or(|m| m.role != Role::Assistant) {
+        out.push(Message::text(Role::Assistant, ""));
+    }
+    let last = out.len() - 1;
+    &mut out[last] // ok: an assistant message was just ensured
+}
+
+/// The user turn being assembled from consecutive user-side items.
+fn user_turn(out: &mut Vec<Message>) -> &mut Message {
+    if out.last().is_none_or(|m| m.role != Role::User) {
+        out.push(Message::text(Role::User, ""));
+    }
+    let last = out.len() - 1;
+    &mut out[last] // ok: a user message was just ensured
+}
+
+fn append_text(to: &mut String, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if !to.is_empty() {
+        to.push('\n');
+    }
+    to.push_str(text);
+}
+
+fn parse_items(
+    items: &[Value],
+    max_image_bytes: usize,
+    system: &mut Vec<String>,
+) -> Result<Vec<Message>, Error> {
+    let mut out: Vec<Message> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let obj = item
+            .as_object()
+            .ok_or_else(|| bad(format!("input[{i}] must be an object.")))?;
+        // `{role, content}` without a type is the short form of a message item.
+        let kind = match obj.get("type") {
+            None | Some(Value::Null) if obj.contains_key("role") => "message",
+            Some(Value::String(s)) => s.as_str(),
+            _ => return Err(bad(format!("input[{i}].type is required."))),
+        };
+        match kind {
+            "message" => parse_message(obj, i, max_image_bytes, system, &mut out)?,
+            "function_call" => {
+                let call = parse_function_call(obj, i)?;
+                assistant_turn(&mut out).tool_calls.push(call);
+            }
+            "function_call_output" => {
+                let call_id = required_str(obj, "call_id", i)?;
+                let (text, images) = match obj.get("output") {
+                    Some(Value::String(s)) => (s.clone(), Vec::new()),
+                    Some(Value::Array(parts)) => content_parts(parts, i, max_image_bytes)?,
+                    _ => {
+                        return Err(bad(format!(
+                            "input[{i}].output must be a string or an array of content parts."
+                        )))
+                    }
+                };
+                user_turn(&mut out).tool_results.push(ToolResult {
+                    tool_use_id: call_id.to_string(),
+                    text,
+                    is_error: false,
+                    images,
+                });
+            }
+            "reasoning" => {
+                let r = parse_reasoning(obj);
+                let turn = assistant_turn(&mut out);
+                // A second reasoning block in one turn starts a new assistant message, so that
+                // each signature stays with the text it signs.
+                if turn.reasoning.is_some()
+                    || !turn.text.is_empty()
+                    || !turn.tool_calls.is_empty()
+                {
+                    out.push(Message::text(Role::Assistant, ""));
+                }
+                if let Some(last) = out.last_mut() {
+                    last.reasoning = Some(r);
+                }
+            }
+            "item_reference" => {
+                return Err(bad(format!(
+                    "input[{i}]: item references are not supported; send the item itself, or continue with previous_response_id."
+                )))
+            }
+            other => {
+                return Err(bad(format!(
+                    "input[{i}].type '{other}' is not supported: use message, function_call, function_call_output or reasoning."
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, key: &str, i: usize) -> Result<&'a str, Error> {
+    obj.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            bad(format!(
+                "input[{i}].{key} is required and must be a string."
+            ))
+        })
+}
+
+fn parse_message(
+    obj: &Map<String, Value>,
+    i: usize,
+    max_image_bytes: usize,
+    system: &mut Vec<String>,
+    out: &mut Vec<Message>,
+) -> Result<(), Error> {
+    let role = obj
+        .get("role")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("input[{i}].role is required and must be a string.")))?;
+    let (text, images) = match obj.get("content") {
+        Some(Value::String(s)) => (s.clone(), Vec::new()),
+        Some(Value::Array(parts)) => content_parts(parts, i, max_image_bytes)?,
+        None | Some(Value::Null) => (String::new(), Vec::new()),
+        Some(_) => {
+            return Err(bad(format!(
+                "input[{i}].content must be a string or an array of content parts."
+            )))
+        }
+    };
+    match role {
+        "system" | "developer" => {
+            if !images.is_empty() {
+                return Err(bad(format!(
+                    "input[{i}]: a {role} message cannot contain images."
+                )));
+            }
+            system.push(text);
+        }
+        "user" => {
+            let turn = user_turn(out);
+            append_text(&mut turn.text, &text);
+            turn.images.extend(images);
+        }
+        "assistant" => {
+            let turn = assistant_turn(out);
+            append_text(&mut turn.text, &text);
+        }
+        other => {
+            return Err(bad(format!(
+            "input[{i}].role '{other}' is not supported: use user, assistant, system or developer."
+        )))
+        }
+    }
+    Ok(())
+}
+
+/// Text and images of a list of content parts.
+fn content_parts(
+    parts: &[Value],
+    i: usize,
+    max_image_bytes: usize,
+) -> Result<(String, Vec<Image>), Error> {
+    let mut text = String::new();
+    let mut images = Vec::new();
+    for (j, p) in parts.iter().enumerate() {
+        let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "input_text" | "output_text" | "text" => {
+                let t = p.get("text").and_then(Value::as_str).ok_or_else(|| {
+                    bad(format!("input[{i}].content[{j}] ({kind}) has no text."))
+                })?;
+                if !text.is_empty() && !t.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(t);
+            }
+            "refusal" => {
+                if let Some(t) = p.get("refusal").and_then(Value::as_str) {
+                    text.push_str(t);
+                }
+            }
+            "input_image" => {
+                if p.get("file_id").is_some_and(|f| !f.is_null()) {
+                    return Err(bad(format!(
+                        "input[{i}].content[{j}]: images by file_id are not supported (there is no Files API here); send the image inline as a data: URL."
+                    )));
+                }
+                let url = p
+                    .get("image_url")
+                    .map(|u| u.get("url").unwrap_or(u))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "input[{i}].content[{j}]: input_image needs an image_url (a data: URL)."
+                        ))
+                    })?;
+                images.push(data_url_image(url, max_image_bytes)?);
+            }
+            "input_file" => {
+                return Err(bad(format!(
+                    "input[{i}].content[{j}]: input_file is not supported; send the file's text as input_text."
+                )))
+            }
+            other => {
+                return Err(bad(format!(
+                    "input[{i}].content[{j}].type '{other}' is not supported: use input_text or input_image."
+                )))
+            }
+        }
+    }
+    Ok((text, images))
+}
+
+fn parse_function_call(obj: &Map<String, Value>, i: usize) -> Result<ToolCall, Error> {
+    let call_id = required_str(obj, "call_id", i)?;
+    let name = required_str(obj, "name", i)?;
+    let input = match obj.get("arguments") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Map::new()),
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return Err(bad(format!(
+                    "input[{i}] ('{name}'): arguments must be a JSON object."
+                )))
+            }
+            Err(e) => {
+                return Err(bad(format!(
+                    "input[{i}] ('{name}') has arguments that are not valid JSON: {e}"
+                )))
+            }
+        },
+        Some(o @ Value::Object(_)) => o.clone(),
+        Some(_) => return Err(bad(format!("input[{i}].arguments must be a JSON string."))),
+    };
+    Ok(ToolCall {
+        id: call_id.to_string(),
+        name: name.to_string(),
+        input,
+    })
+}
+
+/// A `reasoning` item: its summary (or full reasoning text) and the signature Kiro needs to
+/// accept it again, which we hand out as `encrypted_content`.
+fn parse_reasoning(obj: &Map<String, Value>) -> Reasoning {
+    let texts = |key: &str| -> String {
+        obj.get(key)
+            .and_then(Value::as_array)
+            .map(|parts| {
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n\n")
+            })
+            .unwrap_or_default()
+    };
+    let mut text = texts("summary");
+    if text.is_empty() {
+        text = texts("content");
+    }
+    Reasoning {
+        text,
+        signature: obj
+            .get("encrypted_content")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        redacted: None,
+    }
+}
+
+/// Function tools → specs, and their echo. Any other tool type is refused by name: a hosted
+/// tool the model cannot use must not silently disappear.
+fn parse_tools(tools: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<Value>), Error> {
+    let list = match tools {
+        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(bad("'tools' must be an array.")),
+    };
+    let mut specs = Vec::new();
+    let mut echo = Vec::new();
+    for (i, t) in list.iter().enumerate() {
+        let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
+        if kind != "function" {
+            let shown = if kind.is_empty() { "(none)" } else { kind };
+            return Err(bad(format!(
+                "tools[{i}] has type '{shown}', which this gateway does not support: only tools of type 'function' can be used."
+            )));
+        }
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| bad(format!("tools[{i}].name is required.")))?;
+        let description = t.get("description").and_then(Value::as_str).unwrap_or("");
+        let parameters = t.get("parameters").cloned().unwrap_or(Value::Null);
+        specs.push(ToolSpec {
+            name: name.to_string(),
+            description: description.to_string(),
+            schema: parameters.clone(),
+        });
+        echo.push(json!({
+            "type": "function", "name": name, "description": description,
+            "parameters": parameters,
+            "strict": t.get("strict").and_then(Value::as_bool),
+        }));
+    }
+    Ok((specs, echo))
+}
+
+fn parse_tool_choice(v: Option<&Value>) -> Result<(ToolChoice, Value), Error> {
+    Ok(match v {
+        None | Some(Value::Null) => (ToolChoice::Auto, json!("auto")),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => (ToolChoice::Auto, json!("auto")),
+            "none" => (ToolChoice::None, json!("none")),
+            "required" => (ToolChoice::Required, json!("required")),
+            other => {
+                return Err(bad(format!(
+                    "tool_choice '{other}' is not valid: use auto, none, required or {{\"type\": \"function\", \"name\": ...}}."
+                )))
+            }
+        },
+        Some(Value::Object(o)) => {
+            let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
+            if kind != "function" {
+                return Err(bad(format!(
+                    "tool_choice of type '{kind}' is not supported: only function tools can be chosen."
+                )));
+            }
+            let name = o
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad("tool_choice must name a function."))?;
+            (
+                ToolChoice::Named(name.to_string()),
+                json!({"type": "function", "name": name}),
+            )
+        }
+        Some(_) => return Err(bad("tool_choice must be a string or an object.")),
+    })
+}
+
+/// Join consecutive messages of the same role (history and new input can meet that way, and
+/// Kiro wants turns to alternate). An assistant message with its own reasoning is kept apart.
+pub fn merge_same_role(messages: Vec<Message>) -> Vec<Message> {
+    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
+    for m in messages {
+        match out.last_mut() {
+            Some(prev) if prev.role == m.role && m.reasoning.is_none() => {
+                append_text(&mut prev.text, &m.text);
+                prev.images.extend(m.images);
+                prev.tool_calls.extend(m.tool_calls);
+                prev.tool_results.extend(m.tool_results);
+            }
+            _ => out.push(m),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<ResponsesRequest, Error> {
+        parse_responses_request(v.to_string().as_bytes(), 1 << 20)
+    }
+
+    fn conv(v: Value) -> Conversation {
+        parse(v).unwrap().conversation(&[], Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn string_input_is_one_user_message_and_instructions_are_the_system() {
+        let c = conv(json!({"model": "m", "input": "hello", "instructions": "be brief"}));
+        assert_eq!(c.system, "be brief");
+        assert_eq!(c.messages, vec![Message::text(Role::User, "hello")]);
+        assert!(!c.stream);
+    }
+
+    #[test]
+    fn message_items_map_roles_and_parts() {
+        let c = conv(json!({"model": "m", "instructions": "I", "input": [
+            {"type": "message", "role": "developer", "content": "D"},
+            {"role": "system", "content": [{"type": "input_text", "text": "S"}]},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "look"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"}]},
+            {"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": "a png", "annotations": []}]},
+            {"role": "user", "content": "thanks"}]}));
+        assert_eq!(c.system, "I\n\nD\n\nS");
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[0].role, Role::User);
+        assert_eq!(c.messages[0].text, "look");
+        assert_eq!(c.messages[0].images[0].format, "png");
+        assert_eq!(c.messages[1].role, Role::Assistant);
+        assert_eq!(c.messages[1].text, "a png");
+        assert_eq!(c.messages[2].text, "thanks");
+    }
+
+    #[test]
+    fn function_calls_merge_into_one_assistant_turn_and_outputs_into_one_user_turn() {
+        let c = conv(json!({"model": "m", "input": [
+            {"role": "user", "content": "weather in Paris and Rome?"},
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "two calls"}],
+             "encrypted_content": "sig-1"},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+            {"type": "function_call", "id": "fc_1", "call_id": "call_a", "name": "weather", "arguments": "{\"city\":\"Paris\"}"},
+            {"type": "function_call", "call_id": "call_b", "name": "weather", "arguments": "{\"city\":\"Rome\"}"},
+            {"type": "function_call_output", "call_id": "call_a", "output": "sunny"},
+            {"type": "function_call_output", "call_id": "call_b", "output": [{"type": "input_text", "text": "rain"}]}]}));
+        assert_eq!(c.messages.len(), 3);
+        let a = &c.messages[1];
+        assert_eq!(a.role, Role::Assistant);
+        assert_eq!(a.text, "Checking.");
+        let r = a.reasoning.as_ref().unwrap();
+        assert_eq!(r.text, "two calls");
+        assert_eq!(r.signature.as_deref(), Some("sig-1"));
+        let ids: Vec<_> = a.tool_calls.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["call_a", "call_b"]);
+        assert_eq!(a.tool_calls[1].input, json!({"city": "Rome"}));
+        let u = &c.messages[2];
+        assert_eq!(u.role, Role::User);
+        let results: Vec<_> = u
+            .tool_results
+            .iter()
+            .map(|r| (r.tool_use_id.as_str(), r.text.as_str()))
+            .collect();
+        assert_eq!(results, [("call_a", "sunny"), ("call_b", "rain")]);
+    }
+
+    #[test]
+    fn second_reasoning_in_a_turn_starts_a_new_assistant_message() {
+        let c = conv(json!({"model": "m", "input": [
+            {"role": "user", "content": "x"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "r1"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "r2"}]},
+            {"type": "function_call", "call_id": "c2", "name": "f", "arguments": ""}]}));
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[1].reasoning.as_ref().unwrap().text, "r1");
+        assert_eq!(c.messages[2].reasoning.as_ref().unwrap().text, "r2");
+        assert_eq!(c.messages[2].tool_calls[0].input, json!({}));
+    }
+
+    #[test]
+    fn tools_choice_reasoning_and_limits_map() {
+        let r = parse(json!({"model": "m", "input": "x",
+            "tools": [{"type": "function", "name": "shell", "description": "run",
+                       "parameters": {"type": "object"}, "strict": false}],
+            "tool_choice": {"type": "function", "name": "shell"},
+            "reasoning": {"effort": "high", "summary": "auto"},
+            "max_output_tokens": 500, "stream": true, "store": false,
+            "metadata": {"k": "v"}, "temperature": 0.2, "parallel_tool_calls": false,
+            "truncation": "auto", "include": ["reasoning.encrypted_content"], "text": {"format": {"type": "text"}},
+            "previous_response_id": "resp_1"}))
+        .unwrap();
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(r.tools[0].name, "shell");
+        assert_eq!(r.tools[0].schema, json!({"type": "object"}));
+        assert_eq!(r.tool_choice, ToolChoice::Named("shell".into()));
+        assert_eq!(
+            r.echo.tool_choice,
+            json!({"type": "function", "name": "shell"})
+        );
+        assert_eq!(r.reasoning.effort.as_deref(), Some("high"));
+        assert!(!r.reasoning.disabled);
+        assert_eq!(r.max_output_tokens, Some(500));
+        assert!(r.stream);
+        assert!(!r.store);
+        assert_eq!(r.previous_response_id.as_deref(), Some("resp_1"));
+        assert_eq!(r.echo.metadata, json!({"k": "v"}));
+        assert!(!r.echo.parallel_tool_calls);
+        let r = parse(
+            json!({"model": "m", "input": "x", "reasoning": {"effort": "none"},
+            "tool_choice": "required"}),
+        )
+        .unwrap();
+        assert!(r.reasoning.disabled);
+        assert!(r.store);
+        assert_eq!(r.tool_choice, ToolChoice::Required);
+    }
+
+    #[test]
+    fn hosted_tools_are_refused_by_type() {
+        for kind in [
+            "web_search",
+            "file_search",
+            "computer_use_preview",
+            "local_shell",
+        ] {
+            let e = parse(json!({"model": "m", "input": "x", "tools": [
+                {"type": "function", "name": "ok"}, {"type": kind}]}))
+            .unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().contains(&format!("'{kind}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_name_the_field() {
+        for (body, needle) in [
+            (json!({"input": "x"}), "model"),
+            (json!({"model": "m"}), "input"),
+            (json!({"model": "m", "input": 5}), "input"),
+            (json!({"model": "m", "input": []}), "at least one"),
+            (json!({"model": "m", "input": [5]}), "input[0]"),
+            (
+                json!({"model": "m", "input": [{"role": "wizard", "content": "x"}]}),
+                "wizard",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "web_search_call"}]}),
+                "web_search_call",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}),
+                "item references",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "function_call", "name": "f", "arguments": "{}"}]}),
+                "call_id",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{bad"}]}),
+                "not valid JSON",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "c"}]}),
+                "output",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]}]}),
+                "file_id",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]}]}),
+                "input_file",
+            ),
+            (
+                json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_audio"}]}]}),
+                "input_audio",
+            ),
+            (
+                json!({"model": "m", "input": "x", "stream": "yes"}),
+                "stream",
+            ),
+            (json!({"model": "m", "input": "x", "store": 1}), "store"),
+            (
+                json!({"model": "m", "input": "x", "tool_choice": "sometimes"}),
+                "sometimes",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}}),
+                "web_search_preview",
+            ),
+            (
+                json!({"model": "m", "input": "x", "max_output_tokens": -1}),
+                "max_output_tokens",
+            ),
+            (
+                json!({"model": "m", "input": "x", "previous_response_id": 3}),
+                "previous_response_id",
+            ),
+        ] {
+            let e = parse(body).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().contains(needle), "{needle}: {e}");
+        }
+        let e = parse_responses_request(b"{not json", 10).unwrap_err();
+        assert_eq!(e.status(), 400);
+    }
+
+    #[test]
+    fn remote_image_urls_are_refused() {
+        let e = parse(json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_image", "image_url": "https://example.com/a.png"}]}]}))
+        .unwrap_err();
+        assert!(e.to_string().contains("Remote image URLs"), "{e}");
+    }
+
+    #[test]
+    fn only_system_input_is_refused_when_building_the_conversation() {
+        let r =
+            parse(json!({"model": "m", "input": [{"role": "developer", "content": "x"}]})).unwrap();
+        let e = r.conversation(&[], Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("input"), "{e}");
+    }
+
+    #[test]
+    fn history_comes_first_and_meeting_roles_merge() {
+        let r = parse(json!({"model": "m", "instructions": "new rules", "input": [
+            {"type": "function_call_output", "call_id": "c1", "output": "42"},
+            {"role": "user", "content": "and then?"}]}))
+        .unwrap();
+        let mut assistant = Message::text(Role::Assistant, "calling");
+        assistant.tool_calls.push(ToolCall {
+            id: "c1".into(),
+            name: "f".into(),
+            input: json!({}),
+        });
+        let history = vec![Message::text(Role::User, "start"), assistant];
+        let c = r.conversation(&["old dev".to_string()], history).unwrap();
+        assert_eq!(c.system, "new rules\n\nold dev");
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[2].tool_results[0].tool_use_id, "c1");
+        assert_eq!(c.messages[2].text, "and then?");
+    }
+}
