@@ -225,10 +225,13 @@ run_check() {
   if [ "$rc" = 0 ] || [ "$rc" = 124 ] || [ "$rc" -ge 128 ]; then
     die "$triple with port $port in use: exit $rc, expected a clean non-zero exit; it printed: $err"
   fi
-  if [ "$(printf '%s\n' "$err" | grep -c .)" -ne 1 ] || ! printf '%s' "$err" | grep -q "$port"; then
+  # Timestamped log lines may come first; the error itself is one plain line naming the port.
+  local plain
+  plain=$(printf '%s\n' "$err" | grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' | grep . || true)
+  if [ "$(printf '%s' "$plain" | grep -c .)" -ne 1 ] || ! printf '%s' "$plain" | grep -q "$port"; then
     die "$triple with port $port in use should print one line naming the port; it printed: $err"
   fi
-  echo "  port in use: exit $rc, '$err'"
+  echo "  port in use: exit $rc, '$plain'"
 
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
