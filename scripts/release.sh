@@ -140,7 +140,7 @@ describe() {
   bin="dist/kiro-gateway-$triple"
   check_static "$bin"
   size=$(stat -c %s "$bin")
-  printf '%-40s %9d bytes (%s MiB)  static\n' "$bin" "$size" \
+  printf '%-46s %9d bytes (%s MiB)  static\n' "$bin" "$size" \
     "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1048576 }')"
   if [ "$arch" = x86_64 ] && [ "$size" -gt "$size_budget" ]; then
     die "$bin is $size bytes, over the 5 MiB budget of issue 8"
