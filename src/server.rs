@@ -41,10 +41,18 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
         .next()
         .ok_or_else(|| Error::Config(format!("SERVER_HOST={} resolves to nothing", cfg.host)))?;
     let listener = TcpListener::bind(addr).map_err(|e| {
-        Error::Config(format!(
-            "cannot listen on {addr}: {e} (is another program using port {}? choose another with --port)",
-            cfg.port
-        ))
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                "is another program using port {}? choose another with --port",
+                cfg.port
+            ),
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need root or CAP_NET_BIND_SERVICE; choose another with --port"
+                    .to_string()
+            }
+            _ => "check SERVER_HOST and SERVER_PORT".to_string(),
+        };
+        Error::Config(format!("cannot listen on {addr}: {e} ({hint})"))
     })?;
     let write_timeout = cfg.client_read_timeout.max(Duration::from_secs(60));
     sockopt::set_inherited_options(&listener, cfg.client_read_timeout, write_timeout);
