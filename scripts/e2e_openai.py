@@ -308,8 +308,10 @@ def langchain_loop(base_url, model, effort, streamed):
 
 
 def langchain_cut_call(base_url, model, effort):
-    """A tool call cut off mid-arguments: LangChain keeps it as an invalid tool call and sends
-    it back with the next turn, which must still work."""
+    """A tool call cut off mid-arguments: the stream ends with finish_reason "length" and a note,
+    and no fragment follows the cut (issue 10). LangChain repairs partial JSON, so the cut call may
+    show up in `tool_calls` with truncated arguments: an agent must honour finish_reason. Sending
+    the message back with the next turn must still work."""
     from langchain_core.messages import HumanMessage
 
     llm = langchain_model(base_url, model, effort)
@@ -318,12 +320,13 @@ def langchain_cut_call(base_url, model, effort):
     for chunk in llm.stream(messages):
         ai = chunk if ai is None else ai + chunk
     expect(ai.response_metadata.get("finish_reason") == "length", ai.response_metadata)
-    expect(not ai.tool_calls and ai.invalid_tool_calls, f"{ai.tool_calls} {ai.invalid_tool_calls}")
+    sent = "".join(c.get("args") or "" for c in ai.tool_call_chunks)
+    expect(sent == '{"city":"Paris","unit":"cel', f"exactly the cut fragments: {sent!r}")
     expect("cut off" in ai.content, ai.content)
     messages += [ai, HumanMessage("Then just tell me what you know.")]
     reply = llm.invoke(messages)  # raises on a 400
     expect(reply.content or reply.tool_calls, "the next turn answers")
-    return "cut call left invalid, sent back, next turn answered"
+    return "cut call ended with length, sent back, next turn answered"
 
 
 def openai_cut_call(client, model, effort):
