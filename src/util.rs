@@ -179,6 +179,10 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub enum IsoStyle {
     /// `2025-01-12T23:00:00.000Z` (Kiro IDE, AWS SSO cache)
     MillisZ,
+    /// `2025-01-12T23:00:00.123456Z` (kiro-cli)
+    MicrosZ,
+    /// `2025-01-12T23:00:00.123456789Z`
+    NanosZ,
     /// `2025-01-12T23:00:00Z`
     SecondsZ,
     /// `2026-01-01T12:00:00+00:00` or with microseconds (Python `isoformat`)
@@ -210,10 +214,11 @@ pub fn parse_iso8601(s: &str) -> Option<(i64, IsoStyle)> {
         rest = &r[digits.len()..];
     }
     let (offset_secs, style) = if rest.is_empty() || rest == "Z" || rest == "z" {
-        let style = if frac_digits > 0 {
-            IsoStyle::MillisZ
-        } else {
-            IsoStyle::SecondsZ
+        let style = match frac_digits {
+            0 => IsoStyle::SecondsZ,
+            1..=3 => IsoStyle::MillisZ,
+            4..=6 => IsoStyle::MicrosZ,
+            _ => IsoStyle::NanosZ,
         };
         (0i64, style)
     } else {
@@ -251,6 +256,8 @@ pub fn format_iso8601(millis: i64, style: IsoStyle) -> String {
     );
     match style {
         IsoStyle::MillisZ => format!("{base}.{ms:03}Z"),
+        IsoStyle::MicrosZ => format!("{base}.{:06}Z", ms * 1000),
+        IsoStyle::NanosZ => format!("{base}.{:09}Z", ms * 1_000_000),
         IsoStyle::SecondsZ => format!("{base}Z"),
         IsoStyle::Offset { micros: true } => format!("{base}.{:06}+00:00", ms * 1000),
         IsoStyle::Offset { micros: false } => format!("{base}+00:00"),
@@ -292,6 +299,8 @@ mod tests {
         for s in [
             "2025-01-12T23:00:00.000Z",
             "2025-01-12T23:00:00Z",
+            "2025-01-12T23:00:00.123000Z",
+            "2025-01-12T23:00:00.123000000Z",
             "2026-01-01T12:00:00+00:00",
             "2026-01-01T12:00:00.123000+00:00",
         ] {
