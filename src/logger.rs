@@ -44,7 +44,9 @@ impl Log for Logger {
             }
         });
         if record.level() <= self.level {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            let mut bytes = line.into_bytes();
+            bytes.push(b'\n');
+            let _ = std::io::stderr().lock().write_all(&bytes);
         }
     }
 

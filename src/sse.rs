@@ -23,11 +23,11 @@ pub struct SseWriter {
 const MAX_BUFFER: usize = 64 * 1024;
 
 impl SseWriter {
-    /// Send the response head (`200`, `text/event-stream`) and return the writer.
+    /// Queue the response head (`200`, `text/event-stream`) and return the writer.
     /// `extra` headers are added as given (names and values must be ASCII without CR/LF).
     pub fn start(request: tiny_http::Request, extra: &[(&str, String)]) -> io::Result<SseWriter> {
         let http10 = request.http_version() == &tiny_http::HTTPVersion(1, 0);
-        let mut out = request.into_writer();
+        let out = request.into_writer();
         let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nX-Accel-Buffering: no\r\n");
         if http10 {
             head.push_str("Connection: close\r\n");
@@ -43,14 +43,16 @@ impl SseWriter {
             "Date: {}\r\n\r\n",
             httpdate::fmt_http_date(std::time::SystemTime::now())
         ));
-        out.write_all(head.as_bytes())?;
-        out.flush()?;
+        // The head leaves with the first event (the caller flushes once Kiro's first frame is
+        // relayed, and Kiro's first frame is already here when a stream starts).
+        let mut buf = Vec::with_capacity(16 * 1024);
+        buf.extend_from_slice(head.as_bytes());
         Ok(SseWriter {
             out,
             chunked: !http10,
             bytes: 0,
             finished: false,
-            buf: Vec::with_capacity(16 * 1024),
+            buf,
         })
     }
 
