@@ -220,6 +220,16 @@ impl Config {
         map_to_kiro_region(&self.kiro_region).to_string()
     }
 
+    /// `KIRO_MANAGEMENT_URL`, else `https://management.{region}.kiro.dev` (no trailing slash):
+    /// models and profiles.
+    pub fn management_base(&self, region: &str) -> String {
+        self.management_url
+            .clone()
+            .unwrap_or_else(|| format!("https://management.{region}.kiro.dev"))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// Whether the listen address is loopback only.
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.host)

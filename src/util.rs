@@ -3,7 +3,10 @@
 //! Written here rather than pulled in as crates: each is a few dozen lines and fully tested below.
 
 use std::collections::hash_map::RandomState;
+use std::fs;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -89,6 +92,19 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, word) in h.iter().enumerate() {
         out[i * 4..i * 4 + 4].copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// Percent-encode a URL query value or form component (RFC 3986 unreserved characters kept).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }
@@ -262,6 +278,64 @@ pub fn format_iso8601(millis: i64, style: IsoStyle) -> String {
         IsoStyle::Offset { micros: true } => format!("{base}.{:06}+00:00", ms * 1000),
         IsoStyle::Offset { micros: false } => format!("{base}+00:00"),
     }
+}
+
+/// Replace `target` with `bytes` so that a reader sees the old or the new file, never a part: a
+/// temporary file in the same directory (owner-only while written), fsync, rename. An existing
+/// file keeps its permissions and owner; a new one is owner-only.
+pub fn write_file_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let meta = match fs::metadata(target) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "credentials".into());
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        random_hex(8)
+    ));
+    let result = (|| {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            // Owner-only while the secrets are written; the file's own mode is set below.
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        if let Some(meta) = &meta {
+            fs::set_permissions(&tmp, meta.permissions())?;
+            #[cfg(unix)]
+            {
+                // Keep the owner when we may (running as root for another user); else a no-op.
+                use std::os::unix::fs::MetadataExt;
+                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
+            }
+        }
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(&dir) {
+        // Make the rename itself durable.
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

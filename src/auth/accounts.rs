@@ -390,7 +390,7 @@ impl Pool {
             );
         }
         let text = serde_json::to_vec_pretty(&Value::Object(map)).unwrap_or_default();
-        if let Err(e) = write_atomic(path, &text) {
+        if let Err(e) = crate::util::write_file_atomic(path, &text) {
             log::warn!(
                 "could not save the accounts state to {}: {e}",
                 path.display()
@@ -420,20 +420,6 @@ fn next_month_start(now: u64) -> u64 {
     crate::util::parse_iso8601(&format!("{y:04}-{m:02}-01T00:00:00Z"))
         .map(|(ms, _)| (ms / 1000) as u64)
         .unwrap_or(now + 30 * 86_400)
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Read and validate the accounts file. Every problem names the entry.

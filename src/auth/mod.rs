@@ -765,7 +765,7 @@ impl TokenStore {
                 None => return,
             }
         };
-        let base = refresh::management_base(&self.config, &self.config.api_region(None));
+        let base = self.config.management_base(&self.config.api_region(None));
         let result = refresh::list_available_profiles(
             &self.agent,
             &base,

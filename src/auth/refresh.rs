@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::util::percent_encode;
 
 /// Overall time limit of one refresh or profile call.
 pub const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,34 +64,11 @@ pub fn oidc_url(config: &Config, sso_region: &str) -> String {
         .unwrap_or_else(|| format!("https://oidc.{sso_region}.amazonaws.com/token"))
 }
 
-/// `KIRO_MANAGEMENT_URL`, else `https://management.{api_region}.kiro.dev` (no trailing slash).
-pub fn management_base(config: &Config, api_region: &str) -> String {
-    config
-        .management_url
-        .clone()
-        .unwrap_or_else(|| format!("https://management.{api_region}.kiro.dev"))
-        .trim_end_matches('/')
-        .to_string()
-}
-
-/// Percent-encode one `application/x-www-form-urlencoded` component (RFC 3986 unreserved kept).
-pub fn form_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// `k=v&k=v` with both sides percent-encoded.
 pub fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", form_component(k), form_component(v)))
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -356,7 +334,7 @@ mod tests {
             "https://oidc.eu-west-1.amazonaws.com/token"
         );
         assert_eq!(
-            management_base(&c, "eu-central-1"),
+            c.management_base("eu-central-1"),
             "https://management.eu-central-1.kiro.dev"
         );
         let mut c = Config::defaults();
@@ -520,7 +498,7 @@ mod tests {
 
     #[test]
     fn form_component_encodes_reserved_and_utf8() {
-        assert_eq!(form_component("aZ09-._~"), "aZ09-._~");
-        assert_eq!(form_component("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

@@ -12,8 +12,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
@@ -524,57 +523,7 @@ pub fn write_json(path: &Path, update: &TokenUpdate) -> Result<(), Error> {
     if text.ends_with('\n') {
         out.push('\n');
     }
-    write_atomic(&target, out.as_bytes()).map_err(|e| failed(e.to_string()))
-}
-
-/// Replace `target` with `bytes` so that a reader sees the old or the new file, never a part.
-fn write_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let meta = fs::metadata(target)?;
-    let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "credentials".into());
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        util::random_hex(8)
-    ));
-    let result = (|| {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            // Owner-only while the secrets are written; the file's own mode is set below.
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        fs::set_permissions(&tmp, meta.permissions())?;
-        #[cfg(unix)]
-        {
-            // Keep the owner when we may (running as root for another user); otherwise a no-op.
-            use std::os::unix::fs::MetadataExt;
-            let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
-        }
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, target)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    #[cfg(unix)]
-    if let Ok(d) = fs::File::open(&dir) {
-        // Make the rename itself durable.
-        let _ = d.sync_all();
-    }
-    Ok(())
+    util::write_file_atomic(&target, out.as_bytes()).map_err(|e| failed(e.to_string()))
 }
 
 /// Write refreshed tokens back into the kiro-cli row they were read from.
@@ -622,6 +571,7 @@ pub fn write_sqlite(path: &Path, key: &str, update: &TokenUpdate) -> Result<bool
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// A unique directory under the system temp dir, removed on drop.
     pub(crate) struct TempDir(pub PathBuf);

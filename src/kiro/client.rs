@@ -21,7 +21,7 @@ use crate::kiro::events::{decode_event, KiroEvent};
 use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::{parse_models_page, ModelInfo};
-use crate::util::random_u64;
+use crate::util::{percent_encode, random_u64};
 
 /// Reasons that mean the plan's quota is spent: retrying cannot help (addendum §8.2).
 const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
@@ -29,6 +29,8 @@ const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"]
 const PENALTY_WINDOW_FACTOR: u32 = 5;
 /// A Retry-After longer than this is not waited out; the client gets the 429 and the header.
 const MAX_RETRY_AFTER_WAIT: u64 = 60;
+/// Raw stream bytes kept for the debug files, at most.
+const MAX_RAW_CAPTURE: usize = 32 * 1024 * 1024;
 /// Bytes of Kiro error bodies we read.
 const MAX_ERROR_BODY: u64 = 256 * 1024;
 
@@ -90,6 +92,16 @@ impl Upstream {
         }
     }
 
+    /// Bytes from the reader thread: into the decoder, and into the debug capture when kept.
+    fn take_in(&mut self, bytes: &[u8]) {
+        if let Some(raw) = self.raw.as_mut() {
+            if raw.len() < MAX_RAW_CAPTURE {
+                raw.extend_from_slice(bytes);
+            }
+        }
+        self.decoder.feed(bytes);
+    }
+
     /// Read until a whole frame is buffered or the stream ended; `Ok(false)` on timeout.
     fn fill(&mut self, wait: Duration) -> Result<bool, Error> {
         let deadline = Instant::now() + wait;
@@ -117,14 +129,7 @@ impl Upstream {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(Chunk::Data(bytes)) => {
-                    if let Some(raw) = self.raw.as_mut() {
-                        if raw.len() < 32 * 1024 * 1024 {
-                            raw.extend_from_slice(&bytes);
-                        }
-                    }
-                    self.decoder.feed(&bytes);
-                }
+                Ok(Chunk::Data(bytes)) => self.take_in(&bytes),
                 Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => self.ended = true,
                 Ok(Chunk::Failed(e)) => {
                     return Err(Error::Stream(format!("the connection to Kiro broke: {e}")))
@@ -188,12 +193,7 @@ impl Upstream {
         while let Ok(chunk) = self.rx.try_recv() {
             match chunk {
                 Chunk::Data(bytes) => {
-                    if let Some(raw) = self.raw.as_mut() {
-                        if raw.len() < 32 * 1024 * 1024 {
-                            raw.extend_from_slice(&bytes);
-                        }
-                    }
-                    self.decoder.feed(&bytes);
+                    self.take_in(&bytes);
                     while let Ok(Some(frame)) = self.decoder.next_frame() {
                         self.frames.push_back(frame);
                     }
@@ -434,7 +434,7 @@ impl KiroClient {
         let cfg = &*self.config;
         let creds = store.credentials()?;
         let profile = identity::effective_profile(cfg, &creds);
-        let base = identity::management_base(cfg, &creds.api_region);
+        let base = cfg.management_base(&creds.api_region);
         let (ua, amz_ua) = identity::user_agents(cfg, profile, &creds.machine_id);
         let origin = if profile == ClientProfile::Cli {
             "KIRO_CLI"
@@ -665,19 +665,6 @@ fn network_failure(e: &ureq::Error) -> Failure {
         delay: None,
         fallback: true,
     }
-}
-
-/// Percent-encode a query value (RFC 3986 unreserved characters kept).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -42,14 +42,6 @@ pub fn api_base(config: &Config, profile: ClientProfile, region: &str) -> String
     }
 }
 
-/// Base URL of the management host (models, profiles).
-pub fn management_base(config: &Config, region: &str) -> String {
-    config
-        .management_url
-        .clone()
-        .unwrap_or_else(|| format!("https://management.{region}.kiro.dev"))
-}
-
 /// Headers that say what kind of token this is (addendum §1.4): only API keys and external IdP
 /// tokens carry one; sending it for IdC breaks IdC.
 pub fn token_type_header(kind: AuthKind) -> Option<(&'static str, &'static str)> {
