@@ -18,7 +18,7 @@ pub const MIN_IDE_VERSION: &str = "0.11.133";
 /// Oldest Kiro CLI version Kiro still accepts (cut-off of 2026-11-09).
 pub const MIN_CLI_VERSION: &str = "1.28.2";
 
-/// Which real Kiro client the gateway presents itself as (2026 addendum §1.2).
+/// Which real Kiro client the gateway presents itself as (`docs/kiro-wire.md#identity`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientProfile {
     /// Kiro IDE 1.0.x: `POST runtime.{r}.kiro.dev/` with AWS JSON 1.0 (the default).
@@ -29,7 +29,7 @@ pub enum ClientProfile {
     Cli,
 }
 
-/// What happens to reasoning parsed out of `<thinking>` tags (base spec §5.3).
+/// What happens to reasoning parsed out of `<thinking>` tags (`docs/kiro-wire.md#prompt-tag-reasoning`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThinkingHandling {
     AsReasoningContent,

@@ -482,7 +482,7 @@ impl Relay<'_> {
         })
     }
 
-    /// `[Called name with args: {...}]` written as text (base spec §3.3) becomes a tool call.
+    /// `[Called name with args: {...}]` written as text (`docs/kiro-wire.md#bracket-tool-calls`) becomes a tool call.
     fn bracket_calls(&mut self, sink: &mut dyn Sink) -> Result<(), RelayError> {
         let found = find_bracket_calls(&self.visible_text);
         for (name, args) in found {

@@ -1,9 +1,10 @@
-//! Prompt-tag "fake reasoning" (base spec §5): the tags injected into the current user message,
-//! the system-prompt explanations that go with them, and the streaming parser that takes a
-//! `<thinking>…</thinking>` block off the start of a reply, coping with tags split across frames.
+//! Prompt-tag "fake reasoning" (`docs/kiro-wire.md#prompt-tag-reasoning`): the tags injected into
+//! the current user message, the system-prompt explanations that go with them, and the streaming
+//! parser that takes a `<thinking>…</thinking>` block off the start of a reply, coping with tags
+//! split across frames.
 //!
 //! This module only classifies text. It does not decide what a client sees (that is the
-//! `FAKE_REASONING_HANDLING` mode, applied by the response formatters) and it never touches
+//! `FAKE_REASONING_HANDLING` mode, applied once in the relay) and it never touches
 //! Kiro JSON or a client format.
 
 /// The open tags recognised at the start of a reply, in the order they are checked, with the
@@ -47,7 +48,7 @@ enum State {
     Streaming,
 }
 
-/// The streaming tag parser (states PRE_CONTENT → IN_THINKING → STREAMING, base spec §5.2).
+/// The streaming tag parser (states PRE_CONTENT → IN_THINKING → STREAMING).
 ///
 /// Only a block at the very start of the reply (after optional whitespace) is recognised; tags
 /// later in the reply, nested tags and malformed close tags are plain text.
@@ -210,7 +211,7 @@ pub fn injection_prefix(max_tokens: u32) -> String {
     )
 }
 
-/// What the model is asked to do with its thinking budget (base spec §5.1; wording is ours).
+/// What the model is asked to do with its thinking budget (wording is ours).
 const THINKING_INSTRUCTION: &str = "Before you answer, reason the problem through in English. \
 Work systematically: first make sure you understand what is really being asked, then weigh \
 more than one approach, look for edge cases and ways the obvious answer could fail, question \

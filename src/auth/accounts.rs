@@ -20,7 +20,8 @@ use crate::util::{format_iso8601, now_unix, IsoStyle};
 
 /// Conversations remembered for stickiness before the map is cleared.
 const STICKY_CAP: usize = 10_000;
-/// First cooldown of a throttled account without Retry-After (Kiro's penalty window, addendum §8.2).
+/// First cooldown of a throttled account without Retry-After (Kiro's penalty window,
+/// `docs/kiro-wire.md#errors`).
 const THROTTLE_COOLDOWN: u64 = 8;
 /// First cooldown of an account whose login was refused.
 const AUTH_COOLDOWN: u64 = 60;

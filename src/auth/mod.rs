@@ -43,7 +43,7 @@ const MAX_TIMER_SLEEP: Duration = Duration::from_secs(60);
 /// Upper bound of the per-token jitter that spreads proactive refreshes of many logins.
 const MAX_JITTER_MS: i64 = 30_000;
 
-/// The five kinds of Kiro login (2026 addendum §3, §10.5).
+/// The five kinds of Kiro login (`docs/kiro-wire.md#profile-arn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthKind {
     /// Kiro desktop (Google/GitHub) login, refreshed at `prod.{r}.auth.desktop.kiro.dev`.
@@ -694,7 +694,7 @@ impl TokenStore {
         })
     }
 
-    /// The profileArn this login sends (2026 addendum §3, §10.6): explicit → the login's own →
+    /// The profileArn this login sends (`docs/kiro-wire.md#profile-arn`): explicit → the login's own →
     /// the desktop refresh response (social) → List-Available-Profiles (IdC, external IdP).
     /// API keys never send one; Builder ID only `KIRO_BUILDER_ID_PROFILE_ARN`.
     fn resolve_arn(&self, st: &State) -> Result<Option<String>, Error> {

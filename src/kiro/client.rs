@@ -4,7 +4,8 @@
 //! Retries happen only here, and only before anything was sent to the client: [`KiroClient::generate`]
 //! returns once Kiro's first frame has arrived, and after that a failure is the caller's to report.
 //! The response body is read on a small reader thread and handed over through a bounded channel,
-//! so the worker can wait with a timeout (ureq has no per-read timeout) and is never blocked by a
+//! so the worker can wait with the first-token timeout, which is shorter than the per-read timeout
+//! the agent applies to every read (`docs/kiro-wire.md#connections`), and is never blocked by a
 //! silent upstream.
 
 use std::collections::VecDeque;
@@ -23,7 +24,7 @@ use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::{parse_models_page, ModelInfo};
 use crate::util::{percent_encode, random_u64};
 
-/// Reasons that mean the plan's quota is spent: retrying cannot help (addendum §8.2).
+/// Reasons that mean the plan's quota is spent: retrying cannot help (`docs/kiro-wire.md#errors`).
 const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
 /// `USER_REQUEST_RATE_EXCEEDED` without Retry-After waits at least this many base delays.
 const PENALTY_WINDOW_FACTOR: u32 = 5;
@@ -305,7 +306,7 @@ impl KiroClient {
                         if r == "USER_REQUEST_RATE_EXCEEDED");
                     delay.unwrap_or_else(|| {
                         let b = backoff(cfg.base_retry_delay, attempt);
-                        // A penalty window (addendum §8.2): a retry within a second is refused
+                        // A penalty window (`docs/kiro-wire.md#errors`): a retry within a second is refused
                         // again about half the time, after 5–8 s rarely.
                         if penalty {
                             b.max(cfg.base_retry_delay * PENALTY_WINDOW_FACTOR)
@@ -415,7 +416,7 @@ impl KiroClient {
             .into_reader()
             .take(MAX_ERROR_BODY)
             .read_to_string(&mut text);
-        // A 200 with a JSON body is a throttle in disguise (addendum §8.1).
+        // A 200 with a JSON body is a throttle in disguise (`docs/kiro-wire.md#event-stream`).
         let status = if status == 200 { 429 } else { status };
         Err(classify_status(
             status,
@@ -579,7 +580,7 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// A helpful sentence for Kiro's error reasons (base spec §6.2, addendum §8.2).
+/// A helpful sentence for Kiro's error reasons (`docs/kiro-wire.md#errors`).
 pub fn enhance_message(message: &str, reason: Option<&str>) -> String {
     match reason {
         Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD") => format!(

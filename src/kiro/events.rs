@@ -1,4 +1,4 @@
-//! Decoded frames → typed Kiro events (base spec §3.2, 2026 addendum §8.1).
+//! Decoded frames → typed Kiro events (`docs/kiro-wire.md#events`).
 //!
 //! Dispatch is on the `:event-type` / `:message-type` headers, never on JSON key order. Payloads
 //! may be bare (`{"content":…}`) or wrapped under the event name (`{"assistantResponseEvent":{…}}`).
@@ -152,7 +152,7 @@ fn event_body(name: &str, text: &str) -> Result<Object, EventError> {
 
 fn text_event(name: &str, body: &Object) -> Result<KiroEvent, EventError> {
     // A content event that carries a follow-up prompt is a suggestion for the user's next
-    // message, not part of the answer (the Python gateway drops it too).
+    // message, not part of the answer.
     if truthy(body.get("followupPrompt")) {
         return Ok(KiroEvent::Ignored(name.to_string()));
     }

@@ -1,4 +1,4 @@
-//! AWS event-stream frame decoder (base spec §3.1): bytes in, frames out, CRCs checked.
+//! AWS event-stream frame decoder (`docs/kiro-wire.md#event-stream`): bytes in, frames out, CRCs checked.
 //!
 //! Feed it whatever the socket returned; it yields each complete frame as soon as its last byte
 //! arrives. A frame's declared length is checked against the 16 MiB limit as soon as its 12-byte

@@ -1,4 +1,4 @@
-//! Client identities (2026 addendum §1.2): for each profile, the complete set of headers, the
+//! Client identities (`docs/kiro-wire.md#identity`): for each profile, the complete set of headers, the
 //! endpoint shape and the body shape, kept together. Mixing one era's version with another era's
 //! body is the worst option, so nothing outside this module picks a header value.
 
@@ -21,7 +21,7 @@ pub struct CallShape {
 }
 
 /// The profile actually used for a login: API keys, and Builder ID without a profile ARN, speak
-/// the kiro-cli shape (addendum §4, §10.6); everything else uses the configured profile.
+/// the kiro-cli shape (`docs/kiro-wire.md#identity`); everything else uses the configured profile.
 pub fn effective_profile(config: &Config, creds: &Credentials) -> ClientProfile {
     match (config.client_profile, creds.kind) {
         (ClientProfile::IdeLegacy, _) => ClientProfile::IdeLegacy,
@@ -42,7 +42,7 @@ pub fn api_base(config: &Config, profile: ClientProfile, region: &str) -> String
     }
 }
 
-/// Headers that say what kind of token this is (addendum §1.4): only API keys and external IdP
+/// Headers that say what kind of token this is (`docs/kiro-wire.md#identity`): only API keys and external IdP
 /// tokens carry one; sending it for IdC breaks IdC.
 pub fn token_type_header(kind: AuthKind) -> Option<(&'static str, &'static str)> {
     match kind {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use crate::conversation::ReasoningRequest;
 use crate::error::Error;
 
-/// Max input tokens assumed for a model whose limits we do not know (base spec §4.2).
+/// Max input tokens assumed for a model whose limits we do not know (`docs/kiro-wire.md#model-catalogue`).
 pub const DEFAULT_MAX_INPUT_TOKENS: u64 = 200_000;
 
 /// Client aliases → Kiro ids. Case-sensitive, applied before normalisation. `auto-kiro` exists
@@ -39,9 +39,9 @@ const README_NAMES: [&str; 9] = [
     "auto-kiro",
 ];
 
-/// The static fallback catalogue (addendum §6.2): id, max input tokens, max output tokens.
-/// Limits are filled in only where the addendum gives them: 1M input for Claude 4.6+/5.x,
-/// 200k for ≤4.5; output limits from the `max_tokens` ranges of addendum §7.
+/// The static fallback catalogue (`docs/kiro-wire.md#model-catalogue`): id, max input tokens,
+/// max output tokens. Limits are filled in only where known: 1M input for Claude 4.6+/5.x,
+/// 200k for ≤4.5; output limits from the `max_tokens` ranges of the reasoning schemas.
 const FALLBACK_MODELS: [(&str, Option<u64>, Option<u64>); 19] = [
     ("auto", None, None),
     ("claude-sonnet-4", Some(200_000), None),
@@ -215,9 +215,9 @@ impl ModelCatalog {
     }
 }
 
-/// Client name → Kiro id (base spec §4.4, addendum §6.1).
+/// Client name → Kiro id (`docs/kiro-wire.md#model-names`).
 ///
-/// First the case-sensitive aliases (`auto-kiro` → `auto`). Then the Claude rules of §4.4,
+/// First the case-sensitive aliases (`auto-kiro` → `auto`). Then the Claude rules,
 /// matched case-insensitively, first match wins, result lower-case:
 /// 1. `claude-<family>-<major>-<minor 1–2 digits>[-<digits>|-latest]` → `claude-<family>-<major>.<minor>`
 /// 2. `claude-<family>-<major>[-<8 digits>]` → `claude-<family>-<major>`
@@ -226,7 +226,7 @@ impl ModelCatalog {
 ///    → the name without the date
 /// 5. `claude-<M>.<m>-<family>-<anything non-empty>` → `claude-<family>-<M>.<m>`
 ///
-/// Anything else gets the addendum's generic rule, case preserved: a dash between two digits
+/// Anything else gets the generic rule, case preserved: a dash between two digits
 /// becomes a dot (`deepseek-3-2` → `deepseek-3.2`, `gpt-5-6-sol` → `gpt-5.6-sol`). Matches do not
 /// overlap, left to right, like the peers' `(\d)-(\d)` regex, so `x-1-2-3` → `x-1.2-3` and a
 /// date after a version (`m-3-2-20250101` → `m-3.2-20250101`) is not turned into a dot.
@@ -242,7 +242,7 @@ pub fn normalise_model_name(name: &str) -> String {
     dots_between_digits(name)
 }
 
-/// Rules 1–5 of base spec §4.4 on the lower-cased, dash-split name.
+/// Rules 1–5 of [`normalise_model_name`] on the lower-cased, dash-split name.
 fn claude_rules(parts: &[&str]) -> Option<String> {
     // Rule 1: claude-<family>-<major>-<minor>[-suffix]
     if let ["claude", family, major, minor, rest @ ..] = parts {
@@ -498,7 +498,7 @@ fn offers(values: Option<&[Value]>, wanted: &str) -> bool {
 }
 
 /// The top-level `additionalModelRequestFields` for a model with a reasoning schema, mapped from
-/// what the client asked (addendum §7), or `None` when nothing should be sent.
+/// what the client asked (`docs/kiro-wire.md#reasoning`), or `None` when nothing should be sent.
 ///
 /// * Claude family (`output_config.effort` and/or `thinking.type` in the schema):
 ///   `{"output_config":{"effort":E},"thinking":{"type":"adaptive"}}`, with
@@ -631,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn fallback_catalogue_has_the_addendum_ids_in_dot_form() {
+    fn fallback_catalogue_has_kiro_ids_in_dot_form() {
         let catalogue = ModelCatalog::new();
         for (id, _, _) in FALLBACK_MODELS {
             assert!(catalogue.info(id).is_some(), "{id}");
@@ -643,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn fallback_limits_follow_the_addendum() {
+    fn fallback_limits_follow_the_known_windows() {
         let c = ModelCatalog::new();
         assert_eq!(c.max_input_tokens("claude-opus-4.6"), 1_000_000);
         assert_eq!(c.max_input_tokens("claude-sonnet-5"), 1_000_000);

@@ -1,7 +1,7 @@
 //! The neutral [`Conversation`] → Kiro's `generateAssistantResponse` request body.
 //!
 //! Every Kiro quirk lives here, each with a comment naming the 400 it avoids. The order of the
-//! steps follows the conversion pipeline of the protocol spec (§2.4), with these deliberate
+//! steps follows `docs/kiro-wire.md#history`, with these deliberate
 //! differences: tool results keep their error status, tool content is checked against tool ids
 //! after adjacent messages are merged (so split tool messages still pair up), empty texts are not
 //! joined with a stray `\n`, and the finished body is measured against a byte budget (and, when
@@ -20,7 +20,7 @@ use crate::conversation::{
 use crate::error::Error;
 use crate::thinking::{injection_prefix, system_addition, truncation_system_addition};
 
-/// Kiro rejects longer tool names with a 400 (issue #41); exactly 64 is accepted. Only the length
+/// Kiro rejects longer tool names with a 400 (`docs/kiro-wire.md#tool-names`); exactly 64 is accepted. Only the length
 /// is checked, not the character set.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
 
@@ -29,11 +29,11 @@ pub const MAX_TOOL_NAME_CHARS: usize = 64;
 /// image is refused here with a 413 that says why. `MAX_IMAGE_BYTES` (decoded size) may be higher.
 pub const MAX_IMAGE_BASE64_BYTES: usize = 5 * 1024 * 1024;
 
-/// Text of a synthetic message (a user message put first, issue #60; an assistant message put
-/// between two users, issue #64) and of an empty history message, since Kiro does not take an
-/// empty `content`. It was `.` before commit 58e8129.
+/// Text of a synthetic message (a user message put first; an assistant message put between two
+/// users) and of an empty history message, since Kiro does not take an empty `content`
+/// (`docs/kiro-wire.md#history`).
 const EMPTY_TEXT: &str = "(empty)";
-/// Text of a tool result without content (spec §2.4, tool results).
+/// Text of a tool result without content (`docs/kiro-wire.md#tool-uses-and-results`).
 const EMPTY_RESULT: &str = "(empty result)";
 /// Current-message text when there is nothing to say (trailing assistant, empty user message).
 const CONTINUE_TEXT: &str = "Continue";
@@ -46,11 +46,11 @@ pub struct PayloadOptions {
     /// `AI_EDITOR` (IDE identities) or `KIRO_CLI` (CLI and API-key identities).
     pub origin: String,
     /// The IDE 1.0.x body shape: top-level `"agentMode":"vibe"` and
-    /// `conversationState.rootConversationId` (2026 addendum §5).
+    /// `conversationState.rootConversationId` (`docs/kiro-wire.md#top-level-fields`).
     pub runtime_shape: bool,
     /// `conversationState.conversationId` (and `rootConversationId` in the runtime shape).
     pub conversation_id: String,
-    /// `Some(n)`: prompt-tag reasoning (spec §5.1): inject the thinking tags with budget `n` into
+    /// `Some(n)`: prompt-tag reasoning (`docs/kiro-wire.md#prompt-tag-reasoning`): inject the thinking tags with budget `n` into
     /// the current user message and explain them in the system prompt.
     pub fake_reasoning_max_tokens: Option<u32>,
     /// Native reasoning: sent verbatim as the top-level `additionalModelRequestFields`.
@@ -128,8 +128,8 @@ pub fn estimate_tokens(text: &str) -> u64 {
 ///
 /// Drops every `"required": []` (an empty list only) and every `additionalProperties` key at any
 /// depth, through nested objects and arrays (`anyOf`, `items` lists…): both make Kiro answer
-/// 400 "Improperly formed request" (Cline reports, commit 2aa4eaf). Keys that are property *names*
-/// (inside `properties`, `patternProperties`, `$defs`, `definitions`, `dependentSchemas`) are
+/// 400 "Improperly formed request" (`docs/kiro-wire.md#schema-cleaning`). Keys that are property
+/// *names* (inside `properties`, `patternProperties`, `$defs`, `definitions`, `dependentSchemas`) are
 /// never dropped, only their schemas cleaned. Everything else (`$schema`, `format`, …) passes
 /// through. A missing, `null` or otherwise non-object top-level schema becomes `{}`.
 pub fn clean_schema(schema: &Value) -> Value {
@@ -219,7 +219,7 @@ fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error
     let (tool_specs, tool_docs) = tool_specifications(tools, opts.tool_description_max_length);
 
     // Tags go only in front of a real user message; a trailing assistant message becomes
-    // `Continue`, which is never tagged (spec §2.4 step 14, §5.1).
+    // `Continue`, which is never tagged (`docs/kiro-wire.md#prompt-tag-reasoning`).
     let inject = match (opts.fake_reasoning_max_tokens, last_role) {
         (Some(n), Role::User) => Some(injection_prefix(n)),
         _ => None,
@@ -236,7 +236,7 @@ fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error
     let mut messages: Vec<Message> = conv.messages.iter().map(normalise_message).collect();
     if tools.is_empty() {
         // Kiro answers 400 "Improperly formed request" to `toolUses`/`toolResults` when the
-        // request defines no tools (issue #20, OpenCode compaction): keep them as text.
+        // request defines no tools (OpenCode compaction; `docs/kiro-wire.md#stub-tools`): keep them as text.
         for m in &mut messages {
             tool_content_to_text(m);
         }
@@ -244,7 +244,7 @@ fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error
     let mut messages = merge_adjacent(messages);
     pair_tool_results(&mut messages);
     if messages.first().is_some_and(|m| m.role == Role::Assistant) {
-        // A history that starts with an assistant message is rejected (issue #60).
+        // A history that starts with an assistant message is rejected (`docs/kiro-wire.md#history`).
         messages.insert(0, Message::text(Role::User, EMPTY_TEXT));
     }
     let mut messages = ensure_alternation(messages);
@@ -270,7 +270,7 @@ fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error
     }
     let mut current = current;
     if current.text.trim().is_empty() {
-        // Kiro rejects an empty `content` (spec §2.4 step 15).
+        // Kiro rejects an empty `content` (`docs/kiro-wire.md#history`).
         current.text = CONTINUE_TEXT.to_string();
     }
     if let Some(instruction) = choice_instruction {
@@ -287,7 +287,7 @@ fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error
     })
 }
 
-/// Kiro answers 400 to a tool name over 64 characters (issue #41); say which names, so the user
+/// Kiro answers 400 to a tool name over 64 characters (`docs/kiro-wire.md#tool-names`); say which names, so the user
 /// can shorten them, instead of forwarding a request that cannot succeed.
 fn check_tool_names(tools: &[ToolSpec]) -> Result<(), Error> {
     let offending: Vec<String> = tools
@@ -352,15 +352,16 @@ fn tool_specifications(tools: &[ToolSpec], max_description: usize) -> (Vec<Value
     for tool in tools {
         let description =
             if max_description > 0 && tool.description.chars().count() > max_description {
-                // A very long description gets 400 "Improperly formed request" (commit 1e77cb5): the
-                // text moves to the system prompt and the tool points at it.
+                // A very long description gets 400 "Improperly formed request"
+                // (`docs/kiro-wire.md#tool-specs`): the text moves to the system prompt and the
+                // tool points at it.
                 sections.push(format!("## Tool: {}\n\n{}", tool.name, tool.description));
                 format!(
                     "[Full documentation in system prompt under '## Tool: {}']",
                     tool.name
                 )
             } else if tool.description.trim().is_empty() {
-                // Kiro requires a non-empty description (400, commit 2aa4eaf).
+                // Kiro requires a non-empty description (400, `docs/kiro-wire.md#tool-specs`).
                 format!("Tool: {}", tool.name)
             } else {
                 tool.description.clone()
@@ -486,7 +487,7 @@ fn result_text(result: &ToolResult) -> &str {
 }
 
 /// Joins adjacent messages of the same role: Kiro answers 400 "Improperly formed request" to two
-/// user (or two assistant) messages in a row (issue #64). Texts are joined with `\n` (an empty text
+/// user (or two assistant) messages in a row (`docs/kiro-wire.md#history`). Texts are joined with `\n` (an empty text
 /// adds nothing), images, tool calls and tool results are concatenated. Of the reasoning blocks
 /// the first one that can be replayed is kept (Kiro takes one per message).
 fn merge_adjacent(messages: Vec<Message>) -> Vec<Message> {
@@ -542,7 +543,7 @@ fn pair_tool_results(messages: &mut [Message]) {
     }
 }
 
-/// Puts an `(empty)` assistant message between two user messages in a row (issue #64). After
+/// Puts an `(empty)` assistant message between two user messages in a row. After
 /// [`merge_adjacent`] there are none; this keeps the guarantee local and explicit.
 fn ensure_alternation(messages: Vec<Message>) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::with_capacity(messages.len());
@@ -584,7 +585,7 @@ fn replayable(r: &Reasoning) -> bool {
         || r.redacted.as_deref().is_some_and(|s| !s.is_empty())
 }
 
-/// `assistantResponseMessage.reasoningContent` (2026 addendum §7). Only the nested form works:
+/// `assistantResponseMessage.reasoningContent` (`docs/kiro-wire.md#reasoning`). Only the nested form works:
 /// the flat form gets 400 `REQUEST_BODY_INVALID`, and so does a `signature` blob sent as
 /// `redactedContent`, so a blob goes back in the field it came in.
 fn reasoning_content(r: &Reasoning) -> Option<Value> {
@@ -650,7 +651,7 @@ impl Prepared {
 
         let mut content = String::new();
         if let Some(prefix) = &self.inject {
-            // The tags go in front of everything, the system prompt included (spec §2.4 step 17).
+            // The tags go in front of everything, the system prompt included (`docs/kiro-wire.md#prompt-tag-reasoning`).
             content.push_str(prefix);
         }
         if let (true, Some(sys)) = (system_on_current, system) {
@@ -668,11 +669,10 @@ impl Prepared {
         }
         state.insert("currentMessage".into(), current);
         if !entries.is_empty() {
-            // An empty `history` array is left out, as the Python gateway always did.
             state.insert("history".into(), Value::Array(entries));
         }
         // No `agentTaskType` / `agentContinuationId`: one report says they are now rejected
-        // (addendum §5, 9r#3774), and nothing needs them. No sampling parameters either: Kiro
+        // (`docs/kiro-wire.md#top-level-fields`), and nothing needs them. No sampling parameters either: Kiro
         // has none in `conversationState`.
         let mut body = Map::new();
         body.insert("conversationState".into(), Value::Object(state));
@@ -681,7 +681,7 @@ impl Prepared {
         }
         if let Some(fields) = &opts.reasoning_fields {
             // The caller only sets this for models whose schema has it: Claude ≤ 4.5 answers 400
-            // to any `additionalModelRequestFields` (addendum §5).
+            // to any `additionalModelRequestFields` (`docs/kiro-wire.md#reasoning`).
             body.insert("additionalModelRequestFields".into(), fields.clone());
         }
         Value::Object(body)
@@ -2415,7 +2415,7 @@ mod tests {
         );
     }
 
-    // --- the verified example of spec §2.5 -----------------------------------------------
+    // --- a worked example: system, image, tool call and result -----------------------------------------------
 
     #[test]
     fn spec_example_2_5_is_reproduced() {
