@@ -1,0 +1,401 @@
+//! Replays of what real clients sent (recorded from Claude Code, Codex CLI, opencode and aider,
+//! see `tests/fixtures/clients/`) against the gateway and the fake Kiro: the status and event
+//! shapes each client gets back, and what Kiro received.
+//!
+//! A fixture holds the request path, the headers that matter and the whole body, exactly as the
+//! client sent it (host paths and ids replaced). Cases the gateway cannot serve yet are ignored
+//! with the answer it gives today.
+
+mod common;
+mod fake_kiro;
+
+use common::{parse_sse, Gateway, SseEvent, KEY};
+use fake_kiro::{Ev, FakeKiro, Recorded, Reply};
+use serde_json::Value;
+
+struct Fixture {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+fn fixture(name: &str) -> Fixture {
+    let file = format!(
+        "{}/tests/fixtures/clients/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let recorded: Value = serde_json::from_str(&text).unwrap();
+    let headers = recorded["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+        .collect();
+    Fixture {
+        path: recorded["path"].as_str().unwrap().to_string(),
+        headers,
+        body: recorded["body"].clone(),
+    }
+}
+
+fn start() -> (FakeKiro, Gateway) {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("FAKE_REASONING", "false")]);
+    (fake, gw)
+}
+
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+}
+
+impl Answer {
+    fn events(&self) -> Vec<SseEvent> {
+        assert_eq!(self.status, 200, "status; body: {}", self.text);
+        parse_sse(&self.text)
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Send the fixture as its client did, with the key where that client puts it.
+fn replay(gw: &Gateway, fx: &Fixture) -> Answer {
+    let bearer = format!("Bearer {KEY}");
+    let mut headers: Vec<(&str, &str)> = fx
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| *k != "content-type")
+        .collect();
+    if fx.path.starts_with("/v1/messages") {
+        headers.push(("x-api-key", KEY));
+    } else {
+        headers.push(("authorization", &bearer));
+    }
+    let (status, headers, text) = gw.post_raw(&fx.path, &headers, fx.body.to_string().as_bytes());
+    Answer {
+        status,
+        headers,
+        text,
+    }
+}
+
+fn current(body: &Value) -> &Value {
+    &body["conversationState"]["currentMessage"]["userInputMessage"]
+}
+
+/// The names of the tools Kiro was offered.
+fn kiro_tool_names(rec: &Recorded) -> Vec<String> {
+    current(&rec.body)["userInputMessageContext"]["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .filter_map(|t| t["toolSpecification"]["name"].as_str())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Kiro tool whose description starts with `description`.
+fn kiro_tool_named_by_description(rec: &Recorded, description: &str) -> Option<String> {
+    current(&rec.body)["userInputMessageContext"]["tools"]
+        .as_array()?
+        .iter()
+        .find(|t| {
+            t["toolSpecification"]["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(description))
+        })
+        .and_then(|t| t["toolSpecification"]["name"].as_str())
+        .map(str::to_string)
+}
+
+/// The JSON payloads of a Chat Completions stream, after checking it ends with `[DONE]`.
+fn chat_chunks(events: &[SseEvent]) -> Vec<Value> {
+    assert_eq!(
+        events.last().map(|e| e.data.as_str()),
+        Some("[DONE]"),
+        "{events:?}"
+    );
+    events[..events.len() - 1]
+        .iter()
+        .map(SseEvent::json)
+        .collect()
+}
+
+/// The event names of an Anthropic stream, after checking its frame: `message_start` first,
+/// `message_stop` last.
+fn anthropic_types(events: &[SseEvent]) -> Vec<String> {
+    let types: Vec<String> = events
+        .iter()
+        .map(|e| e.event.clone().unwrap_or_default())
+        .filter(|t| t != "ping")
+        .collect();
+    assert_eq!(
+        types.first().map(String::as_str),
+        Some("message_start"),
+        "{types:?}"
+    );
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("message_stop"),
+        "{types:?}"
+    );
+    types
+}
+
+/// The payloads of a Responses stream, after checking its frame: `response.created` first and
+/// one terminal event last.
+fn responses_events(events: &[SseEvent]) -> Vec<Value> {
+    let data: Vec<Value> = events.iter().map(SseEvent::json).collect();
+    assert_eq!(data[0]["type"], "response.created", "{data:?}");
+    let last = data.last().unwrap();
+    assert!(
+        [
+            "response.completed",
+            "response.incomplete",
+            "response.failed"
+        ]
+        .contains(&last["type"].as_str().unwrap_or("")),
+        "{last}"
+    );
+    data
+}
+
+// ---- opencode ---------------------------------------------------------------------------------
+
+#[test]
+fn opencode_agent_turn_is_answered_with_its_ten_tools() {
+    let (fake, gw) = start();
+    let fx = fixture("opencode-run");
+    let answer = replay(&gw, &fx);
+    let chunks = chat_chunks(&answer.events());
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, fake_kiro::DEFAULT_TEXT);
+    let finish: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .collect();
+    assert_eq!(finish, ["stop"]);
+    // stream_options.include_usage: the last chunk carries the usage and no choice.
+    let last = chunks.last().unwrap();
+    assert!(last["usage"]["prompt_tokens"].is_u64(), "{last}");
+    let sent = fake.last_request().unwrap();
+    assert_eq!(
+        kiro_tool_names(&sent),
+        [
+            "bash",
+            "edit",
+            "glob",
+            "grep",
+            "read",
+            "skill",
+            "task",
+            "todowrite",
+            "webfetch",
+            "write"
+        ]
+    );
+    let content = current(&sent.body)["content"].as_str().unwrap();
+    assert!(content.contains("You are OpenCode"), "{content}");
+    assert!(content.ends_with("Create a file hello.txt containing hi\""));
+}
+
+#[test]
+fn opencode_title_request_is_answered() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("opencode-title"));
+    let chunks = chat_chunks(&answer.events());
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    let sent = fake.last_request().unwrap();
+    assert!(kiro_tool_names(&sent).is_empty());
+    assert!(current(&sent.body)["content"]
+        .as_str()
+        .unwrap()
+        .contains("You are a title generator"));
+}
+
+// ---- aider ------------------------------------------------------------------------------------
+
+#[test]
+fn aider_whole_file_request_is_answered() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("aider"));
+    let chunks = chat_chunks(&answer.events());
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, fake_kiro::DEFAULT_TEXT);
+    let sent = fake.last_request().unwrap();
+    // The example exchange aider puts before the task reaches Kiro as history.
+    let history = sent.body["conversationState"]["history"]
+        .as_array()
+        .unwrap();
+    assert_eq!(history.len(), 6, "{history:?}");
+    assert!(current(&sent.body)["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Create a file hello.txt containing hi"));
+}
+
+// ---- Claude Code ------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "400 today: messages[1].role 'system' is not valid (the mid-conversation system message)"]
+fn claude_code_default_request_is_answered() {
+    let (fake, gw) = start();
+    let fx = fixture("claude-code-default");
+    let answer = replay(&gw, &fx);
+    let types = anthropic_types(&answer.events());
+    assert!(
+        types.contains(&"content_block_delta".to_string()),
+        "{types:?}"
+    );
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert_eq!(names.len(), 24, "{names:?}");
+    assert!(names.iter().any(|n| n == "Bash") && names.iter().any(|n| n == "Write"));
+    // The system message after the user turn reaches Kiro in order, after the user's text.
+    let content = current(&sent.body)["content"].as_str().unwrap();
+    let user = content.find("<system-reminder>").expect("user text");
+    let system = content
+        .find("Available agent types for the Agent tool")
+        .expect("system message text");
+    assert!(user < system, "{content}");
+}
+
+#[test]
+#[ignore = "400 today: the mid-conversation system message; then 400 'Kiro accepts tool names of at most 64 characters'"]
+fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
+    const LONG: &str =
+        "mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name";
+    let (fake, gw) = start();
+    fake.set_reply_fn(|rec| {
+        let name = kiro_tool_named_by_description(rec, "Weather report for a city.")?;
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_mcp1",
+            &name,
+            r#"{"city":"Paris"}"#,
+            2,
+        )))
+    });
+    let answer = replay(&gw, &fixture("claude-code-mcp-long-tool-name"));
+    let events = answer.events();
+    anthropic_types(&events);
+    let start = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|d| d["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block");
+    assert_eq!(start["content_block"]["name"], LONG);
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert_eq!(names.len(), 25);
+    assert!(names.iter().all(|n| n.len() <= 64), "{names:?}");
+}
+
+// ---- Codex CLI --------------------------------------------------------------------------------
+
+#[test]
+#[ignore = "400 today: input[0].type 'additional_tools' is not supported; then 404 model 'gpt-6.2-sol'"]
+fn codex_default_request_is_answered() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("codex-default"));
+    let data = responses_events(&answer.events());
+    assert_eq!(data.last().unwrap()["type"], "response.completed");
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    // The tools of the `additional_tools` item, namespaces flattened.
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with("exec")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with("spawn_agent")),
+        "{names:?}"
+    );
+}
+
+#[test]
+#[ignore = "400 today: tools[3] has type 'custom' (apply_patch); tool_search and web_search are refused too"]
+fn codex_apply_patch_call_comes_back_as_a_custom_tool_call() {
+    let patch = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n";
+    let (fake, gw) = start();
+    let input = serde_json::json!({ "input": patch }).to_string();
+    fake.set_reply_fn(move |rec| {
+        let name = kiro_tool_names(rec)
+            .into_iter()
+            .find(|n| n.ends_with("apply_patch"))?;
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_patch1",
+            &name,
+            &input,
+            3,
+        )))
+    });
+    let mut fx = fixture("codex-gpt-5.5");
+    fx.body["model"] = "claude-sonnet-4.5".into();
+    let answer = replay(&gw, &fx);
+    let data = responses_events(&answer.events());
+    let types: Vec<&str> = data.iter().filter_map(|d| d["type"].as_str()).collect();
+    assert!(
+        types.contains(&"response.custom_tool_call_input.delta")
+            && types.contains(&"response.custom_tool_call_input.done"),
+        "{types:?}"
+    );
+    let done = data.last().unwrap();
+    let call = &done["response"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "custom_tool_call")
+        .cloned()
+        .expect("a custom_tool_call item");
+    assert_eq!(call["name"], "apply_patch");
+    assert_eq!(call["input"], patch);
+    let names = kiro_tool_names(&fake.last_request().unwrap());
+    assert!(!names.iter().any(|n| n == "web_search"), "{names:?}");
+    assert!(answer.header("x-kiro-gateway-ignored-tools").is_some());
+}
+
+#[test]
+#[ignore = "400 today: tools[4] has type 'namespace'; then tools[7] has type 'web_search'"]
+fn codex_namespaced_function_call_comes_back_with_its_namespace() {
+    let (fake, gw) = start();
+    fake.set_reply_fn(|rec| {
+        let name = kiro_tool_names(rec)
+            .into_iter()
+            .find(|n| n.ends_with("spawn_agent"))?;
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_ns1",
+            &name,
+            r#"{"message":"look around"}"#,
+            2,
+        )))
+    });
+    let answer = replay(&gw, &fixture("codex-unknown-model"));
+    let data = responses_events(&answer.events());
+    let done = data.last().unwrap();
+    let call = done["response"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .cloned()
+        .expect("a function_call item");
+    assert_eq!(call["name"], "spawn_agent");
+    assert_eq!(call["namespace"], "multi_agent_v1");
+}
