@@ -92,7 +92,12 @@ pub struct Config {
 
     // Upstream.
     pub client_profile: ClientProfile,
-    pub ide_version: String,
+    /// The IDE version sent (`KIRO_IDE_VERSION`: auto, off or pinned); shared, discovery updates it.
+    pub ide_version: crate::kiro::discovery::IdeVersion,
+    /// The IDE's update manifest read by version discovery (`KIRO_UPDATE_URL`).
+    pub update_url: String,
+    /// Where the gateway keeps what it learns between runs (`STATE_DIR`).
+    pub state_dir: PathBuf,
     pub cli_version: String,
     pub kas_version: String,
     pub os_tag: String,
@@ -177,11 +182,13 @@ impl Config {
             accounts_state: false,
             token_refresh_threshold: Duration::from_secs(600),
             client_profile: ClientProfile::IdeRuntime,
-            ide_version: "1.0.437".into(),
+            ide_version: crate::kiro::discovery::IdeVersion::default(),
+            update_url: crate::kiro::discovery::DEFAULT_UPDATE_URL.into(),
+            state_dir: PathBuf::from("state"),
             cli_version: "2.21.1".into(),
-            kas_version: "0.54.0".into(),
+            kas_version: "0.66.7".into(),
             os_tag: "linux#6.8.0".into(),
-            node_version: "22.22.0".into(),
+            node_version: "24.18.0".into(),
             api_url: None,
             management_url: None,
             desktop_auth_url: None,
@@ -487,12 +494,9 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
     } else {
         client_profile
     };
-    let ide_version = v.get("KIRO_IDE_VERSION").unwrap_or(d.ide_version);
-    if !version_at_least(&ide_version, MIN_IDE_VERSION) {
-        return Err(Error::Config(format!(
-            "KIRO_IDE_VERSION={ide_version} is refused: Kiro stopped accepting IDE versions below {MIN_IDE_VERSION} on 2026-11-09"
-        )));
-    }
+    let ide_version =
+        crate::kiro::discovery::IdeVersion::from_setting(v.get("KIRO_IDE_VERSION").as_deref())
+            .map_err(Error::Config)?;
     let cli_version = v.get("KIRO_CLI_VERSION").unwrap_or(d.cli_version);
     if !version_at_least(&cli_version, MIN_CLI_VERSION) {
         return Err(Error::Config(format!(
@@ -617,6 +621,10 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             .unwrap_or(d.token_refresh_threshold),
         client_profile,
         ide_version,
+        update_url: v.url("KIRO_UPDATE_URL")?.unwrap_or(d.update_url),
+        state_dir: v
+            .path("STATE_DIR")
+            .unwrap_or_else(|| default_state_dir(v, d.state_dir)),
         cli_version,
         kas_version: v.get("KIRO_KAS_VERSION").unwrap_or(d.kas_version),
         os_tag: v.get("KIRO_OS_TAG").unwrap_or(d.os_tag),
@@ -673,6 +681,17 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
     }
     check_exposure(&c)?;
     Ok(c)
+}
+
+/// `$XDG_STATE_HOME/kiro-gateway`, else `~/.local/state/kiro-gateway`, else `fallback`.
+fn default_state_dir(v: &Vars, fallback: PathBuf) -> PathBuf {
+    if let Some(x) = v.get("XDG_STATE_HOME") {
+        return PathBuf::from(x).join("kiro-gateway");
+    }
+    match v.get("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/state/kiro-gateway"),
+        None => fallback,
+    }
 }
 
 /// Refuse to listen on a non-loopback address without a real key (never open by accident).

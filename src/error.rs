@@ -34,6 +34,15 @@ pub enum Error {
         reason: Option<String>,
         retry_after: Option<u64>,
     },
+    /// Kiro refuses the client version the gateway presented (`setting` names the variable that
+    /// sets it); retrying as is cannot help.
+    ClientVersionRefused {
+        setting: &'static str,
+        version: String,
+        message: String,
+    },
+    /// Kiro suspended or locked the account; it stays out until the login changes.
+    AccountSuspended { message: String },
     /// Kiro could not be reached (DNS, refused, reset, TLS, timeout) after all retries.
     Network { message: String, timeout: bool },
     /// Kiro accepted the request but sent nothing within `FIRST_TOKEN_TIMEOUT`, every attempt.
@@ -80,6 +89,8 @@ impl Error {
                 s @ 400..=599 => s,
                 _ => 502,
             },
+            Error::ClientVersionRefused { .. } => 502,
+            Error::AccountSuspended { .. } => 403,
             Error::Network { timeout: true, .. } => 504,
             Error::Network { .. } => 502,
             Error::FirstTokenTimeout { .. } => 504,
@@ -111,7 +122,10 @@ impl Error {
             Error::Network { timeout: true, .. } | Error::FirstTokenTimeout { .. } => {
                 ErrorClass::Timeout
             }
-            Error::Network { .. } | Error::Stream(_) => ErrorClass::Upstream,
+            Error::Network { .. } | Error::Stream(_) | Error::ClientVersionRefused { .. } => {
+                ErrorClass::Upstream
+            }
+            Error::AccountSuspended { .. } => ErrorClass::Permission,
             Error::Overloaded => ErrorClass::Overloaded,
             Error::AccountsUnavailable { .. } => ErrorClass::RateLimit,
             Error::Config(_) | Error::Internal(_) => ErrorClass::Internal,
@@ -148,6 +162,18 @@ impl fmt::Display for Error {
             Error::Upstream {
                 status, message, ..
             } => write!(f, "Kiro API error ({status}): {message}"),
+            Error::ClientVersionRefused {
+                setting,
+                version,
+                message,
+            } => write!(
+                f,
+                "Kiro refused the client version this gateway presents ({version}): {message} Set {setting} to the version of the current Kiro release (or leave KIRO_IDE_VERSION unset for discovery) and restart the gateway."
+            ),
+            Error::AccountSuspended { message } => write!(
+                f,
+                "The Kiro account is suspended: {message} It is out of rotation until its login changes or the gateway restarts."
+            ),
             Error::Network { message, .. } => write!(f, "Could not reach the Kiro API: {message}"),
             Error::FirstTokenTimeout { seconds, attempts } => write!(
                 f,

@@ -82,6 +82,7 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     for account in app.pool.accounts.iter().filter(|a| a.enabled) {
         account.store.start_timer();
     }
+    crate::kiro::discovery::spawn(app.config.clone());
     let bg = app.clone();
     let _ = std::thread::Builder::new()
         .name("models".into())
@@ -357,6 +358,8 @@ fn route(app: &App, inc: &mut Incoming) {
                     "status": "healthy",
                     "timestamp": format_iso8601(now_unix_millis() as i64, IsoStyle::Offset { micros: false }),
                     "version": crate::VERSION,
+                    "upstream": upstream_status(app),
+                    "ide_version": app.config.ide_version.get(),
                     "accounts": accounts,
                 }),
                 &[],
@@ -408,6 +411,16 @@ fn route(app: &App, inc: &mut Incoming) {
             inc,
             Error::NotFound(format!("No route for {method} {}.", inc.path)),
         ),
+    }
+}
+
+/// How Kiro last took the gateway's client identity: `"client version refused"` until a request
+/// is served again after Kiro refused the version.
+fn upstream_status(app: &App) -> &'static str {
+    if app.config.ide_version.refused().is_some() {
+        "client version refused"
+    } else {
+        "ok"
     }
 }
 

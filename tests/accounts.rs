@@ -296,7 +296,7 @@ fn each_account_refreshes_once_and_writes_only_its_own_file() {
         .collect();
     assert_eq!(uas.len(), 2);
     assert_eq!(uas[0], ua_a);
-    let id = |ua: &str| ua.split("KiroIDE-1.0.437-").nth(1).unwrap()[..64].to_string();
+    let id = |ua: &str| ua.split("KiroIDE-1.1.70-").nth(1).unwrap()[..64].to_string();
     assert_ne!(
         id(&uas[0]),
         id(&uas[1]),

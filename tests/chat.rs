@@ -171,11 +171,11 @@ fn runtime_identity_headers_are_the_ide_shape() {
     let ua = r.header("user-agent").unwrap();
     assert!(ua.starts_with("aws-sdk-js/1.0.0 ua/2.1 "), "{ua}");
     assert!(
-        ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"),
+        ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.1.70-"),
         "{ua}"
     );
     let machine_id = ua
-        .split("KiroIDE-1.0.437-")
+        .split("KiroIDE-1.1.70-")
         .nth(1)
         .unwrap()
         .split('-')
@@ -226,7 +226,7 @@ fn legacy_profile_posts_json_to_the_path() {
     );
     assert!(r.header("x-amz-target").is_none());
     assert!(r.body.get("agentMode").is_none());
-    assert!(r.header("user-agent").unwrap().contains("KiroIDE-1.0.437-"));
+    assert!(r.header("user-agent").unwrap().contains("KiroIDE-1.1.70-"));
 }
 
 #[test]

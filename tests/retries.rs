@@ -233,12 +233,18 @@ fn a_403_after_a_fresh_token_is_returned_not_retried_forever() {
 }
 
 #[test]
-fn after_a_429_the_next_attempt_uses_the_legacy_shape_at_the_same_base() {
-    for first in [
-        throttle("SERVICE_REQUEST_RATE_EXCEEDED"),
-        Reply::error(500, "boom", None),
-        Reply::disconnect(),
-    ] {
+fn a_throttle_is_retried_on_the_same_endpoint() {
+    let fake = FakeKiro::start();
+    fake.push_reply(throttle("SERVICE_REQUEST_RATE_EXCEEDED"));
+    let gw = Gateway::start(&fake.url(), &[]);
+    assert_eq!(post_chat(&gw).0, 200);
+    let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, vec!["/", "/"]);
+}
+
+#[test]
+fn after_a_5xx_or_a_cut_connection_the_next_attempt_uses_the_legacy_shape_at_the_same_base() {
+    for first in [Reply::error(500, "boom", None), Reply::disconnect()] {
         let fake = FakeKiro::start();
         fake.push_reply(first.clone());
         let gw = Gateway::start(&fake.url(), &[]);
@@ -278,9 +284,9 @@ fn without_endpoint_fallback_every_attempt_keeps_the_runtime_shape() {
 #[test]
 fn max_retries_bounds_the_attempts_across_endpoints() {
     let fake = FakeKiro::start();
-    fake.set_default_reply(throttle("SERVICE_REQUEST_RATE_EXCEEDED"));
+    fake.set_default_reply(Reply::error(503, "Service unavailable", None));
     let gw = Gateway::start(&fake.url(), &[("MAX_RETRIES", "4")]);
-    assert_eq!(post_chat(&gw).0, 429);
+    assert_eq!(post_chat(&gw).0, 503);
     let paths: Vec<String> = fake.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,

@@ -98,6 +98,10 @@ pub fn classify(e: &Error) -> FailureKind {
                 retry_after: *retry_after,
             },
         },
+        // Overloaded for this account's route; another account may get through.
+        Error::Upstream {
+            reason: Some(r), ..
+        } if r == "MODEL_TEMPORARILY_UNAVAILABLE" => FailureKind::Throttled { retry_after: None },
         Error::Upstream {
             status: 401 | 403, ..
         }

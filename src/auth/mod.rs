@@ -1382,7 +1382,7 @@ mod tests {
         assert_eq!(reqs[0].path, "/refreshToken");
         assert_eq!(
             reqs[0].header("user-agent"),
-            Some(format!("KiroIDE-1.0.437-{machine}").as_str())
+            Some(format!("KiroIDE-1.1.70-{machine}").as_str())
         );
         let body: Value = serde_json::from_str(&reqs[0].body).unwrap();
         assert_eq!(body["refreshToken"], "rt-1");

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::auth::{AuthKind, Credentials, TokenStore};
 use crate::config::{ClientProfile, Config};
 use crate::error::Error;
+use crate::kiro::discovery::{self, VersionMode};
 use crate::kiro::events::{decode_event, KiroEvent};
 use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::identity::{self, CallShape};
@@ -46,8 +47,38 @@ enum Failure {
     },
     /// 403: refresh the token, then try again at once.
     Forbidden { error: Error, token: String },
+    /// 400 "This version of Kiro is no longer supported": never sent again as is.
+    VersionRefused { message: String },
+    /// Kiro refused a reasoning signature of the history: once more without them.
+    SignatureInvalid(Error),
     /// No retry can help.
     Final(Error),
+}
+
+/// What the retry loop does after a failed attempt.
+enum Step {
+    /// Wait this long, then the next attempt.
+    Wait(Duration),
+    /// The same attempt again at once (not counted as a retry).
+    Again,
+}
+
+/// The retry loop's state across attempts.
+struct Run {
+    max: u32,
+    fallen_back: bool,
+    refreshed: bool,
+    rediscovered: bool,
+    strip_signatures: bool,
+    last_error: Error,
+}
+
+/// What the failed attempt sent.
+struct Sent<'a> {
+    attempt: u32,
+    profile: ClientProfile,
+    creds: &'a Credentials,
+    version: &'a str,
 }
 
 /// A chunk from the reader thread.
@@ -250,77 +281,162 @@ impl KiroClient {
         params: &GenerateParams,
     ) -> Result<Upstream, Error> {
         let cfg = &*self.config;
-        let max = cfg.max_retries.max(1);
-        let mut fallen_back = false;
-        let mut refreshed = false;
-        let mut last_error = Error::Internal("no attempt was made".into());
+        let mut run = Run {
+            max: cfg.max_retries.max(1),
+            fallen_back: false,
+            refreshed: false,
+            rediscovered: false,
+            strip_signatures: false,
+            last_error: Error::Internal("no attempt was made".into()),
+        };
         let mut attempt = 0;
-        while attempt < max {
+        while attempt < run.max {
             attempt += 1;
             let creds = store.credentials()?;
             let mut profile = identity::effective_profile(cfg, &creds);
-            if fallen_back {
+            if run.fallen_back {
                 profile = ClientProfile::IdeLegacy;
             }
-            let shape = identity::call_shape(cfg, profile, &creds, attempt, max);
-            let body = adapt_body(params.body, &shape, &creds);
+            let shape = identity::call_shape(cfg, profile, &creds, attempt, run.max);
+            let sent_version = cfg.ide_version.get();
+            let body = if run.strip_signatures {
+                adapt_body(&without_history_reasoning(params.body), &shape, &creds)
+            } else {
+                adapt_body(params.body, &shape, &creds)
+            };
             let failure = match self.attempt(agent, &shape, &creds, &body, params, store.name()) {
-                Ok(up) => return Ok(up),
+                Ok(up) => {
+                    cfg.ide_version.mark_accepted();
+                    return Ok(up);
+                }
                 Err(f) => f,
             };
-            let delay = match failure {
-                Failure::Final(e) => return Err(e),
-                Failure::Forbidden { error, token } => {
-                    last_error = error;
-                    if refreshed {
-                        // A second 403 after a fresh token is not a token problem.
-                        return Err(last_error);
-                    }
-                    refreshed = true;
-                    log::info!("Kiro answered 403; refreshing the token and retrying");
-                    store.force_refresh(&token)?;
-                    Duration::ZERO
-                }
-                Failure::Retry {
-                    error,
-                    delay,
-                    fallback,
-                } => {
-                    if params.fail_fast_on_throttle
-                        && matches!(error, Error::Upstream { status: 429, .. })
-                    {
-                        return Err(error);
-                    }
-                    log::warn!("attempt {attempt}/{max} failed: {error}");
-                    last_error = error;
-                    if fallback
-                        && cfg.endpoint_fallback
-                        && !fallen_back
-                        && profile != ClientProfile::IdeLegacy
-                        && creds.kind != AuthKind::ApiKey
-                    {
-                        fallen_back = true;
-                        log::info!("falling back to the legacy Kiro endpoint");
-                    }
-                    let penalty = matches!(&last_error, Error::Upstream { reason: Some(r), .. }
-                        if r == "USER_REQUEST_RATE_EXCEEDED");
-                    delay.unwrap_or_else(|| {
-                        let b = backoff(cfg.base_retry_delay, attempt);
-                        // A penalty window (`docs/kiro-wire.md#errors`): a retry within a second is refused
-                        // again about half the time, after 5–8 s rarely.
-                        if penalty {
-                            b.max(cfg.base_retry_delay * PENALTY_WINDOW_FACTOR)
-                        } else {
-                            b
-                        }
-                    })
-                }
+            let sent = Sent {
+                attempt,
+                profile,
+                creds: &creds,
+                version: &sent_version,
             };
-            if attempt < max && !delay.is_zero() {
-                std::thread::sleep(delay);
+            match self.after_failure(&mut run, failure, &sent, store, params)? {
+                Step::Wait(delay) if attempt < run.max && !delay.is_zero() => {
+                    std::thread::sleep(delay)
+                }
+                Step::Wait(_) => {}
+                // Not a Kiro retry: the same attempt again, changed.
+                Step::Again => attempt -= 1,
             }
         }
-        Err(last_error)
+        Err(run.last_error)
+    }
+
+    /// What a failed attempt leads to: a wait before the next one, the same attempt again (after
+    /// a change), or the error for the client.
+    fn after_failure(
+        &self,
+        run: &mut Run,
+        failure: Failure,
+        sent: &Sent,
+        store: &TokenStore,
+        params: &GenerateParams,
+    ) -> Result<Step, Error> {
+        let cfg = &*self.config;
+        match failure {
+            Failure::Final(e) => Err(e),
+            Failure::VersionRefused { message } => self.version_refused(run, sent, message),
+            Failure::SignatureInvalid(error) => {
+                if run.strip_signatures {
+                    return Err(error);
+                }
+                log::warn!(
+                    "Kiro refused the reasoning signatures of the history; retrying without them"
+                );
+                run.strip_signatures = true;
+                Ok(Step::Again)
+            }
+            Failure::Forbidden { error, token } => {
+                if run.refreshed {
+                    // A second 403 after a fresh token is not a token problem.
+                    return Err(error);
+                }
+                run.refreshed = true;
+                run.last_error = error;
+                log::info!("Kiro answered 403; refreshing the token and retrying");
+                store.force_refresh(&token)?;
+                Ok(Step::Wait(Duration::ZERO))
+            }
+            Failure::Retry {
+                error,
+                delay,
+                fallback,
+            } => {
+                if params.fail_fast_on_throttle && moves_to_another_account(&error) {
+                    return Err(error);
+                }
+                log::warn!("attempt {}/{} failed: {error}", sent.attempt, run.max);
+                run.last_error = error;
+                if fallback
+                    && cfg.endpoint_fallback
+                    && !run.fallen_back
+                    && sent.profile != ClientProfile::IdeLegacy
+                    && sent.creds.kind != AuthKind::ApiKey
+                {
+                    run.fallen_back = true;
+                    log::info!("falling back to the legacy Kiro endpoint");
+                }
+                let penalty = matches!(&run.last_error, Error::Upstream { reason: Some(r), .. }
+                    if r == "USER_REQUEST_RATE_EXCEEDED");
+                Ok(Step::Wait(delay.unwrap_or_else(|| {
+                    let b = backoff(cfg.base_retry_delay, sent.attempt);
+                    // A penalty window (`docs/kiro-wire.md#errors`): a retry within a second is
+                    // refused again about half the time, after 5–8 s rarely.
+                    if penalty {
+                        b.max(cfg.base_retry_delay * PENALTY_WINDOW_FACTOR)
+                    } else {
+                        b
+                    }
+                })))
+            }
+        }
+    }
+
+    /// Kiro refused the client version: with discovery on, look for a newer version at once and
+    /// send the request once more if there is one; otherwise say what to do.
+    fn version_refused(&self, run: &mut Run, sent: &Sent, message: String) -> Result<Step, Error> {
+        let cfg = &*self.config;
+        let cli = sent.profile == ClientProfile::Cli;
+        if !cli && !run.rediscovered && cfg.ide_version.mode() == VersionMode::Auto {
+            run.rediscovered = true;
+            // Another request may have found a newer version meanwhile.
+            if cfg.ide_version.get() != sent.version {
+                return Ok(Step::Again);
+            }
+            match discovery::discover(cfg) {
+                Ok(true) => {
+                    log::warn!(
+                        "Kiro refused IDE version {}; retrying with {}",
+                        sent.version,
+                        cfg.ide_version
+                    );
+                    return Ok(Step::Again);
+                }
+                Ok(false) => {}
+                Err(e) => log::warn!("IDE version discovery failed ({e})"),
+            }
+        }
+        let (setting, version) = if cli {
+            ("KIRO_CLI_VERSION", cfg.cli_version.clone())
+        } else {
+            ("KIRO_IDE_VERSION", sent.version.to_string())
+        };
+        cfg.ide_version.mark_refused(&version);
+        log::error!(
+            "Kiro refuses the client version {version} (\"{message}\"): set {setting} to the version of the current Kiro release and restart the gateway"
+        );
+        Err(Error::ClientVersionRefused {
+            setting,
+            version,
+            message,
+        })
     }
 
     fn attempt(
@@ -403,10 +519,11 @@ impl KiroClient {
                     delay: Some(Duration::ZERO),
                     fallback: false,
                 }),
+                // Bytes arrived, so the host answered: a broken stream is no reason to switch.
                 Err(e) => Err(Failure::Retry {
                     error: e,
                     delay: None,
-                    fallback: true,
+                    fallback: false,
                 }),
             };
         }
@@ -436,7 +553,7 @@ impl KiroClient {
         let creds = store.credentials()?;
         let profile = identity::effective_profile(cfg, &creds);
         let base = cfg.management_base(&creds.api_region);
-        let (ua, amz_ua) = identity::user_agents(cfg, profile, &creds.machine_id);
+        let (ua, amz_ua) = identity::control_plane_agents(cfg, profile, &creds.machine_id);
         let origin = if profile == ClientProfile::Cli {
             "KIRO_CLI"
         } else {
@@ -606,6 +723,41 @@ pub fn is_context_overflow(message: &str, reason: Option<&str>) -> bool {
         || message.to_ascii_lowercase().contains("input is too long")
 }
 
+/// Reason of the refusal of a model that is overloaded for a while: another try (or another
+/// account) usually works.
+const MODEL_UNAVAILABLE: &str = "MODEL_TEMPORARILY_UNAVAILABLE";
+
+/// Whether Kiro's words say the account is suspended or locked (`docs/kiro-wire.md#errors`).
+pub fn is_suspension(message: &str, reason: Option<&str>) -> bool {
+    let lower = message.to_ascii_lowercase();
+    reason == Some("TEMPORARILY_SUSPENDED")
+        || lower.contains("temporarily suspended")
+        || lower.contains("temporarily is suspended")
+        || lower.contains("locked your account")
+}
+
+/// Whether Kiro's words say the client version is refused.
+fn is_version_refusal(status: u16, message: &str) -> bool {
+    status == 400 && message.to_ascii_lowercase().contains("no longer supported")
+}
+
+/// Whether Kiro refused a reasoning signature of the history.
+fn is_signature_refusal(status: u16, message: &str, reason: Option<&str>) -> bool {
+    reason == Some("THINKING_SIGNATURE_INVALID")
+        || (status == 400 && message.to_ascii_lowercase().contains("signature"))
+}
+
+/// Errors another account may not have: with several accounts they are not waited out here.
+fn moves_to_another_account(e: &Error) -> bool {
+    match e {
+        Error::Upstream { status: 429, .. } => true,
+        Error::Upstream {
+            reason: Some(r), ..
+        } => r == MODEL_UNAVAILABLE,
+        _ => false,
+    }
+}
+
 fn classify_status(status: u16, text: &str, retry_after: Option<u64>, token: &str) -> Failure {
     let (message, reason) = error_message(text);
     if is_context_overflow(&message, reason.as_deref()) {
@@ -614,12 +766,31 @@ fn classify_status(status: u16, text: &str, retry_after: Option<u64>, token: &st
             Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
         )));
     }
+    if is_suspension(&message, reason.as_deref()) {
+        // Never refreshed, retried or sent to another host: it would look like credential probing.
+        return Failure::Final(Error::AccountSuspended {
+            message: enhance_message(&message, reason.as_deref()),
+        });
+    }
+    if is_version_refusal(status, &message) {
+        return Failure::VersionRefused { message };
+    }
     let error = Error::Upstream {
         status,
         message: enhance_message(&message, reason.as_deref()),
         reason: reason.clone(),
         retry_after,
     };
+    if is_signature_refusal(status, &message, reason.as_deref()) {
+        return Failure::SignatureInvalid(error);
+    }
+    if reason.as_deref() == Some(MODEL_UNAVAILABLE) {
+        return Failure::Retry {
+            error,
+            delay: None,
+            fallback: false,
+        };
+    }
     match status {
         403 => Failure::Forbidden {
             error,
@@ -636,16 +807,35 @@ fn classify_status(status: u16, text: &str, retry_after: Option<u64>, token: &st
             Some(s) => Failure::Retry {
                 error,
                 delay: Some(Duration::from_secs(s)),
-                fallback: true,
+                fallback: status >= 500,
             },
             None => Failure::Retry {
                 error,
                 delay: None,
-                fallback: true,
+                fallback: status >= 500,
             },
         },
         _ => Failure::Final(error),
     }
+}
+
+/// The body without the reasoning of earlier assistant turns (signatures and all).
+fn without_history_reasoning(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(history) = body
+        .pointer_mut("/conversationState/history")
+        .and_then(Value::as_array_mut)
+    {
+        for turn in history {
+            if let Some(m) = turn
+                .get_mut("assistantResponseMessage")
+                .and_then(Value::as_object_mut)
+            {
+                m.remove("reasoningContent");
+            }
+        }
+    }
+    body
 }
 
 fn network_failure(e: &ureq::Error) -> Failure {

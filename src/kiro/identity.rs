@@ -52,9 +52,9 @@ pub fn token_type_header(kind: AuthKind) -> Option<(&'static str, &'static str)>
     }
 }
 
-/// The User-Agent pair (`user-agent`, `x-amz-user-agent`) of a profile.
+/// The User-Agent pair (`user-agent`, `x-amz-user-agent`) of a profile's generate call.
 pub fn user_agents(config: &Config, profile: ClientProfile, machine_id: &str) -> (String, String) {
-    let v = &config.ide_version;
+    let v = config.ide_version.get();
     match profile {
         ClientProfile::IdeRuntime => (
             format!(
@@ -70,15 +70,42 @@ pub fn user_agents(config: &Config, profile: ClientProfile, machine_id: &str) ->
             ),
             format!("aws-sdk-js/1.0.34 KiroIDE-{v}-{machine_id}"),
         ),
-        ClientProfile::Cli => {
-            let os = config.os_tag.split('#').next().unwrap_or("linux");
-            let ua = format!(
-                "aws-sdk-rust/1.3.15 ua/2.1 api/codewhispererstreaming/0.1.17975 os/{os} lang/rust/1.92.0 md/appVersion-{} m/F app/AmazonQ-For-CLI",
-                config.cli_version
-            );
-            (ua.clone(), ua)
-        }
+        ClientProfile::Cli => cli_user_agents(config),
     }
+}
+
+/// The pair of the management (control-plane) calls: the IDE names its bearer-token control
+/// plane client and sends no `KAS/` suffix there (`docs/kiro-wire.md#identity`).
+pub fn control_plane_agents(
+    config: &Config,
+    profile: ClientProfile,
+    machine_id: &str,
+) -> (String, String) {
+    if profile == ClientProfile::Cli {
+        return cli_user_agents(config);
+    }
+    let v = config.ide_version.get();
+    (
+        format!(
+            "aws-sdk-js/1.0.0 ua/2.1 os/{} lang/js md/nodejs#{} api/kirocontrolplanebearer#1.0.0 m/N,E KiroIDE-{v}-{machine_id}",
+            config.os_tag, config.node_version
+        ),
+        format!("aws-sdk-js/1.0.0 KiroIDE-{v}-{machine_id}"),
+    )
+}
+
+/// The User-Agent of the desktop token refresh: the IDE sends its bare product tag there.
+pub fn refresh_user_agent(config: &Config, machine_id: &str) -> String {
+    format!("KiroIDE-{}-{machine_id}", config.ide_version)
+}
+
+fn cli_user_agents(config: &Config) -> (String, String) {
+    let os = config.os_tag.split('#').next().unwrap_or("linux");
+    let ua = format!(
+        "aws-sdk-rust/1.3.15 ua/2.1 api/codewhispererstreaming/0.1.17975 os/{os} lang/rust/1.92.0 md/appVersion-{} m/F app/AmazonQ-For-CLI",
+        config.cli_version
+    );
+    (ua.clone(), ua)
 }
 
 /// The full call shape for one attempt (`attempt` counts from 1).
@@ -108,6 +135,7 @@ pub fn call_shape(
                 "KiroRuntimeService.GenerateAssistantResponse".into(),
             );
             h("x-amzn-kiro-client-attribution", "kiro-ide".into());
+            h("optout", "true".into());
             h("x-kiro-attempt", format!("{attempt};max={max_attempts}"));
             (format!("{base}/"), "AI_EDITOR", true)
         }
@@ -190,10 +218,16 @@ mod tests {
         );
         let ua = header(&s, "user-agent").unwrap();
         assert!(
-            ua.contains("api/kiroruntime#1.0.0 m/N KiroIDE-1.0.437-"),
+            ua.contains("md/nodejs#24.18.0 api/kiroruntime#1.0.0 m/N KiroIDE-1.1.70-"),
             "{ua}"
         );
-        assert!(ua.ends_with("-KAS/0.54.0"));
+        assert!(ua.ends_with("-KAS/0.66.7"));
+        assert_eq!(header(&s, "optout"), Some("true"));
+        assert_eq!(
+            header(&s, "x-amzn-kiro-client-attribution"),
+            Some("kiro-ide")
+        );
+        assert_eq!(header(&s, "x-kiro-attempt"), Some("1;max=3"));
         assert!(header(&s, "tokentype").is_none());
         assert!(s.runtime_body);
     }

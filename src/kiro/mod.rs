@@ -2,6 +2,7 @@
 //! event-stream decoder, the event types and the model table. Never sees a client format.
 
 pub mod client;
+pub mod discovery;
 pub mod events;
 pub mod eventstream;
 pub mod identity;

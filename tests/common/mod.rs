@@ -59,6 +59,7 @@ pub fn base_env(fake_url: &str) -> Vec<(String, String)> {
         ("KIRO_MANAGEMENT_URL", fake_url.to_string()),
         ("KIRO_DESKTOP_AUTH_URL", format!("{fake_url}/refreshToken")),
         ("KIRO_SSO_OIDC_URL", format!("{fake_url}/token")),
+        ("KIRO_UPDATE_URL", format!("{fake_url}/stable/latest.yml")),
         ("REFRESH_TOKEN", "test-refresh-token-1".to_string()),
         ("BASE_RETRY_DELAY", "0.01".to_string()),
         ("LOG_LEVEL", "DEBUG".to_string()),
@@ -85,6 +86,14 @@ pub fn command(dir: &Path, env: &[(String, String)], args: &[&str]) -> Command {
         if let Ok(v) = std::env::var(k) {
             cmd.env(k, v);
         }
+    }
+    let has = |name: &str| env.iter().any(|(k, _)| k == name);
+    // Never the real update manifest from a test; what the gateway learns stays in its test dir.
+    if !has("KIRO_UPDATE_URL") && !has("KIRO_IDE_VERSION") {
+        cmd.env("KIRO_IDE_VERSION", "off");
+    }
+    if !has("STATE_DIR") {
+        cmd.env("STATE_DIR", dir.join("state"));
     }
     for (k, v) in env {
         cmd.env(k, v);

@@ -8,6 +8,9 @@
 //! Include it from a test file with `mod fake_kiro;`.
 #![allow(dead_code)]
 
+mod versions;
+pub use versions::MANIFEST_PATH;
+
 use serde_json::{json, Value};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -925,6 +928,7 @@ struct State {
     models: Vec<Value>,
     models_page_size: usize,
     default_model: Value,
+    versions: versions::Versions,
 }
 
 impl State {
@@ -960,6 +964,7 @@ impl State {
             models: default_models(),
             models_page_size: 2,
             default_model: json!({"modelId": "claude-sonnet-4.5", "modelName": "Claude Sonnet 4.5"}),
+            versions: versions::Versions::default(),
         }
     }
 
@@ -1356,6 +1361,31 @@ impl FakeKiro {
     }
 }
 
+impl FakeKiro {
+    // --- client versions -------------------------------------------------------------------
+
+    /// Inference calls whose User-Agent carries an IDE version below `floor` get Kiro's 400
+    /// "no longer supported" (None: every version is accepted, the default).
+    pub fn set_version_floor(&self, floor: Option<&str>) {
+        self.shared.lock().versions.floor = floor.map(String::from);
+    }
+
+    /// The `version:` of the update manifest at [`MANIFEST_PATH`] (None: 404; default 1.1.70).
+    pub fn set_manifest_version(&self, version: Option<&str>) {
+        self.shared.lock().versions.manifest = version.map(String::from);
+    }
+
+    /// Requests for the update manifest so far.
+    pub fn manifest_count(&self) -> usize {
+        self.shared.lock().versions.manifest_count
+    }
+
+    /// The IDE version (`KiroIDE-<version>-`) of every inference call so far, in order.
+    pub fn seen_ide_versions(&self) -> Vec<String> {
+        self.shared.lock().versions.seen.clone()
+    }
+}
+
 impl Drop for FakeKiro {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
@@ -1418,6 +1448,7 @@ enum Route {
     DesktopRefresh,
     OidcToken,
     ExternalToken,
+    Manifest,
     NotFound,
 }
 
@@ -1436,6 +1467,7 @@ fn route(method: &str, path: &str, target: Option<&str>) -> Route {
         ("POST", "/refreshToken") => Route::DesktopRefresh,
         ("POST", "/token") => Route::OidcToken,
         ("POST", "/oauth2/token") => Route::ExternalToken,
+        ("GET", MANIFEST_PATH) => Route::Manifest,
         _ => Route::NotFound,
     }
 }
@@ -1480,6 +1512,10 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         Route::DesktopRefresh | Route::OidcToken | Route::ExternalToken => {
             serve_auth(shared, request, rec)
         }
+        Route::Manifest => {
+            let reply = shared.lock().versions.manifest_reply();
+            send(shared, request, &reply);
+        }
         Route::NotFound => {
             rec.status = 404;
             {
@@ -1503,6 +1539,8 @@ fn serve_inference(shared: &Shared, request: tiny_http::Request, mut rec: Record
         let mut st = shared.lock();
         if st.rejects(rec.bearer().as_deref()) {
             (Some(forbidden()), None)
+        } else if let Some(refused) = st.versions.refusal(&rec) {
+            (Some(refused), None)
         } else {
             match st.replies.pop_front() {
                 Some(r) => (Some(r), None),
