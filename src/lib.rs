@@ -6,6 +6,7 @@
 //! (`kiro::eventstream`) → events (`kiro::events`) → neutral output (`relay`, `thinking`) → the
 //! client's format → SSE or JSON (`sse`, `server`).
 
+pub mod access_log;
 pub mod anthropic;
 pub mod auth;
 pub mod config;
@@ -14,15 +15,19 @@ pub mod debug;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod keys;
 pub mod kiro;
 pub mod logger;
+pub mod metrics;
 pub mod net;
 pub mod openai;
 pub mod relay;
 pub mod responses;
 pub mod server;
 pub mod sse;
+pub mod status_page;
 pub mod thinking;
+pub mod usage;
 pub mod util;
 
 /// The version reported by `--version`, `/` and `/health`.
