@@ -1,6 +1,6 @@
 //! Stand-alone fake Kiro for the benchmark, the soak test and checks with real client libraries:
 //! `cargo run --release --example fake_kiro -- --port 9000 [--frames N] [--frame-bytes B] [--words W]
-//! [--faults PCT] [--delay-ms MS] [--seed S] [--script tools]`.
+//! [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent]`.
 //!
 //! Serves forever on 127.0.0.1:PORT and prints `listening on http://127.0.0.1:PORT` once.
 //! Inference calls get a short text reply of W words, or — when the current user message
@@ -9,7 +9,8 @@
 //! allocation of the long stream.
 //!
 //! `--script tools` plays a small weather agent instead (used by `scripts/e2e_openai.py`): see
-//! [`tools_script`].
+//! [`tools_script`]. `--script agent` drives a real client's own tools through a write / edit /
+//! shell plan (used by `scripts/e2e_clients.sh`): see `agent_script.rs`.
 //!
 //! `--faults PCT` makes that percentage of the other inference replies faulty, picked at random
 //! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
@@ -64,12 +65,13 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = number(&flag, &value()?)?,
             "--script" => match value()?.as_str() {
                 "tools" => args.script = Some("tools".into()),
-                other => return Err(format!("unknown script {other} (known: tools)")),
+                "agent" => args.script = Some("agent".into()),
+                other => return Err(format!("unknown script {other} (known: tools, agent)")),
             },
             "-h" | "--help" => {
                 println!(
                     "usage: fake_kiro [--port P] [--frames N] [--frame-bytes B] [--words W] \
-                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools]"
+                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent]"
                 );
                 std::process::exit(0);
             }
@@ -170,7 +172,9 @@ fn main() {
     let text = words(args.words);
     let delay = Duration::from_millis(args.delay_ms);
     fake.set_default_reply(Reply::text(&text).delay_first_frame(delay));
-    if args.script.is_some() {
+    if args.script.as_deref() == Some("agent") {
+        fake.set_reply_fn(|request| Some(fake_kiro::agent_script::reply(request)));
+    } else if args.script.is_some() {
         fake.set_reply_fn(|request| Some(tools_script(request)));
     } else {
         let long = Reply::long_stream(args.frames, args.frame_bytes);

@@ -10,6 +10,7 @@
 
 mod versions;
 pub use versions::MANIFEST_PATH;
+pub mod agent_script;
 
 use serde_json::{json, Value};
 use std::collections::{HashSet, VecDeque};

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# End-to-end runs of real agent clients through the gateway against the fake Kiro.
+#
+# The fake plays a coding model (`fake_kiro --script agent`, see tests/fake_kiro/agent_script.rs)
+# that drives each client's own tools: write notes.txt, edit it, run `wc -l notes.txt > count.txt`,
+# then answer. The script checks the files on disk afterwards. Nothing leaves 127.0.0.1: every
+# client gets a throw-away HOME whose config points it at the gateway, with a dummy key.
+#
+# Clients (each skipped with a note when it cannot be found or installed):
+#   claude-code   `claude -p` (npm @anthropic-ai/claude-code), default model and tools
+#   codex         `codex exec` (npm @openai/codex), default model, a provider block with
+#                 wire_api = "responses"; again with -m gpt-5.5 (apply_patch tool) and with
+#                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only)
+#   opencode      `opencode run` (npm opencode-ai), provider @ai-sdk/openai-compatible
+#   aider         `aider --message` (pip aider-chat), whole-file edit format: writes the file only
+#
+# Usage: scripts/e2e_clients.sh [--no-build] [--no-install] [--debug] [client ...]
+# Clients are installed into $E2E_CLIENTS_DIR (default ~/.cache/kiro-gateway-e2e) when they are
+# not on PATH. Exit status 0 when every client that ran passed.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+CLIENTS_DIR=${E2E_CLIENTS_DIR:-$HOME/.cache/kiro-gateway-e2e}
+KEY=e2e-proxy-key-0123456789
+BUILD=1
+INSTALL=1
+PROFILE=release
+WANT=()
+for arg in "$@"; do
+    case $arg in
+        --no-build) BUILD=0 ;;
+        --no-install) INSTALL=0 ;;
+        --debug) PROFILE=debug ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) WANT+=("$arg") ;;
+    esac
+done
+[ ${#WANT[@]} -eq 0 ] && WANT=(claude-code codex opencode aider)
+
+if [ $BUILD = 1 ]; then
+    PROFILE_FLAG=$([ $PROFILE = release ] && echo --release)
+    (cd "$ROOT" && cargo build $PROFILE_FLAG --bin kiro-gateway --example fake_kiro) || exit 2
+fi
+GATEWAY=$TARGET/$PROFILE/kiro-gateway
+FAKE=$TARGET/$PROFILE/examples/fake_kiro
+[ -x "$GATEWAY" ] && [ -x "$FAKE" ] || { echo "build first: $GATEWAY, $FAKE"; exit 2; }
+
+WORK=$(mktemp -d /tmp/kgw-e2e-clients.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+FAKE_PORT=$(free_port)
+"$FAKE" --port "$FAKE_PORT" --script agent >"$WORK/fake.log" 2>&1 &
+PIDS+=($!)
+wait_port "$FAKE_PORT" || { echo "fake Kiro did not start"; cat "$WORK/fake.log"; exit 2; }
+FAKE_URL=http://127.0.0.1:$FAKE_PORT
+
+GW_PORT=$(free_port)
+mkdir -p "$WORK/gateway"
+(cd "$WORK/gateway" && env -i PATH="$PATH" HOME="$WORK/gateway" \
+    PROXY_API_KEY=$KEY SERVER_HOST=127.0.0.1 SERVER_PORT="$GW_PORT" \
+    KIRO_API_URL="$FAKE_URL" KIRO_MANAGEMENT_URL="$FAKE_URL" \
+    KIRO_DESKTOP_AUTH_URL="$FAKE_URL/refreshToken" KIRO_SSO_OIDC_URL="$FAKE_URL/token" \
+    REFRESH_TOKEN=e2e-refresh-token LOG_LEVEL=INFO \
+    "$GATEWAY" >"$WORK/gateway.log" 2>&1) &
+PIDS+=($!)
+wait_port "$GW_PORT" || { echo "gateway did not start"; cat "$WORK/gateway.log"; exit 2; }
+BASE=http://127.0.0.1:$GW_PORT
+
+# ---- finding and installing the clients ---------------------------------------------------------
+
+export PATH="$CLIENTS_DIR/npm/node_modules/.bin:$CLIENTS_DIR/venv/bin:$PATH"
+
+npm_client() { # command package
+    command -v "$1" >/dev/null && return 0
+    [ $INSTALL = 1 ] && command -v npm >/dev/null || return 1
+    mkdir -p "$CLIENTS_DIR/npm"
+    (cd "$CLIENTS_DIR/npm" && npm i --no-fund --no-audit "$2" >/dev/null 2>&1)
+    command -v "$1" >/dev/null
+}
+
+pip_client() { # command package
+    command -v "$1" >/dev/null && return 0
+    [ $INSTALL = 1 ] || return 1
+    [ -x "$CLIENTS_DIR/venv/bin/pip" ] || python3 -m venv "$CLIENTS_DIR/venv" || return 1
+    "$CLIENTS_DIR/venv/bin/pip" install -q "$2" >/dev/null 2>&1
+    command -v "$1" >/dev/null
+}
+
+# ---- checks -------------------------------------------------------------------------------------
+
+RESULTS=()
+FAILED=0
+
+check() { # name dir log full(1: write+edit+shell, 0: write only)
+    local name=$1 dir=$2 log=$3 full=$4 want got problems=()
+    want=$([ "$full" = 1 ] && echo "first line, edited" || echo "first line")
+    got=$(cat "$dir/notes.txt" 2>/dev/null)
+    [ "$got" = "$want" ] || problems+=("notes.txt is '${got:-<missing>}', want '$want'")
+    if [ "$full" = 1 ]; then
+        grep -q "^1 notes.txt$" "$dir/count.txt" 2>/dev/null \
+            || problems+=("count.txt is '$(cat "$dir/count.txt" 2>/dev/null || echo '<missing>')'")
+        grep -q "E2E done" "$log" || problems+=("no final answer in the output")
+    fi
+    if [ ${#problems[@]} -eq 0 ]; then
+        RESULTS+=("PASS  $name")
+    else
+        FAILED=1
+        local error
+        error=$(grep -m1 -E "API Error|ERROR|Error:" "$log" | cut -c1-240)
+        [ -n "$error" ] && problems+=("first error: $error")
+        RESULTS+=("FAIL  $name: $(IFS=';'; echo "${problems[*]}")")
+        echo "---- $name output (last 15 lines) ----"
+        tail -n 15 "$log"
+    fi
+}
+
+prompt() { echo "Run the E2E plan in E2E_DIR=$1 : write notes.txt, edit it, then count its lines."; }
+
+new_dir() { mkdir -p "$WORK/$1/home" "$WORK/$1/project"; echo "$WORK/$1"; }
+
+run_claude() {
+    npm_client claude @anthropic-ai/claude-code || { RESULTS+=("SKIP  claude-code: not installed"); return; }
+    local d; d=$(new_dir claude-code)
+    (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=$KEY \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 \
+        timeout 300 claude -p --dangerously-skip-permissions "$(prompt "$d/project")") >"$d/out.log" 2>&1
+    check "claude-code (claude -p, $(claude --version 2>/dev/null | head -1))" "$d/project" "$d/out.log" 1
+}
+
+run_codex() { # label [codex args...]
+    npm_client codex @openai/codex || { RESULTS+=("SKIP  codex: not installed"); return; }
+    local label=$1; shift
+    local d; d=$(new_dir "codex-$label")
+    mkdir -p "$d/home/.codex"
+    cat >"$d/home/.codex/config.toml" <<EOF
+model_provider = "kiro"
+
+[model_providers.kiro]
+name = "kiro-gateway"
+base_url = "$BASE/v1"
+env_key = "KIRO_GATEWAY_KEY"
+wire_api = "responses"
+EOF
+    (cd "$d/project" && HOME="$d/home" KIRO_GATEWAY_KEY=$KEY \
+        timeout 300 codex exec --skip-git-repo-check ${CODEX_SANDBOX_ARGS:--s workspace-write} "$@" \
+        "$(prompt "$d/project")" </dev/null) >"$d/out.log" 2>&1
+    check "codex $label (codex exec $*, $(codex --version 2>/dev/null))" "$d/project" "$d/out.log" 1
+}
+
+run_opencode() {
+    npm_client opencode opencode-ai || { RESULTS+=("SKIP  opencode: not installed"); return; }
+    local d; d=$(new_dir opencode)
+    mkdir -p "$d/home/.config/opencode"
+    cat >"$d/home/.config/opencode/opencode.json" <<EOF
+{
+  "\$schema": "https://opencode.ai/config.json",
+  "autoupdate": false,
+  "share": "disabled",
+  "provider": {
+    "kiro": {
+      "npm": "@ai-sdk/openai-compatible",
+      "name": "kiro-gateway",
+      "options": {"baseURL": "$BASE/v1", "apiKey": "$KEY"},
+      "models": {"claude-sonnet-4.5": {"name": "Claude Sonnet 4.5 (Kiro)", "tool_call": true}}
+    }
+  },
+  "model": "kiro/claude-sonnet-4.5"
+}
+EOF
+    (cd "$d/project" && HOME="$d/home" OPENCODE_DISABLE_MODELS_FETCH=1 OPENCODE_DISABLE_AUTOUPDATE=1 \
+        timeout 300 opencode run "$(prompt "$d/project")" </dev/null) >"$d/out.log" 2>&1
+    check "opencode (opencode run, $(opencode --version 2>/dev/null))" "$d/project" "$d/out.log" 1
+}
+
+run_aider() {
+    pip_client aider aider-chat || { RESULTS+=("SKIP  aider: not installed"); return; }
+    local d; d=$(new_dir aider)
+    (cd "$d/project" && HOME="$d/home" LITELLM_LOCAL_MODEL_COST_MAP=True \
+        timeout 300 aider --model openai/claude-sonnet-4.5 --openai-api-base "$BASE/v1" \
+        --openai-api-key $KEY --message "$(prompt "$d/project")" --yes-always --no-git \
+        --no-show-model-warnings --no-check-update --analytics-disable --no-pretty </dev/null) \
+        >"$d/out.log" 2>&1
+    check "aider ($(aider --version 2>/dev/null), whole-file format: write only)" "$d/project" "$d/out.log" 0
+}
+
+for client in "${WANT[@]}"; do
+    case $client in
+        claude-code) run_claude ;;
+        codex)
+            run_codex default
+            run_codex gpt-5.5 -m gpt-5.5
+            run_codex sonnet -m claude-sonnet-4.5
+            ;;
+        opencode) run_opencode ;;
+        aider) run_aider ;;
+        *) RESULTS+=("SKIP  $client: unknown client") ;;
+    esac
+done
+
+echo
+echo "== e2e_clients: $(date -u +%Y-%m-%dT%H:%MZ), gateway $("$GATEWAY" --version 2>/dev/null) =="
+printf '%s\n' "${RESULTS[@]}"
+echo "(logs in $WORK)"
+exit $FAILED

@@ -1,0 +1,246 @@
+//! A scripted coding agent for end-to-end runs of real clients (`scripts/e2e_clients.sh`): the
+//! fake Kiro plays a model that drives the client's own tools through a fixed plan — write a
+//! file, edit it, run a shell command — and then says what the tools answered.
+//!
+//! The plan works in the directory named by `E2E_DIR=<path>` in the user's prompt. The step is
+//! the number of tool results the conversation holds, so the script needs no state and every
+//! client's own history drives it. Which tools it calls depends on what the client offered
+//! (matched by name, ignoring a `namespace__` prefix):
+//!
+//! | client | write | edit | shell |
+//! |---|---|---|---|
+//! | Claude Code | `Write` | `Edit` | `Bash` |
+//! | opencode | `write` | `edit` | `bash` |
+//! | Codex with `apply_patch` | `apply_patch` (Add File) | `apply_patch` (Update File) | `exec_command` |
+//! | Codex in code mode (`exec`) | `exec` running `tools.apply_patch` | the same | `exec` running `tools.exec_command` |
+//! | Codex with only `exec_command` | `exec_command` (printf) | `exec_command` (sed) | `exec_command` |
+//! | no tools, aider's prompt | a whole-file block for `notes.txt` | — | — |
+//!
+//! A freeform (custom) tool is expected as a Kiro tool with one string parameter; the script
+//! fills the first string property of its schema.
+
+use super::{Ev, Recorded, Reply};
+use serde_json::{json, Value};
+
+/// The marker that names the working directory in the prompt.
+pub const DIR_MARKER: &str = "E2E_DIR=";
+/// The file the plan writes and edits.
+pub const FILE: &str = "notes.txt";
+/// What the write step puts in [`FILE`].
+pub const FIRST: &str = "first line";
+/// What the edit step makes of it.
+pub const EDITED: &str = "first line, edited";
+/// The file the shell step creates: `wc -l` of [`FILE`].
+pub const SHELL_OUT: &str = "count.txt";
+/// How the final answer starts.
+pub const DONE: &str = "E2E done.";
+
+/// The reply for one inference request.
+pub fn reply(request: &Recorded) -> Reply {
+    let state = &request.body["conversationState"];
+    let current = &state["currentMessage"]["userInputMessage"];
+    let history: &[Value] = state["history"].as_array().map_or(&[], Vec::as_slice);
+    let entries: Vec<&Value> = history.iter().chain([&state["currentMessage"]]).collect();
+    let texts: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["userInputMessage"]["content"].as_str())
+        .collect();
+    let results: Vec<String> = entries
+        .iter()
+        .filter_map(|e| e["userInputMessage"]["userInputMessageContext"]["toolResults"].as_array())
+        .flatten()
+        .map(result_text)
+        .collect();
+    let Some(dir) = texts.iter().find_map(|t| work_dir(t)) else {
+        return finish(vec![Ev::text("No E2E_DIR in the prompt.")]);
+    };
+    let tools: Vec<&Value> = current["userInputMessageContext"]["tools"]
+        .as_array()
+        .map(|t| t.iter().map(|t| &t["toolSpecification"]).collect())
+        .unwrap_or_default();
+    if tools.is_empty() {
+        let aider = texts
+            .iter()
+            .any(|t| t.contains("MUST return the entire content"));
+        let text = if aider {
+            format!("{FILE}\n```\n{FIRST}\n```\n")
+        } else {
+            "E2E title".to_string()
+        };
+        return finish(vec![Ev::text(&text)]);
+    }
+    let step = results.len();
+    let Some(call) = plan_step(step, &dir, &tools) else {
+        let summary: Vec<String> = results
+            .iter()
+            .map(|r| r.chars().take(160).collect::<String>().replace('\n', " "))
+            .collect();
+        return finish(Ev::words(&format!(
+            "{DONE} Tool results: {}",
+            summary.join(" | ")
+        )));
+    };
+    let id = format!("tooluse_e2e{step}");
+    let mut events = vec![Ev::text(&format!("Step {}.", step + 1))];
+    events.extend(Ev::tool_call(&id, &call.0, &call.1.to_string(), 4));
+    finish(events)
+}
+
+fn finish(mut events: Vec<Ev>) -> Reply {
+    events.push(Ev::Metering(super::DEFAULT_CREDITS));
+    events.push(Ev::ContextUsage(super::DEFAULT_CONTEXT_PCT));
+    events.push(Ev::Metadata {
+        input: super::DEFAULT_INPUT_TOKENS,
+        output: 20,
+    });
+    Reply::events(events)
+}
+
+fn result_text(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|p| match &p["text"] {
+                    Value::String(s) => s.clone(),
+                    _ => p["json"].to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn work_dir(text: &str) -> Option<String> {
+    let rest = &text[text.find(DIR_MARKER)? + DIR_MARKER.len()..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '<' || c == '\\')
+        .unwrap_or(rest.len());
+    let dir = rest[..end].trim_end_matches(['.', ',', ':', ';']);
+    (!dir.is_empty()).then(|| dir.to_string())
+}
+
+/// The Kiro name of the offered tool called `name` (exactly, or after a `namespace__` prefix).
+fn find<'a>(tools: &'a [&Value], name: &str) -> Option<&'a Value> {
+    tools.iter().copied().find(|t| {
+        t["name"]
+            .as_str()
+            .is_some_and(|n| n == name || n.ends_with(&format!("__{name}")))
+    })
+}
+
+fn name_of(tool: &Value) -> String {
+    tool["name"].as_str().unwrap_or_default().to_string()
+}
+
+/// Arguments for a freeform tool: its one string parameter set to `text`.
+fn freeform(tool: &Value, text: &str) -> Value {
+    let schema = &tool["inputSchema"]["json"];
+    let param = schema["properties"]
+        .as_object()
+        .and_then(|p| {
+            p.iter()
+                .find(|(_, v)| v["type"] == "string")
+                .map(|(k, _)| k.clone())
+        })
+        .unwrap_or_else(|| "input".to_string());
+    json!({ param: text })
+}
+
+fn add_patch() -> String {
+    format!("*** Begin Patch\n*** Add File: {FILE}\n+{FIRST}\n*** End Patch\n")
+}
+
+fn update_patch() -> String {
+    format!("*** Begin Patch\n*** Update File: {FILE}\n@@\n-{FIRST}\n+{EDITED}\n*** End Patch\n")
+}
+
+fn shell_command() -> String {
+    format!("wc -l {FILE} > {SHELL_OUT}")
+}
+
+/// The tool call for `step` (0 write, 1 edit, 2 shell), or `None` when the plan is done.
+fn plan_step(step: usize, dir: &str, tools: &[&Value]) -> Option<(String, Value)> {
+    if step > 2 {
+        return None;
+    }
+    let path = format!("{dir}/{FILE}");
+    if let (Some(write), Some(edit), Some(bash)) = (
+        find(tools, "Write"),
+        find(tools, "Edit"),
+        find(tools, "Bash"),
+    ) {
+        return Some(match step {
+            0 => (
+                name_of(write),
+                json!({"file_path": path, "content": format!("{FIRST}\n")}),
+            ),
+            1 => (
+                name_of(edit),
+                json!({"file_path": path, "old_string": FIRST, "new_string": EDITED}),
+            ),
+            _ => (
+                name_of(bash),
+                json!({"command": format!("cd {dir} && {}", shell_command()), "description": "Count the lines"}),
+            ),
+        });
+    }
+    if let (Some(write), Some(edit), Some(bash)) = (
+        find(tools, "write"),
+        find(tools, "edit"),
+        find(tools, "bash"),
+    ) {
+        return Some(match step {
+            0 => (
+                name_of(write),
+                json!({"filePath": path, "content": format!("{FIRST}\n")}),
+            ),
+            1 => (
+                name_of(edit),
+                json!({"filePath": path, "oldString": FIRST, "newString": EDITED}),
+            ),
+            _ => (
+                name_of(bash),
+                json!({"command": format!("cd {dir} && {}", shell_command()), "description": "Count the lines"}),
+            ),
+        });
+    }
+    let shell = find(tools, "exec_command");
+    if let (Some(patch), Some(shell)) = (find(tools, "apply_patch"), shell) {
+        return Some(match step {
+            0 => (name_of(patch), freeform(patch, &add_patch())),
+            1 => (name_of(patch), freeform(patch, &update_patch())),
+            _ => (
+                name_of(shell),
+                json!({"cmd": shell_command(), "workdir": dir}),
+            ),
+        });
+    }
+    if let Some(exec) = find(tools, "exec") {
+        let js = match step {
+            0 => format!(
+                "const r = await tools.apply_patch({});\ntext(JSON.stringify(r));",
+                json!(add_patch())
+            ),
+            1 => format!(
+                "const r = await tools.apply_patch({});\ntext(JSON.stringify(r));",
+                json!(update_patch())
+            ),
+            _ => format!(
+                "const r = await tools.exec_command({});\ntext(JSON.stringify(r));",
+                json!({"cmd": shell_command(), "workdir": dir})
+            ),
+        };
+        return Some((name_of(exec), freeform(exec, &js)));
+    }
+    if let Some(shell) = shell {
+        let cmd = match step {
+            0 => format!("printf '%s\\n' '{FIRST}' > {FILE}"),
+            1 => format!("sed -i 's/^{FIRST}$/{EDITED}/' {FILE}"),
+            _ => shell_command(),
+        };
+        return Some((name_of(shell), json!({"cmd": cmd, "workdir": dir})));
+    }
+    None
+}
