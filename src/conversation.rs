@@ -1,11 +1,14 @@
 //! The neutral model every client format is translated into, and the neutral output events every
 //! client format is translated back from.
 //!
-//! Nothing here knows OpenAI, Anthropic or Kiro JSON: `openai/`, `anthropic/` and `responses/`
+//! Nothing here knows OpenAI, Anthropic or Kiro JSON (images arrive as base64 or `data:` URLs in
+//! every format, so their checks live here): `openai/`, `anthropic/` and `responses/`
 //! parse into a [`Conversation`], `kiro::payload` turns a [`Conversation`] into Kiro's request body,
 //! and `relay` turns Kiro's reply into a sequence of [`OutputEvent`]s that each format writes.
 
 use serde_json::Value;
+
+use crate::error::Error;
 
 /// Who said a message. Client roles such as `developer` or `tool` are mapped at the edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,66 @@ pub struct Image {
     pub format: String,
     /// Pure base64, without any `data:` prefix.
     pub data: String,
+}
+
+impl Image {
+    /// A `data:image/...;base64,...` URL → [`Image`]. Remote URLs are refused: we do not fetch
+    /// URLs on a user's behalf.
+    pub fn from_data_url(url: &str, max_bytes: usize) -> Result<Image, Error> {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            return Err(bad(
+                "Remote image URLs are not supported: send the image inline as a data: URL (data:image/png;base64,...).",
+            ));
+        }
+        let rest = url
+            .strip_prefix("data:")
+            .ok_or_else(|| bad("An image URL must be a data: URL (data:image/png;base64,...)."))?;
+        let (meta, data) = rest
+            .split_once(',')
+            .ok_or_else(|| bad("The image data: URL has no data."))?;
+        let media = meta.trim_end_matches(";base64");
+        Image::from_base64(media, data, max_bytes)
+    }
+
+    /// Validate a base64 image and its media type.
+    pub fn from_base64(media_type: &str, data: &str, max_bytes: usize) -> Result<Image, Error> {
+        let format = media_type
+            .strip_prefix("image/")
+            .unwrap_or(media_type)
+            .to_ascii_lowercase();
+        let format = if format == "jpg" {
+            "jpeg".to_string()
+        } else {
+            format
+        };
+        if !matches!(format.as_str(), "png" | "jpeg" | "gif" | "webp") {
+            return Err(bad(format!(
+                "Image type '{media_type}' is not supported: use png, jpeg, gif or webp."
+            )));
+        }
+        let data = data.trim();
+        if data.is_empty() {
+            return Err(bad("An image has no data."));
+        }
+        if data.len() / 4 * 3 > max_bytes {
+            return Err(Error::PayloadTooLarge(format!(
+                "An image is larger than the limit of {max_bytes} bytes (MAX_IMAGE_BYTES)."
+            )));
+        }
+        let base64 =
+            |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r');
+        if !data.bytes().all(base64) {
+            return Err(bad("Image data is not valid base64."));
+        }
+        Ok(Image {
+            format,
+            data: data.to_string(),
+        })
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::BadRequest(msg.into())
 }
 
 /// A tool call the assistant made, in history.

@@ -1,10 +1,13 @@
 //! The one error type of the gateway: what went wrong, and for whom.
 //!
 //! Every failure on the request path ends up as an [`Error`]; each client format turns it into its
-//! own JSON shape in exactly one function (`openai::response::error_body`,
-//! `anthropic::response::error_body`). Messages never contain secrets.
+//! own JSON shape in exactly one function: [`openai_body`] here (Chat Completions and Responses
+//! share OpenAI's error object), `anthropic::response::error_body` for Anthropic. Messages never
+//! contain secrets.
 
 use std::fmt;
+
+use serde_json::{json, Value};
 
 /// What went wrong.
 #[non_exhaustive]
@@ -22,6 +25,9 @@ pub enum Error {
     Unauthorized,
     /// The path does not exist.
     NotFound(String),
+    /// A follow-up names an earlier response the gateway does not keep (never stored, evicted,
+    /// expired, or kept by a process that has since restarted).
+    PreviousResponseNotFound(String),
     /// The model is not one Kiro offers; `available` lists the valid names.
     ModelNotFound {
         model: String,
@@ -84,7 +90,9 @@ impl Error {
             Error::BadRequest(_) | Error::ContextLengthExceeded(_) => 400,
             Error::PayloadTooLarge(_) => 413,
             Error::Unauthorized => 401,
-            Error::NotFound(_) | Error::ModelNotFound { .. } => 404,
+            Error::NotFound(_)
+            | Error::ModelNotFound { .. }
+            | Error::PreviousResponseNotFound(_) => 404,
             Error::Upstream { status, .. } => match *status {
                 s @ 400..=599 => s,
                 _ => 502,
@@ -108,7 +116,9 @@ impl Error {
             Error::BadRequest(_) | Error::PayloadTooLarge(_) => ErrorClass::InvalidRequest,
             Error::ContextLengthExceeded(_) => ErrorClass::ContextLength,
             Error::Unauthorized | Error::AuthFailed { .. } => ErrorClass::Authentication,
-            Error::NotFound(_) | Error::ModelNotFound { .. } => ErrorClass::NotFound,
+            Error::NotFound(_)
+            | Error::ModelNotFound { .. }
+            | Error::PreviousResponseNotFound(_) => ErrorClass::NotFound,
             Error::Upstream { status, .. } => match *status {
                 400 | 413 | 422 => ErrorClass::InvalidRequest,
                 401 => ErrorClass::Authentication,
@@ -154,6 +164,10 @@ impl fmt::Display for Error {
             Error::Unauthorized => f.write_str(
                 "Invalid or missing API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
             ),
+            Error::PreviousResponseNotFound(id) => write!(
+                f,
+                "Previous response with id '{id}' not found. This gateway keeps responses in memory for a limited time and number (RESPONSES_STORE_TTL, RESPONSES_STORE_SIZE), and not across restarts; send the whole conversation as input instead."
+            ),
             Error::ModelNotFound { model, available } => write!(
                 f,
                 "The model '{model}' does not exist or is not available. Available models: {}",
@@ -193,6 +207,51 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `(status, body)` of OpenAI's error object for `e` (Chat Completions and Responses).
+pub fn openai_body(e: &Error) -> (u16, Value) {
+    let (kind, code): (&str, Value) = match e {
+        Error::ContextLengthExceeded(_) => {
+            ("invalid_request_error", json!("context_length_exceeded"))
+        }
+        Error::ModelNotFound { .. } => ("invalid_request_error", json!("model_not_found")),
+        Error::PreviousResponseNotFound(_) => (
+            "invalid_request_error",
+            json!("previous_response_not_found"),
+        ),
+        Error::Unauthorized => ("authentication_error", json!("invalid_api_key")),
+        Error::PayloadTooLarge(_) => ("invalid_request_error", json!("request_too_large")),
+        Error::Upstream {
+            reason: Some(r), ..
+        } => (openai_type(e.class()), json!(r)),
+        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => {
+            ("timeout_error", json!("timeout"))
+        }
+        _ => (openai_type(e.class()), json!(e.status().to_string())),
+    };
+    let param = match e {
+        Error::PreviousResponseNotFound(_) => json!("previous_response_id"),
+        _ => Value::Null,
+    };
+    (
+        e.status(),
+        json!({"error": {"message": e.to_string(), "type": kind, "param": param, "code": code}}),
+    )
+}
+
+fn openai_type(c: ErrorClass) -> &'static str {
+    match c {
+        ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_request_error",
+        ErrorClass::Authentication => "authentication_error",
+        ErrorClass::Permission => "permission_error",
+        ErrorClass::NotFound => "not_found_error",
+        ErrorClass::RateLimit => "rate_limit_error",
+        ErrorClass::Overloaded => "overloaded_error",
+        ErrorClass::Timeout => "timeout_error",
+        ErrorClass::Upstream => "kiro_api_error",
+        ErrorClass::Internal => "server_error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +259,14 @@ mod tests {
     #[test]
     fn error_stays_small() {
         assert!(std::mem::size_of::<Error>() <= 96);
+    }
+
+    #[test]
+    fn context_overflow_has_the_code_clients_compact_on() {
+        let (status, body) = openai_body(&Error::ContextLengthExceeded("too long".into()));
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["code"], "context_length_exceeded");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
     }
 
     #[test]

@@ -217,7 +217,8 @@ impl Incoming {
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
-        SseWriter::start(req, &extra).map_err(|e| Error::Internal(format!("client gone: {e}")))
+        let http10 = req.http_version() == &tiny_http::HTTPVersion(1, 0);
+        Ok(SseWriter::new(req.into_writer(), http10, &extra))
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use kiro_gateway::config::{self, Command, EXAMPLE_PROXY_KEY};
 use kiro_gateway::error::Error;
-use kiro_gateway::gateway::App;
+use kiro_gateway::pipeline::App;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();

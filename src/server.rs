@@ -13,10 +13,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::anthropic::{request::Purpose, Messages};
 use crate::debug::DebugCapture;
 use crate::error::Error;
-use crate::gateway::App;
-use crate::http::{constant_time_eq, Incoming};
+use crate::http::Incoming;
+use crate::openai::Chat;
+use crate::pipeline::{self, respond_error, App, ErrorShape};
+use crate::responses::Responses;
 use crate::util::{format_iso8601, now_unix_millis, IsoStyle};
 
 /// A running gateway.
@@ -250,13 +253,8 @@ fn accepted(listen_port: u16, probe_port: u16) -> bool {
 }
 
 fn reject_overloaded(inc: &mut Incoming) {
-    let e = Error::Overloaded;
-    let body = if inc.path.starts_with("/v1/messages") {
-        crate::anthropic::response::error_body(&e).1
-    } else {
-        crate::openai::response::error_body(&e).1
-    };
-    inc.respond_json(503, &body, &[("Retry-After", "1".to_string())]);
+    let shape = error_shape(&inc.path);
+    respond_error(inc, shape, &Error::Overloaded, &mut DebugCapture::off());
 }
 
 fn worker(app: &App, rx: &Mutex<Receiver<tiny_http::Request>>) {
@@ -275,12 +273,8 @@ fn worker(app: &App, rx: &Mutex<Receiver<tiny_http::Request>>) {
             log::error!("a handler panicked on {} {}", inc.method, inc.path);
             if !inc.responded() {
                 let e = Error::Internal("the gateway hit an unexpected error".into());
-                let (status, body) = if inc.path.starts_with("/v1/messages") {
-                    crate::anthropic::response::error_body(&e)
-                } else {
-                    crate::openai::response::error_body(&e)
-                };
-                inc.respond_json(status, &body, &[]);
+                let shape = error_shape(&inc.path);
+                respond_error(&mut inc, shape, &e, &mut DebugCapture::off());
             }
         }
         access_log(&inc, started);
@@ -303,27 +297,46 @@ fn access_log(inc: &Incoming, started: Instant) {
     );
 }
 
-/// Whether the request carries the proxy key (Bearer or x-api-key). No key configured means the
-/// gateway listens on loopback only (checked at start-up), where everything is allowed.
-fn authorized(app: &App, inc: &Incoming) -> bool {
-    let Some(key) = app.config.proxy_api_key.as_deref() else {
-        return true;
-    };
-    let bearer = inc
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let api_key = inc.header("x-api-key");
-    [bearer, api_key]
-        .into_iter()
-        .flatten()
-        .any(|given| constant_time_eq(given.as_bytes(), key.as_bytes()))
+/// Which endpoint a path names: picked once per request, it decides the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Root,
+    Health,
+    Models,
+    Chat,
+    Messages,
+    CountTokens,
+    Responses,
+    Unknown,
+}
+
+impl Endpoint {
+    fn of(path: &str) -> Endpoint {
+        match path.trim_end_matches('/') {
+            "" => Endpoint::Root,
+            "/health" => Endpoint::Health,
+            "/v1/models" => Endpoint::Models,
+            "/v1/chat/completions" => Endpoint::Chat,
+            "/v1/messages" => Endpoint::Messages,
+            "/v1/messages/count_tokens" => Endpoint::CountTokens,
+            "/v1/responses" => Endpoint::Responses,
+            _ => Endpoint::Unknown,
+        }
+    }
+}
+
+/// The shape of every error on `path` (auth, bad method, overload, panic, no route): Anthropic's
+/// under `/v1/messages`, OpenAI's everywhere else.
+fn error_shape(path: &str) -> &'static dyn ErrorShape {
+    if path.starts_with("/v1/messages") {
+        &Messages(Purpose::Generate)
+    } else {
+        &Chat
+    }
 }
 
 fn route(app: &App, inc: &mut Incoming) {
-    let anthropic = inc.path.starts_with("/v1/messages");
-    let path = inc.path.trim_end_matches('/').to_string();
-    let method = inc.method.clone();
-    if method == "OPTIONS" {
+    if inc.method == "OPTIONS" {
         inc.respond_bytes(
             204,
             "text/plain",
@@ -336,82 +349,44 @@ fn route(app: &App, inc: &mut Incoming) {
         );
         return;
     }
-    let fail = |inc: &mut Incoming, e: Error| {
-        let mut off = DebugCapture::off();
-        if anthropic {
-            crate::anthropic::respond_error(inc, &e, &mut off);
-        } else {
-            crate::openai::respond_error(inc, &e, &mut off);
-        }
-    };
-    match (method.as_str(), path.as_str()) {
-        ("GET", "") => inc.respond_json(
+    let shape = error_shape(&inc.path);
+    match (Endpoint::of(&inc.path), inc.method.as_str()) {
+        (Endpoint::Root, "GET") => inc.respond_json(
             200,
             &json!({"status": "ok", "message": "Kiro Gateway is running", "version": crate::VERSION}),
             &[],
         ),
-        ("GET", "/health") => {
-            let accounts = app.pool.status();
-            inc.respond_json(
-                200,
-                &json!({
-                    "status": "healthy",
-                    "timestamp": format_iso8601(now_unix_millis() as i64, IsoStyle::Offset { micros: false }),
-                    "version": crate::VERSION,
-                    "upstream": upstream_status(app),
-                    "ide_version": app.config.ide_version.get(),
-                    "accounts": accounts,
-                }),
-                &[],
-            );
+        (Endpoint::Health, "GET") => health(app, inc),
+        (Endpoint::Models, _) => {
+            if pipeline::admit(app, inc, shape, "GET") {
+                crate::openai::list_models(app, inc);
+            }
         }
-        (_, "/v1/models")
-        | (_, "/v1/chat/completions")
-        | (_, "/v1/messages")
-        | (_, "/v1/messages/count_tokens")
-        | (_, "/v1/responses") => {
-            if !authorized(app, inc) {
-                return fail(inc, Error::Unauthorized);
-            }
-            let wants = if path == "/v1/models" { "GET" } else { "POST" };
-            if method != wants {
-                return fail(
-                    inc,
-                    Error::BadRequest(format!("{path} accepts {wants} only.")),
-                );
-            }
-            if path == "/v1/models" {
-                return crate::openai::list_models(app, inc);
-            }
-            if let Err(e) = inc.read_body(
-                app.config.max_request_body_bytes,
-                app.config.client_read_timeout,
-            ) {
-                return fail(inc, e);
-            }
-            let cfg = &app.config;
-            let mut secrets: Vec<String> = cfg.proxy_api_key.iter().cloned().collect();
-            secrets.extend(cfg.refresh_token.iter().cloned());
-            secrets.extend(cfg.api_key.iter().cloned());
-            let mut debug = DebugCapture::new(cfg.debug_mode, cfg.debug_dir.clone(), secrets);
-            debug.client_request(&inc.body);
-            match path.as_str() {
-                "/v1/chat/completions" => crate::openai::chat_completions(app, inc, &mut debug),
-                "/v1/responses" => crate::responses::handle(app, inc, &mut debug),
-                _ => crate::anthropic::handle(app, inc, &mut debug),
-            }
-            if debug.enabled() {
-                for account in &app.pool.accounts {
-                    debug.add_secrets(account.store.secrets());
-                }
-            }
-            debug.finish();
+        (Endpoint::Chat, _) => pipeline::serve(app, inc, &Chat),
+        (Endpoint::Messages, _) => pipeline::serve(app, inc, &Messages(Purpose::Generate)),
+        (Endpoint::CountTokens, _) => pipeline::serve(app, inc, &Messages(Purpose::CountTokens)),
+        (Endpoint::Responses, _) => pipeline::serve(app, inc, &Responses),
+        _ => {
+            let e = Error::NotFound(format!("No route for {} {}.", inc.method, inc.path));
+            respond_error(inc, shape, &e, &mut DebugCapture::off());
         }
-        _ => fail(
-            inc,
-            Error::NotFound(format!("No route for {method} {}.", inc.path)),
-        ),
     }
+}
+
+fn health(app: &App, inc: &mut Incoming) {
+    let accounts = app.pool.status();
+    inc.respond_json(
+        200,
+        &json!({
+            "status": "healthy",
+            "timestamp": format_iso8601(now_unix_millis() as i64, IsoStyle::Offset { micros: false }),
+            "version": crate::VERSION,
+            "upstream": upstream_status(app),
+            "ide_version": app.config.ide_version.get(),
+            "accounts": accounts,
+        }),
+        &[],
+    );
 }
 
 /// How Kiro last took the gateway's client identity: `"client version refused"` until a request

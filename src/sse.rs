@@ -2,7 +2,8 @@
 //! connection, one chunk per event, flushed at once so the client sees each token as it arrives.
 //!
 //! (tiny_http buffers a reader-based chunked body; writing on `Request::into_writer()` does not.)
-//! A write error means the client went away: callers stop and release the upstream.
+//! It writes to any [`Write`], so tests read back exactly the bytes a client would get. A write
+//! error means the client went away: callers stop and release the upstream.
 
 use std::io::{self, Write};
 
@@ -11,8 +12,8 @@ use std::io::{self, Write};
 /// Events are gathered in a buffer and leave on [`SseWriter::flush`]: the relay flushes whenever
 /// no further Kiro frame is already waiting, so the first token still leaves at once, while a
 /// fast stream goes out in few large writes. The buffer never grows past [`MAX_BUFFER`].
-pub struct SseWriter {
-    out: Box<dyn Write + Send>,
+pub struct SseWriter<W: Write = Box<dyn Write + Send>> {
+    out: W,
     chunked: bool,
     bytes: usize,
     finished: bool,
@@ -22,12 +23,11 @@ pub struct SseWriter {
 /// Buffered bytes that force a write even before the relay asks for one.
 const MAX_BUFFER: usize = 64 * 1024;
 
-impl SseWriter {
-    /// Queue the response head (`200`, `text/event-stream`) and return the writer.
-    /// `extra` headers are added as given (names and values must be ASCII without CR/LF).
-    pub fn start(request: tiny_http::Request, extra: &[(&str, String)]) -> io::Result<SseWriter> {
-        let http10 = request.http_version() == &tiny_http::HTTPVersion(1, 0);
-        let out = request.into_writer();
+impl<W: Write> SseWriter<W> {
+    /// Queue the response head (`200`, `text/event-stream`) and return the writer. An HTTP/1.0
+    /// client gets the body unchunked, ended by closing the connection. `extra` headers are added
+    /// as given (names and values must be ASCII without CR/LF).
+    pub fn new(out: W, http10: bool, extra: &[(&str, String)]) -> SseWriter<W> {
         let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\nX-Accel-Buffering: no\r\n");
         if http10 {
             head.push_str("Connection: close\r\n");
@@ -47,13 +47,13 @@ impl SseWriter {
         // relayed, and Kiro's first frame is already here when a stream starts).
         let mut buf = Vec::with_capacity(16 * 1024);
         buf.extend_from_slice(head.as_bytes());
-        Ok(SseWriter {
+        SseWriter {
             out,
             chunked: !http10,
             bytes: 0,
             finished: false,
             buf,
-        })
+        }
     }
 
     /// Queue one event (`event: NAME` when given, then `data: ...`); it leaves on the next
@@ -111,12 +111,22 @@ impl SseWriter {
 
     /// End the body properly (the terminating chunk), so the connection can be reused.
     pub fn finish(mut self) -> io::Result<usize> {
+        self.end()?;
+        Ok(self.bytes)
+    }
+
+    fn end(&mut self) -> io::Result<()> {
         self.finished = true;
         if self.chunked {
             self.buf.extend_from_slice(b"0\r\n\r\n");
         }
-        self.flush()?;
-        Ok(self.bytes)
+        self.flush()
+    }
+
+    /// End the body and hand back the output (tests read what a client would have received).
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.end()?;
+        Ok(self.out)
     }
 
     /// Body bytes written so far.

@@ -1,111 +1,78 @@
 //! Anthropic Messages API: `POST /v1/messages` (streaming and not) and
 //! `POST /v1/messages/count_tokens`.
 //!
-//! A thin translation at the edge: parse → shared core (`gateway`) → relay → Anthropic events or
-//! the `message` object. Every failure is answered in Anthropic's error shape, here and in
-//! `server` (through [`respond_error`]). The `anthropic-version` and `anthropic-beta` headers are
-//! accepted and ignored.
+//! The edges of the shared pipeline: the request ([`request`]) and the Anthropic events or the
+//! `message` object ([`response`]). Every failure on these routes is answered in Anthropic's
+//! error shape. The `anthropic-version` and `anthropic-beta` headers are accepted and ignored.
 
 pub mod request;
 pub mod response;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::debug::DebugCapture;
+use crate::conversation::{Conversation, Outcome};
 use crate::error::Error;
-use crate::gateway::App;
-use crate::http::Incoming;
-use crate::openai::response::Collector;
-use crate::relay::RelayError;
+use crate::pipeline::{App, ErrorShape, Format, Prepared, StreamInfo};
+use crate::relay::collector::Collector;
+use crate::sse::SseWriter;
 
 use request::{parse_messages_request, Purpose};
 use response::StreamWriter;
 
-/// Answer `e` as an Anthropic error (with `Retry-After` when known).
-pub fn respond_error(inc: &mut Incoming, e: &Error, debug: &mut DebugCapture) {
-    let (status, body) = response::error_body(e);
-    debug.error(status, &e.to_string());
-    let extra: Vec<(&str, String)> = e
-        .retry_after()
-        .map(|s| vec![("Retry-After", s.to_string())])
-        .unwrap_or_default();
-    inc.respond_json(status, &body, &extra);
-}
+/// `POST /v1/messages` (`Messages(Purpose::Generate)`) and `POST /v1/messages/count_tokens`
+/// (`Messages(Purpose::CountTokens)`: the same estimate the usage figures start from, Kiro is
+/// not called).
+pub struct Messages(pub Purpose);
 
-/// `POST /v1/messages` and `POST /v1/messages/count_tokens`.
-pub fn handle(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) {
-    let counting = inc.path.trim_end_matches('/') == "/v1/messages/count_tokens";
-    let result = if counting {
-        count_tokens(app, inc)
-    } else {
-        messages(app, inc, debug)
-    };
-    if let Err(e) = result {
-        if inc.responded() {
-            log::warn!("Anthropic request failed after the response started: {e}");
-        } else {
-            respond_error(inc, &e, debug);
-        }
+impl ErrorShape for Messages {
+    fn error_body(&self, e: &Error) -> (u16, Value) {
+        response::error_body(e)
     }
 }
 
-/// The same estimate the usage figures start from; Kiro is not called.
-fn count_tokens(app: &App, inc: &mut Incoming) -> Result<(), Error> {
-    let conv = parse_messages_request(&inc.body, app.config.max_image_bytes, Purpose::CountTokens)?;
-    inc.model = conv.model.clone();
-    let prepared = app.prepare(&conv)?;
-    let body = json!({"input_tokens": app.input_tokens(&prepared)});
-    inc.respond_json(200, &body, &[]);
-    Ok(())
-}
+impl Format for Messages {
+    type Request = Conversation;
+    type Collect = Collector;
+    type Stream<'a> = StreamWriter<'a>;
 
-fn messages(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(), Error> {
-    let conv = parse_messages_request(&inc.body, app.config.max_image_bytes, Purpose::Generate)?;
-    let model = conv.model.clone();
-    inc.model = model.clone();
-    let prepared = app.prepare(&conv)?;
-    crate::gateway::note_trimmed(inc, &prepared);
-    // Errors up to here (and Kiro's own refusals inside `open`) still get a real HTTP status.
-    let mut up = app.open(&prepared, debug)?;
-    if !conv.stream {
-        let mut collected = Collector::default();
-        let result = app.relay(&mut up, &prepared, &mut collected);
-        if let Some(raw) = up.take_raw() {
-            debug.raw_stream(raw);
-        }
-        return match result {
-            Ok(outcome) => {
-                let body = response::message_json(&model, &collected, &outcome);
-                inc.respond_json(200, &body, &[]);
-                Ok(())
-            }
-            Err(RelayError::Failed(e)) => Err(e),
-            Err(RelayError::ClientGone) => Ok(()),
-        };
+    fn parse(&self, app: &App, body: &[u8]) -> Result<Conversation, Error> {
+        parse_messages_request(body, app.config.max_image_bytes, self.0)
     }
-    let mut sse = inc.start_sse()?;
-    let mut writer = StreamWriter::new(
-        &mut sse,
-        &model,
-        app.input_tokens(&prepared),
-        debug.enabled(),
-    );
-    let result = match writer.start() {
-        Ok(()) => app.relay(&mut up, &prepared, &mut writer),
-        Err(_) => Err(RelayError::ClientGone),
-    };
-    match &result {
-        Ok(outcome) => {
-            let _ = writer.finish(outcome);
-        }
-        Err(RelayError::ClientGone) => {}
-        Err(RelayError::Failed(e)) => {
-            crate::gateway::note_stream_failure(e, debug);
-            let _ = writer.fail(e);
-        }
+
+    fn model<'r>(&self, conv: &'r Conversation) -> &'r str {
+        &conv.model
     }
-    let trace = writer.trace.take();
-    let client_gone = matches!(result, Err(RelayError::ClientGone));
-    crate::gateway::close_stream(inc, sse, up, trace, client_gone, debug);
-    Ok(())
+
+    fn conversation<'r>(&self, conv: &'r Conversation) -> &'r Conversation {
+        conv
+    }
+
+    fn answer_locally(&self, app: &App, _: &Conversation, prepared: &Prepared) -> Option<Value> {
+        (self.0 == Purpose::CountTokens)
+            .then(|| json!({"input_tokens": app.input_tokens(prepared)}))
+    }
+
+    fn collector(&self, _: &Conversation) -> Collector {
+        Collector::default()
+    }
+
+    fn body(
+        &self,
+        _: &App,
+        conv: &Conversation,
+        collected: Collector,
+        outcome: &Outcome,
+    ) -> Result<Value, Error> {
+        Ok(response::message_json(&conv.model, &collected, outcome))
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _: &'a App,
+        conv: &'a Conversation,
+        sse: &'a mut SseWriter,
+        info: StreamInfo,
+    ) -> StreamWriter<'a> {
+        StreamWriter::new(sse, &conv.model, info.input_tokens, info.trace)
+    }
 }

@@ -13,7 +13,6 @@ use crate::conversation::{
     ToolResult, ToolSpec,
 };
 use crate::error::Error;
-use crate::openai::request::image_from_base64;
 
 use super::response::is_placeholder_signature;
 
@@ -228,9 +227,9 @@ fn parse_image(b: &Value, at: &str, max_image_bytes: usize) -> Result<Image, Err
             // Some clients leave a `data:...;base64,` prefix in; its media type wins.
             match data.strip_prefix("data:").and_then(|r| r.split_once(',')) {
                 Some((meta, rest)) => {
-                    image_from_base64(meta.trim_end_matches(";base64"), rest, max_image_bytes)
+                    Image::from_base64(meta.trim_end_matches(";base64"), rest, max_image_bytes)
                 }
-                None => image_from_base64(media, data, max_image_bytes),
+                None => Image::from_base64(media, data, max_image_bytes),
             }
         }
         Some("url") => Err(bad(format!(

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
 use crate::error::{Error, ErrorClass};
-use crate::openai::response::Collector;
+use crate::pipeline::Stream;
+use crate::relay::collector::Collector;
 use crate::relay::Sink;
 use crate::sse::SseWriter;
 use crate::util::random_hex;
@@ -189,7 +190,7 @@ pub struct StreamWriter<'a> {
     open: Option<Open>,
     held: VecDeque<OutputEvent>,
     /// Copy of everything written, for the debug log.
-    pub trace: Option<String>,
+    trace: Option<String>,
 }
 
 impl<'a> StreamWriter<'a> {
@@ -228,49 +229,6 @@ impl<'a> StreamWriter<'a> {
             t.push_str("\n\n");
         }
         self.out.send(event, &s)
-    }
-
-    /// `message_start`: write it once the upstream reply is open, so that failures before it
-    /// still get a proper HTTP status.
-    pub fn start(&mut self) -> io::Result<()> {
-        let message = json!({
-            "id": self.id, "type": "message", "role": "assistant", "content": [],
-            "model": self.model, "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0,
-                "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
-        });
-        self.send(
-            "message_start",
-            json!({"type": "message_start", "message": message}),
-        )
-    }
-
-    /// Close the open block, flush what was held back, then `message_delta` (stop reason and
-    /// usage) and `message_stop`.
-    pub fn finish(&mut self, outcome: &Outcome) -> io::Result<()> {
-        // A tool call still open here was cut: close it as it is, with no further fragment.
-        while !self.held.is_empty() || self.open.is_some() {
-            self.close()?;
-            self.drain()?;
-        }
-        let (reason, sequence) = stop_reason(&outcome.finish);
-        let u = &outcome.usage;
-        self.send(
-            "message_delta",
-            json!({"type": "message_delta",
-                "delta": {"stop_reason": reason, "stop_sequence": sequence},
-                "usage": {"output_tokens": u.output_tokens, "input_tokens": u.input_tokens,
-                    "cache_read_input_tokens": u.cache_read_tokens,
-                    "cache_creation_input_tokens": u.cache_write_tokens}}),
-        )?;
-        self.send("message_stop", json!({"type": "message_stop"}))
-    }
-
-    /// The reply broke after it started: an `error` event and nothing more (no `message_stop`:
-    /// the answer is not complete and must not look complete).
-    pub fn fail(&mut self, e: &Error) -> io::Result<()> {
-        let (_, body) = error_body(e);
-        self.send("error", body)
     }
 
     /// Whether `ev` must wait because a tool call's block is open and `ev` is not part of it.
@@ -421,6 +379,55 @@ impl<'a> StreamWriter<'a> {
                 _ => Ok(()),
             },
         }
+    }
+}
+
+impl Stream for StreamWriter<'_> {
+    /// `message_start`: write it once the upstream reply is open, so that failures before it
+    /// still get a proper HTTP status.
+    fn start(&mut self) -> io::Result<()> {
+        let message = json!({
+            "id": self.id, "type": "message", "role": "assistant", "content": [],
+            "model": self.model, "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0,
+                "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0},
+        });
+        self.send(
+            "message_start",
+            json!({"type": "message_start", "message": message}),
+        )
+    }
+
+    /// Close the open block, flush what was held back, then `message_delta` (stop reason and
+    /// usage) and `message_stop`.
+    fn finish(&mut self, outcome: &Outcome) -> io::Result<()> {
+        // A tool call still open here was cut: close it as it is, with no further fragment.
+        while !self.held.is_empty() || self.open.is_some() {
+            self.close()?;
+            self.drain()?;
+        }
+        let (reason, sequence) = stop_reason(&outcome.finish);
+        let u = &outcome.usage;
+        self.send(
+            "message_delta",
+            json!({"type": "message_delta",
+                "delta": {"stop_reason": reason, "stop_sequence": sequence},
+                "usage": {"output_tokens": u.output_tokens, "input_tokens": u.input_tokens,
+                    "cache_read_input_tokens": u.cache_read_tokens,
+                    "cache_creation_input_tokens": u.cache_write_tokens}}),
+        )?;
+        self.send("message_stop", json!({"type": "message_stop"}))
+    }
+
+    /// The reply broke after it started: an `error` event and nothing more (no `message_stop`:
+    /// the answer is not complete and must not look complete).
+    fn fail(&mut self, e: &Error) -> io::Result<()> {
+        let (_, body) = error_body(e);
+        self.send("error", body)
+    }
+
+    fn take_trace(&mut self) -> Option<String> {
+        self.trace.take()
     }
 }
 

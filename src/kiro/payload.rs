@@ -19,6 +19,7 @@ use crate::conversation::{
 };
 use crate::error::Error;
 use crate::thinking::{injection_prefix, system_addition, truncation_system_addition};
+use crate::tokens::CharCounts;
 
 /// Kiro rejects longer tool names with a 400 (`docs/kiro-wire.md#tool-names`); exactly 64 is accepted. Only the length
 /// is checked, not the character set.
@@ -77,7 +78,7 @@ pub struct BuiltPayload {
     pub trimmed_turns: usize,
     /// The thinking tags were put in front of the current message.
     pub fake_reasoning_injected: bool,
-    /// [`estimate_tokens`] over all the text of the final body: message contents, tool
+    /// [`crate::tokens::estimate_tokens`] over all the text of the final body: message contents, tool
     /// specifications (as JSON), tool uses and tool results, replayed reasoning. Images and ids are
     /// not counted.
     pub estimated_input_tokens: u64,
@@ -110,18 +111,6 @@ pub fn build(conv: &Conversation, opts: &PayloadOptions) -> Result<BuiltPayload,
         fake_reasoning_injected: prepared.inject.is_some(),
         estimated_input_tokens,
     })
-}
-
-/// A tokenizer-free estimate of the tokens in `text`: every four ASCII characters count as one
-/// token (rounded up), every other character as one token.
-///
-/// English prose and code average about four characters per token in Claude's and cl100k's
-/// vocabularies; CJK and most other non-ASCII text is close to one token per character, so this
-/// errs on the high side for accented Latin text, which is the safe side for context maths.
-pub fn estimate_tokens(text: &str) -> u64 {
-    let mut counts = CharCounts::default();
-    counts.add(text);
-    counts.tokens()
 }
 
 /// Cleans a client's JSON Schema for `toolSpecification.inputSchema.json`.
@@ -888,33 +877,7 @@ fn too_long(len: usize, max: usize, trim_note: &str) -> Error {
     ))
 }
 
-/// Counts of ASCII and other characters, summed over many strings before rounding: the running
-/// form of [`estimate_tokens`] (the relay counts a reply as it passes, without keeping it).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CharCounts {
-    ascii: u64,
-    other: u64,
-}
-
-impl CharCounts {
-    /// Count `text`.
-    pub fn add(&mut self, text: &str) {
-        let ascii = text.bytes().filter(u8::is_ascii).count() as u64;
-        self.ascii += ascii;
-        // Every non-ASCII character has exactly one lead byte (not 10xxxxxx).
-        self.other += text
-            .bytes()
-            .filter(|b| !b.is_ascii() && (b & 0xC0) != 0x80)
-            .count() as u64;
-    }
-
-    /// The token estimate of everything counted.
-    pub fn tokens(&self) -> u64 {
-        self.ascii.div_ceil(4) + self.other
-    }
-}
-
-/// [`estimate_tokens`] over the text the model reads in a finished body.
+/// [`crate::tokens::estimate_tokens`] over the text the model reads in a finished body.
 fn estimate_body_tokens(body: &Value) -> u64 {
     let mut counts = CharCounts::default();
     if let Some(state) = body.get("conversationState") {
@@ -947,6 +910,7 @@ fn count_text(value: &Value, counts: &mut CharCounts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::estimate_tokens;
 
     fn opts() -> PayloadOptions {
         PayloadOptions {

@@ -1,83 +1,79 @@
 //! OpenAI Chat Completions and the model list: `POST /v1/chat/completions`, `GET /v1/models`.
-//! A thin translation at the edge: parse → shared core (`gateway`) → relay → chunks or JSON.
+//! The edges of the shared pipeline: the request ([`request`]) and the chunks or the
+//! `chat.completion` object ([`response`]). Errors are OpenAI's error object.
 
 pub mod request;
 pub mod response;
 
-use crate::debug::DebugCapture;
-use crate::error::Error;
-use crate::gateway::App;
+use serde_json::Value;
+
+use crate::conversation::{Conversation, Outcome};
+use crate::error::{openai_body, Error};
 use crate::http::Incoming;
-use crate::relay::RelayError;
+use crate::pipeline::{App, ErrorShape, Format, StreamInfo};
+use crate::relay::collector::Collector;
+use crate::sse::SseWriter;
 
-use response::{ChunkWriter, Collector};
+use request::ChatRequest;
+use response::ChunkWriter;
 
-/// Answer `e` as an OpenAI error object.
-pub fn respond_error(inc: &mut Incoming, e: &Error, debug: &mut DebugCapture) {
-    let (status, body) = response::error_body(e);
-    debug.error(status, &e.to_string());
-    let extra: Vec<(&str, String)> = e
-        .retry_after()
-        .map(|s| vec![("Retry-After", s.to_string())])
-        .unwrap_or_default();
-    inc.respond_json(status, &body, &extra);
+/// `POST /v1/chat/completions`.
+pub struct Chat;
+
+impl ErrorShape for Chat {
+    fn error_body(&self, e: &Error) -> (u16, Value) {
+        openai_body(e)
+    }
+}
+
+impl Format for Chat {
+    type Request = ChatRequest;
+    type Collect = Collector;
+    type Stream<'a> = ChunkWriter<'a>;
+
+    fn parse(&self, app: &App, body: &[u8]) -> Result<ChatRequest, Error> {
+        request::parse_chat_request(body, app.config.max_image_bytes)
+    }
+
+    fn model<'r>(&self, req: &'r ChatRequest) -> &'r str {
+        &req.conversation.model
+    }
+
+    fn conversation<'r>(&self, req: &'r ChatRequest) -> &'r Conversation {
+        &req.conversation
+    }
+
+    fn collector(&self, _: &ChatRequest) -> Collector {
+        Collector::default()
+    }
+
+    fn body(
+        &self,
+        _: &App,
+        req: &ChatRequest,
+        collected: Collector,
+        outcome: &Outcome,
+    ) -> Result<Value, Error> {
+        Ok(response::completion_json(
+            &req.conversation.model,
+            &collected,
+            outcome,
+        ))
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _: &'a App,
+        req: &'a ChatRequest,
+        sse: &'a mut SseWriter,
+        info: StreamInfo,
+    ) -> ChunkWriter<'a> {
+        ChunkWriter::new(sse, &req.conversation.model, req.include_usage, info)
+    }
 }
 
 /// `GET /v1/models`.
 pub fn list_models(app: &App, inc: &mut Incoming) {
     let body = response::models_json(&app.models.list_ids());
     inc.respond_json(200, &body, &[]);
-}
-
-/// `POST /v1/chat/completions`.
-pub fn chat_completions(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) {
-    if let Err(e) = serve_chat(app, inc, debug) {
-        if inc.responded() {
-            log::warn!("chat completion failed after the response started: {e}");
-        } else {
-            respond_error(inc, &e, debug);
-        }
-    }
-}
-
-fn serve_chat(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(), Error> {
-    let req = request::parse_chat_request(&inc.body, app.config.max_image_bytes)?;
-    let model = req.conversation.model.clone();
-    inc.model = model.clone();
-    let prepared = app.prepare(&req.conversation)?;
-    crate::gateway::note_trimmed(inc, &prepared);
-    let mut up = app.open(&prepared, debug)?;
-    if !req.conversation.stream {
-        let mut collected = Collector::default();
-        let result = app.relay(&mut up, &prepared, &mut collected);
-        if let Some(raw) = up.take_raw() {
-            debug.raw_stream(raw);
-        }
-        return match result {
-            Ok(outcome) => {
-                let body = response::completion_json(&model, &collected, &outcome);
-                inc.respond_json(200, &body, &[]);
-                Ok(())
-            }
-            Err(RelayError::Failed(e)) => Err(e),
-            Err(RelayError::ClientGone) => Ok(()),
-        };
-    }
-    let mut sse = inc.start_sse()?;
-    let mut writer = ChunkWriter::new(&mut sse, &model, debug.enabled());
-    let result = app.relay(&mut up, &prepared, &mut writer);
-    match &result {
-        Ok(outcome) => {
-            let _ = writer.finish(outcome, req.include_usage);
-        }
-        Err(RelayError::ClientGone) => {}
-        Err(RelayError::Failed(e)) => {
-            crate::gateway::note_stream_failure(e, debug);
-            let _ = writer.fail(e);
-        }
-    }
-    let trace = writer.trace.take();
-    let client_gone = matches!(result, Err(RelayError::ClientGone));
-    crate::gateway::close_stream(inc, sse, up, trace, client_gone, debug);
-    Ok(())
 }

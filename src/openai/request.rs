@@ -270,7 +270,7 @@ pub fn content_parts(
                             .ok_or_else(|| {
                                 bad(format!("messages[{i}]: image part without a URL."))
                             })?;
-                        images.push(data_url_image(url, max_image_bytes)?);
+                        images.push(Image::from_data_url(url, max_image_bytes)?);
                     }
                     Some("tool_result") => {}
                     _ => {
@@ -316,61 +316,6 @@ fn anthropic_style_results(
         });
     }
     Ok(out)
-}
-
-/// A `data:image/...;base64,...` URL → [`Image`]. Remote URLs are refused: we do not fetch URLs
-/// on a user's behalf.
-pub fn data_url_image(url: &str, max_bytes: usize) -> Result<Image, Error> {
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Err(bad(
-            "Remote image URLs are not supported: send the image inline as a data: URL (data:image/png;base64,...).",
-        ));
-    }
-    let rest = url
-        .strip_prefix("data:")
-        .ok_or_else(|| bad("An image URL must be a data: URL (data:image/png;base64,...)."))?;
-    let (meta, data) = rest
-        .split_once(',')
-        .ok_or_else(|| bad("The image data: URL has no data."))?;
-    let media = meta.trim_end_matches(";base64");
-    image_from_base64(media, data, max_bytes)
-}
-
-/// Validate a base64 image and its media type.
-pub fn image_from_base64(media_type: &str, data: &str, max_bytes: usize) -> Result<Image, Error> {
-    let format = media_type
-        .strip_prefix("image/")
-        .unwrap_or(media_type)
-        .to_ascii_lowercase();
-    let format = if format == "jpg" {
-        "jpeg".to_string()
-    } else {
-        format
-    };
-    if !matches!(format.as_str(), "png" | "jpeg" | "gif" | "webp") {
-        return Err(bad(format!(
-            "Image type '{media_type}' is not supported: use png, jpeg, gif or webp."
-        )));
-    }
-    let data = data.trim();
-    if data.is_empty() {
-        return Err(bad("An image has no data."));
-    }
-    if data.len() / 4 * 3 > max_bytes {
-        return Err(Error::PayloadTooLarge(format!(
-            "An image is larger than the limit of {max_bytes} bytes (MAX_IMAGE_BYTES)."
-        )));
-    }
-    if !data
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'))
-    {
-        return Err(bad("Image data is not valid base64."));
-    }
-    Ok(Image {
-        format,
-        data: data.to_string(),
-    })
 }
 
 fn parse_tools(tools: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {

@@ -6,7 +6,9 @@ use std::io;
 use serde_json::{json, Value};
 
 use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
-use crate::error::{Error, ErrorClass};
+use crate::error::{openai_body, Error};
+use crate::pipeline::{Stream, StreamInfo};
+use crate::relay::collector::Collector;
 use crate::relay::Sink;
 use crate::sse::SseWriter;
 use crate::util::{now_unix, random_hex};
@@ -41,43 +43,6 @@ pub fn usage_json(u: &Usage) -> Value {
     v
 }
 
-/// `(status, body)` of an OpenAI error object for `e`.
-pub fn error_body(e: &Error) -> (u16, Value) {
-    let (kind, code): (&str, Value) = match e {
-        Error::ContextLengthExceeded(_) => {
-            ("invalid_request_error", json!("context_length_exceeded"))
-        }
-        Error::ModelNotFound { .. } => ("invalid_request_error", json!("model_not_found")),
-        Error::Unauthorized => ("authentication_error", json!("invalid_api_key")),
-        Error::PayloadTooLarge(_) => ("invalid_request_error", json!("request_too_large")),
-        Error::Upstream {
-            reason: Some(r), ..
-        } => (class_type(e.class()), json!(r)),
-        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => {
-            ("timeout_error", json!("timeout"))
-        }
-        _ => (class_type(e.class()), json!(e.status().to_string())),
-    };
-    (
-        e.status(),
-        json!({"error": {"message": e.to_string(), "type": kind, "param": null, "code": code}}),
-    )
-}
-
-fn class_type(c: ErrorClass) -> &'static str {
-    match c {
-        ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_request_error",
-        ErrorClass::Authentication => "authentication_error",
-        ErrorClass::Permission => "permission_error",
-        ErrorClass::NotFound => "not_found_error",
-        ErrorClass::RateLimit => "rate_limit_error",
-        ErrorClass::Overloaded => "overloaded_error",
-        ErrorClass::Timeout => "timeout_error",
-        ErrorClass::Upstream => "kiro_api_error",
-        ErrorClass::Internal => "server_error",
-    }
-}
-
 /// Writes `chat.completion.chunk` events as they arrive.
 pub struct ChunkWriter<'a> {
     sse: &'a mut SseWriter,
@@ -87,12 +52,20 @@ pub struct ChunkWriter<'a> {
     role_sent: bool,
     /// The serialized start of every content chunk (built once).
     prefix: String,
+    /// `stream_options.include_usage`: a last chunk with the usage.
+    include_usage: bool,
     /// Copy of the text written, for the debug log.
-    pub trace: Option<String>,
+    trace: Option<String>,
 }
 
 impl<'a> ChunkWriter<'a> {
-    pub fn new(sse: &'a mut SseWriter, model: &str, trace: bool) -> ChunkWriter<'a> {
+    /// A writer for `model` (echoed as the client sent it).
+    pub fn new(
+        sse: &'a mut SseWriter,
+        model: &str,
+        include_usage: bool,
+        info: StreamInfo,
+    ) -> ChunkWriter<'a> {
         ChunkWriter {
             sse,
             id: completion_id(),
@@ -100,7 +73,8 @@ impl<'a> ChunkWriter<'a> {
             model: model.to_string(),
             role_sent: false,
             prefix: String::new(),
-            trace: trace.then(String::new),
+            include_usage,
+            trace: info.trace.then(String::new),
         }
     }
 
@@ -149,29 +123,6 @@ impl<'a> ChunkWriter<'a> {
         }
         self.sse.event(None, &s)
     }
-
-    /// The last chunk (finish reason), the usage chunk when asked, then `[DONE]`.
-    ///
-    /// A tool call Kiro cut off has had its fragments streamed already; they cannot be taken
-    /// back, so no further fragment of it is sent and the reply ends with `length` (issue 10).
-    pub fn finish(&mut self, outcome: &Outcome, include_usage: bool) -> io::Result<()> {
-        self.chunk(json!({}), Some(finish_reason(&outcome.finish)))?;
-        if include_usage {
-            let c = json!({
-                "id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                "model": self.model, "choices": [], "usage": usage_json(&outcome.usage),
-            });
-            self.write(&c)?;
-        }
-        self.sse.event(None, "[DONE]")
-    }
-
-    /// The reply broke after it started: an error event, and no `[DONE]` (the answer is not
-    /// complete, and must not look complete).
-    pub fn fail(&mut self, e: &Error) -> io::Result<()> {
-        let (_, body) = error_body(e);
-        self.write(&body)
-    }
 }
 
 impl Sink for ChunkWriter<'_> {
@@ -208,61 +159,32 @@ impl Sink for ChunkWriter<'_> {
     }
 }
 
-/// A tool call being collected for a non-streaming reply.
-#[derive(Debug, Clone, Default)]
-pub struct CollectedCall {
-    pub id: String,
-    pub name: String,
-    pub arguments: String,
-    pub complete: bool,
-}
-
-/// Collects events for a non-streaming reply (shared by the formats that answer in one JSON).
-#[derive(Debug, Default)]
-pub struct Collector {
-    pub text: String,
-    pub reasoning: String,
-    pub signature: Option<String>,
-    pub redacted: Option<String>,
-    pub calls: Vec<CollectedCall>,
-}
-
-impl Collector {
-    /// Completed calls only: a truncated call is withheld, never sent broken.
-    pub fn complete_calls(&self) -> impl Iterator<Item = &CollectedCall> {
-        self.calls.iter().filter(|c| c.complete)
-    }
-}
-
-impl Sink for Collector {
-    fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
-        match event {
-            OutputEvent::Text(t) => self.text.push_str(&t),
-            OutputEvent::Reasoning(t) => self.reasoning.push_str(&t),
-            OutputEvent::ReasoningSignature(s) => self.signature = Some(s),
-            OutputEvent::RedactedReasoning(r) => self.redacted = Some(r),
-            OutputEvent::ToolCallStart { index, id, name } => {
-                if self.calls.len() <= index {
-                    self.calls.resize(index + 1, CollectedCall::default());
-                }
-                if let Some(c) = self.calls.get_mut(index) {
-                    c.id = id;
-                    c.name = name;
-                }
-            }
-            OutputEvent::ToolCallArguments { index, fragment } => {
-                if let Some(c) = self.calls.get_mut(index) {
-                    c.arguments.push_str(&fragment);
-                }
-            }
-            OutputEvent::ToolCallEnd { index, arguments } => {
-                if let Some(c) = self.calls.get_mut(index) {
-                    c.arguments = arguments;
-                    c.complete = true;
-                }
-            }
+impl Stream for ChunkWriter<'_> {
+    /// The last chunk (finish reason), the usage chunk when asked, then `[DONE]`.
+    ///
+    /// A tool call Kiro cut off has had its fragments streamed already; they cannot be taken
+    /// back, so no further fragment of it is sent and the reply ends with `length`.
+    fn finish(&mut self, outcome: &Outcome) -> io::Result<()> {
+        self.chunk(json!({}), Some(finish_reason(&outcome.finish)))?;
+        if self.include_usage {
+            let c = json!({
+                "id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                "model": self.model, "choices": [], "usage": usage_json(&outcome.usage),
+            });
+            self.write(&c)?;
         }
-        Ok(())
+        self.sse.event(None, "[DONE]")
+    }
+
+    /// The reply broke after it started: an error event, and no `[DONE]` (the answer is not
+    /// complete, and must not look complete).
+    fn fail(&mut self, e: &Error) -> io::Result<()> {
+        let (_, body) = openai_body(e);
+        self.write(&body)
+    }
+
+    fn take_trace(&mut self) -> Option<String> {
+        self.trace.take()
     }
 }
 
@@ -298,40 +220,4 @@ pub fn models_json(ids: &[String]) -> Value {
         .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "anthropic", "description": "Claude model via Kiro API"}))
         .collect();
     json!({"object": "list", "data": data})
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_overflow_has_the_code_clients_compact_on() {
-        let (status, body) = error_body(&Error::ContextLengthExceeded("too long".into()));
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["code"], "context_length_exceeded");
-        assert_eq!(body["error"]["type"], "invalid_request_error");
-    }
-
-    #[test]
-    fn collector_withholds_truncated_calls() {
-        let mut c = Collector::default();
-        c.emit(OutputEvent::ToolCallStart {
-            index: 0,
-            id: "a".into(),
-            name: "f".into(),
-        })
-        .unwrap();
-        c.emit(OutputEvent::ToolCallArguments {
-            index: 0,
-            fragment: "{\"x\":".into(),
-        })
-        .unwrap();
-        assert_eq!(c.complete_calls().count(), 0);
-        c.emit(OutputEvent::ToolCallEnd {
-            index: 0,
-            arguments: "{\"x\":1}".into(),
-        })
-        .unwrap();
-        assert_eq!(c.complete_calls().count(), 1);
-    }
 }

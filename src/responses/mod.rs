@@ -1,151 +1,162 @@
 //! OpenAI Responses API: `POST /v1/responses`, streaming and not, with follow-ups by
-//! `previous_response_id` served from the bounded in-memory [`store`].
+//! `previous_response_id` served from the pipeline's bounded in-memory store.
 //!
-//! A thin translation at the edge, like `openai`: parse ([`request`]) → add the stored history →
-//! shared core (`gateway`) → relay → Responses events or object ([`response`]). No Kiro logic
-//! lives here; errors are OpenAI-shaped, with `context_length_exceeded` for an overflow.
+//! The edges of the shared pipeline, like `openai`: the request ([`request`]) plus the stored
+//! history it continues, and the Responses events or object ([`response`]). No Kiro logic lives
+//! here; errors are OpenAI-shaped, with `context_length_exceeded` for an overflow.
 
 pub mod request;
 pub mod response;
-pub mod store;
 
-use serde_json::json;
+use std::sync::Arc;
 
-use crate::debug::DebugCapture;
-use crate::error::Error;
-use crate::gateway::App;
-use crate::http::Incoming;
-use crate::relay::RelayError;
+use serde_json::Value;
+
+use crate::conversation::{Conversation, Outcome, OutputEvent};
+use crate::error::{openai_body, Error};
+use crate::pipeline::store::Turn;
+use crate::pipeline::{App, ErrorShape, Format, Stream, StreamInfo};
+use crate::relay::Sink;
+use crate::sse::SseWriter;
 
 use request::ResponsesRequest;
-use response::{Discard, ResponseHead, ResponseWriter};
-use store::Turn;
-
-/// Why a request was refused before its answer began.
-enum Refusal {
-    Gateway(Error),
-    /// `previous_response_id` names nothing we keep (never stored, evicted or expired).
-    UnknownPrevious(String),
-}
-
-impl From<Error> for Refusal {
-    fn from(e: Error) -> Refusal {
-        Refusal::Gateway(e)
-    }
-}
-
-/// `(404, body)` of OpenAI's answer to an unknown `previous_response_id`.
-pub fn previous_response_not_found(id: &str) -> (u16, serde_json::Value) {
-    (
-        404,
-        json!({"error": {
-            "message": format!("Previous response with id '{id}' not found. This gateway keeps responses in memory for a limited time and number (RESPONSES_STORE_TTL, RESPONSES_STORE_SIZE), and not across restarts; send the whole conversation as input instead."),
-            "type": "invalid_request_error",
-            "param": "previous_response_id",
-            "code": "previous_response_not_found",
-        }}),
-    )
-}
+use response::{ResponseHead, ResponseWriter};
 
 /// `POST /v1/responses`.
-pub fn handle(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) {
-    let Err(refusal) = serve(app, inc, debug) else {
-        return;
-    };
-    if inc.responded() {
-        if let Refusal::Gateway(e) = &refusal {
-            log::warn!("response failed after it started: {e}");
-        }
-        return;
+pub struct Responses;
+
+/// A request with the history it continues.
+pub struct Call {
+    req: ResponsesRequest,
+    /// The stored response `previous_response_id` names.
+    parent: Option<Arc<Turn>>,
+    /// The stored history, then this request's input.
+    conv: Conversation,
+}
+
+impl ErrorShape for Responses {
+    fn error_body(&self, e: &Error) -> (u16, Value) {
+        openai_body(e)
     }
-    match refusal {
-        Refusal::Gateway(e) => crate::openai::respond_error(inc, &e, debug),
-        Refusal::UnknownPrevious(id) => {
-            let (status, body) = previous_response_not_found(&id);
-            debug.error(status, &format!("previous response '{id}' not found"));
-            inc.respond_json(status, &body, &[]);
+}
+
+impl Format for Responses {
+    type Request = Call;
+    type Collect = ResponseWriter<'static>;
+    type Stream<'a> = Streamed<'a>;
+
+    fn parse(&self, app: &App, body: &[u8]) -> Result<Call, Error> {
+        let req = request::parse_responses_request(body, app.config.max_image_bytes)?;
+        Ok(Call {
+            req,
+            parent: None,
+            conv: Conversation::default(),
+        })
+    }
+
+    fn model<'r>(&self, call: &'r Call) -> &'r str {
+        &call.req.model
+    }
+
+    fn recall(&self, app: &App, call: &mut Call) -> Result<(), Error> {
+        if let Some(id) = &call.req.previous_response_id {
+            let turn = app.responses.get(id);
+            call.parent = Some(turn.ok_or_else(|| Error::PreviousResponseNotFound(id.clone()))?);
+        }
+        let (history_system, history) = call
+            .parent
+            .as_ref()
+            .map(|t| (t.system(), t.messages()))
+            .unwrap_or_default();
+        call.conv = call.req.conversation(&history_system, history)?;
+        Ok(())
+    }
+
+    fn conversation<'r>(&self, call: &'r Call) -> &'r Conversation {
+        &call.conv
+    }
+
+    fn collector(&self, call: &Call) -> ResponseWriter<'static> {
+        ResponseWriter::collecting(ResponseHead::new(&call.req))
+    }
+
+    fn body(
+        &self,
+        app: &App,
+        call: &Call,
+        mut collected: ResponseWriter<'static>,
+        outcome: &Outcome,
+    ) -> Result<Value, Error> {
+        let body = collected
+            .finish(outcome)
+            .map_err(|e| Error::Internal(format!("building the response: {e}")))?;
+        remember(app, call, &collected);
+        Ok(body)
+    }
+
+    fn stream<'a>(
+        &'a self,
+        app: &'a App,
+        call: &'a Call,
+        sse: &'a mut SseWriter,
+        info: StreamInfo,
+    ) -> Streamed<'a> {
+        Streamed {
+            writer: ResponseWriter::new(sse, ResponseHead::new(&call.req), info.trace),
+            app,
+            call,
         }
     }
 }
 
 /// Keep the reply for follow-ups: its input and its output, on top of the history it continued.
-fn remember(
-    app: &App,
-    req: &ResponsesRequest,
-    parent: Option<&std::sync::Arc<Turn>>,
-    w: &ResponseWriter,
-) {
-    if !req.store {
+fn remember(app: &App, call: &Call, w: &ResponseWriter) {
+    if !call.req.store {
         return;
     }
-    let mut messages = req.input.clone();
+    let mut messages = call.req.input.clone();
     messages.extend(w.assistant_message());
-    let turn = Turn::new(parent.cloned(), req.input_system.clone(), messages);
+    let turn = Turn::new(call.parent.clone(), call.req.input_system.clone(), messages);
     app.responses.put(w.id().to_string(), turn);
 }
 
-fn serve(app: &App, inc: &mut Incoming, debug: &mut DebugCapture) -> Result<(), Refusal> {
-    let req = request::parse_responses_request(&inc.body, app.config.max_image_bytes)?;
-    inc.model = req.model.clone();
-    let parent = match &req.previous_response_id {
-        Some(id) => Some(
-            app.responses
-                .get(id)
-                .ok_or_else(|| Refusal::UnknownPrevious(id.clone()))?,
-        ),
-        None => None,
-    };
-    let (history_system, history) = parent
-        .as_ref()
-        .map(|t| (t.system(), t.messages()))
-        .unwrap_or_default();
-    let conv = req.conversation(&history_system, history)?;
-    let prepared = app.prepare(&conv)?;
-    crate::gateway::note_trimmed(inc, &prepared);
-    let mut up = app.open(&prepared, debug)?;
-    let head = ResponseHead::new(&req);
+/// A streamed reply, kept for follow-ups once it is complete.
+pub struct Streamed<'a> {
+    writer: ResponseWriter<'a>,
+    app: &'a App,
+    call: &'a Call,
+}
 
-    if !req.stream {
-        let mut discard = Discard;
-        let mut writer = ResponseWriter::new(&mut discard, head, false);
-        let result = app.relay(&mut up, &prepared, &mut writer);
-        if let Some(raw) = up.take_raw() {
-            debug.raw_stream(raw);
-        }
-        return match result {
-            Ok(outcome) => {
-                let body = writer
-                    .finish(&outcome)
-                    .map_err(|e| Error::Internal(format!("building the response: {e}")))?;
-                remember(app, &req, parent.as_ref(), &writer);
-                inc.respond_json(200, &body, &[]);
-                Ok(())
-            }
-            Err(RelayError::Failed(e)) => Err(e.into()),
-            Err(RelayError::ClientGone) => Ok(()),
-        };
+impl Sink for Streamed<'_> {
+    fn emit(&mut self, event: OutputEvent) -> std::io::Result<()> {
+        self.writer.emit(event)
     }
 
-    let mut sse = inc.start_sse()?;
-    let mut writer = ResponseWriter::new(&mut sse, head, debug.enabled());
-    let result = match writer.start() {
-        Ok(()) => app.relay(&mut up, &prepared, &mut writer),
-        Err(_) => Err(RelayError::ClientGone),
-    };
-    match &result {
-        Ok(outcome) => {
-            if writer.finish(outcome).is_ok() {
-                remember(app, &req, parent.as_ref(), &writer);
-            }
-        }
-        Err(RelayError::ClientGone) => {}
-        Err(RelayError::Failed(e)) => {
-            crate::gateway::note_stream_failure(e, debug);
-            let _ = writer.fail(e);
-        }
+    fn keepalive(&mut self) -> std::io::Result<()> {
+        self.writer.keepalive()
     }
-    let trace = writer.trace.take();
-    let client_gone = matches!(result, Err(RelayError::ClientGone));
-    crate::gateway::close_stream(inc, sse, up, trace, client_gone, debug);
-    Ok(())
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl Stream for Streamed<'_> {
+    fn start(&mut self) -> std::io::Result<()> {
+        self.writer.start()
+    }
+
+    fn finish(&mut self, outcome: &Outcome) -> std::io::Result<()> {
+        self.writer.finish(outcome)?;
+        remember(self.app, self.call, &self.writer);
+        Ok(())
+    }
+
+    fn fail(&mut self, e: &Error) -> std::io::Result<()> {
+        self.writer.fail(e)
+    }
+
+    fn take_trace(&mut self) -> Option<String> {
+        self.writer.trace.take()
+    }
 }

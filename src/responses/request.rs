@@ -16,7 +16,6 @@ use crate::conversation::{
     ToolResult, ToolSpec,
 };
 use crate::error::Error;
-use crate::openai::request::data_url_image;
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::BadRequest(msg.into())
@@ -405,7 +404,7 @@ fn content_parts(
                             "input[{i}].content[{j}]: input_image needs an image_url (a data: URL)."
                         ))
                     })?;
-                images.push(data_url_image(url, max_image_bytes)?);
+                images.push(Image::from_data_url(url, max_image_bytes)?);
             }
             "input_file" => {
                 return Err(bad(format!(

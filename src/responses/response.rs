@@ -3,7 +3,7 @@
 //! also the whole answer of a non-streaming request (so both paths say exactly the same thing).
 //!
 //! The writer writes into any [`EventOut`]: the SSE connection, a `Vec` in tests, or nothing for
-//! a non-streaming reply. It must not know Kiro, nor decide anything about the request: it only
+//! a non-streaming reply ([`ResponseWriter::collecting`]). It must not know Kiro, nor decide anything about the request: it only
 //! translates what the relay says, in order.
 
 use std::io;
@@ -14,9 +14,9 @@ use crate::conversation::{
     FinishReason, Message, Outcome, OutputEvent, Reasoning, Role, ToolCall, Usage,
 };
 use crate::error::{Error, ErrorClass};
-use crate::kiro::payload::estimate_tokens;
 use crate::relay::Sink;
 use crate::sse::SseWriter;
+use crate::tokens::estimate_tokens;
 use crate::util::{now_unix, random_hex};
 
 use super::request::{Echo, ResponsesRequest};
@@ -53,15 +53,6 @@ impl EventOut for SseWriter {
 impl EventOut for Vec<(String, Value)> {
     fn event(&mut self, name: &str, data: &Value) -> io::Result<()> {
         self.push((name.to_string(), data.clone()));
-        Ok(())
-    }
-}
-
-/// Drops every event: a non-streaming reply only needs the final object.
-pub struct Discard;
-
-impl EventOut for Discard {
-    fn event(&mut self, _: &str, _: &Value) -> io::Result<()> {
         Ok(())
     }
 }
@@ -208,7 +199,8 @@ impl Item {
 /// Turns the relay's events into Responses stream events, keeping the output items for the final
 /// `response` object and for the store.
 pub struct ResponseWriter<'a> {
-    out: &'a mut dyn EventOut,
+    /// `None` for a non-streaming reply: only the final object is needed.
+    out: Option<&'a mut dyn EventOut>,
     head: ResponseHead,
     seq: u64,
     items: Vec<Item>,
@@ -224,13 +216,27 @@ impl<'a> ResponseWriter<'a> {
     /// A writer for the reply described by `head`; `trace` keeps a copy of every event.
     pub fn new(out: &'a mut dyn EventOut, head: ResponseHead, trace: bool) -> ResponseWriter<'a> {
         ResponseWriter {
-            out,
+            out: Some(out),
             head,
             seq: 0,
             items: Vec::new(),
             open: None,
             calls: Vec::new(),
             trace: trace.then(String::new),
+        }
+    }
+
+    /// A writer that sends no event, for a non-streaming reply: its [`ResponseWriter::finish`]
+    /// returns the same object a stream ends with.
+    pub fn collecting(head: ResponseHead) -> ResponseWriter<'static> {
+        ResponseWriter {
+            out: None,
+            head,
+            seq: 0,
+            items: Vec::new(),
+            open: None,
+            calls: Vec::new(),
+            trace: None,
         }
     }
 
@@ -246,7 +252,10 @@ impl<'a> ResponseWriter<'a> {
         if let Some(t) = self.trace.as_mut() {
             t.push_str(&format!("event: {kind}\ndata: {body}\n\n"));
         }
-        self.out.event(kind, &body)
+        match self.out.as_mut() {
+            Some(out) => out.event(kind, &body),
+            None => Ok(()),
+        }
     }
 
     /// The `response` object in its current state: done items only, in output order.
@@ -659,11 +668,11 @@ impl Sink for ResponseWriter<'_> {
     }
 
     fn keepalive(&mut self) -> io::Result<()> {
-        self.out.keepalive()
+        self.out.as_mut().map_or(Ok(()), |o| o.keepalive())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.out.as_mut().map_or(Ok(()), |o| o.flush())
     }
 }
 

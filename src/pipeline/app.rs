@@ -1,8 +1,6 @@
-//! The shared core behind every client format: resolve the model, decide how to reason, build the
-//! Kiro body, open the upstream reply (choosing the account), and the relay options.
-//!
-//! Each format is a thin translation at the edges: it parses into a [`Conversation`], calls
-//! [`App::prepare`] and [`App::open`], then relays into its own writer.
+//! The state every worker shares, and the steps of the pipeline that need it: resolve the model,
+//! decide how to reason, build the Kiro body, open the upstream reply (choosing the account), and
+//! relay it while learning how far the token estimate is from Kiro's figures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +15,10 @@ use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
 use crate::kiro::models::{reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
 use crate::relay::{RelayError, RelayOptions, Sink};
+use crate::tokens::Calibration;
 use crate::util::uuid_v4;
+
+use super::store::ResponseStore;
 
 /// Everything the workers share.
 pub struct App {
@@ -26,10 +27,11 @@ pub struct App {
     pub pool: Pool,
     pub client: KiroClient,
     pub models: ModelCatalog,
-    /// Per model: real input tokens (from Kiro) ÷ our estimate, learnt during the process's life.
-    token_ratios: std::sync::Mutex<std::collections::HashMap<String, f64>>,
-    /// Responses kept for `previous_response_id` (bounded, in memory).
-    pub responses: crate::responses::store::ResponseStore,
+    /// Corrects the input-token estimate by what Kiro reported.
+    tokens: Calibration,
+    /// Conversations kept for follow-ups that name an earlier reply (Responses'
+    /// `previous_response_id`); bounded, in memory.
+    pub responses: ResponseStore,
 }
 
 /// A request ready to be sent.
@@ -50,11 +52,8 @@ impl App {
             client: KiroClient::new(config.clone()),
             pool,
             models: ModelCatalog::new(),
-            token_ratios: std::sync::Mutex::new(std::collections::HashMap::new()),
-            responses: crate::responses::store::ResponseStore::new(
-                config.responses_store_size,
-                config.responses_store_ttl,
-            ),
+            tokens: Calibration::default(),
+            responses: ResponseStore::new(config.responses_store_size, config.responses_store_ttl),
             config,
         })
     }
@@ -167,30 +166,19 @@ impl App {
         sink: &mut dyn Sink,
     ) -> Result<Outcome, RelayError> {
         let outcome = crate::relay::relay(up, &prepared.relay, sink)?;
-        let estimate = prepared.payload.estimated_input_tokens;
-        let real = outcome.usage.input_tokens;
-        if estimate > 0 && real > 0 && real != estimate {
-            let ratio = (real as f64 / estimate as f64).clamp(0.2, 5.0);
-            if let Ok(mut r) = self.token_ratios.lock() {
-                // A moving average, so one odd reply does not swing the correction.
-                let e = r.entry(prepared.model_id.clone()).or_insert(ratio);
-                *e = *e * 0.7 + ratio * 0.3;
-            }
-        }
+        self.tokens.learn(
+            &prepared.model_id,
+            prepared.payload.estimated_input_tokens,
+            outcome.usage.input_tokens,
+        );
         Ok(outcome)
     }
 
     /// Input tokens of a prepared request: the estimate, corrected by what Kiro reported for this
     /// model so far (used by `count_tokens`).
     pub fn input_tokens(&self, prepared: &Prepared) -> u64 {
-        let estimate = prepared.payload.estimated_input_tokens;
-        let ratio = self
-            .token_ratios
-            .lock()
-            .ok()
-            .and_then(|r| r.get(&prepared.model_id).copied())
-            .unwrap_or(1.0);
-        (estimate as f64 * ratio).round() as u64
+        self.tokens
+            .correct(&prepared.model_id, prepared.payload.estimated_input_tokens)
     }
 
     /// Fetch Kiro's model list into the catalogue (background thread at start-up and hourly).
@@ -229,45 +217,4 @@ pub fn conversation_key(conv: &Conversation) -> String {
     material.push('\u{1}');
     material.push_str(first_user);
     crate::util::sha256_hex(material.as_bytes())[..32].to_string()
-}
-
-/// Say in a response header how many old turns were dropped to fit (`HISTORY_TRIM=oldest`).
-pub fn note_trimmed(inc: &mut crate::http::Incoming, prepared: &Prepared) {
-    if prepared.payload.trimmed_turns > 0 {
-        inc.extra_headers.push((
-            "x-kiro-gateway-trimmed".into(),
-            format!("{} turns", prepared.payload.trimmed_turns),
-        ));
-    }
-}
-
-/// A stream broke after it started: log it and keep it for the debug files. The caller then
-/// writes the error event in its own format.
-pub fn note_stream_failure(e: &Error, debug: &mut DebugCapture) {
-    log::warn!("stream failed mid-way: {e}");
-    debug.error(e.status(), &e.to_string());
-}
-
-/// After a streamed reply: keep what the debug files want, release the upstream, and end the
-/// body properly (unless the client is gone).
-pub fn close_stream(
-    inc: &mut crate::http::Incoming,
-    sse: crate::sse::SseWriter,
-    mut up: Upstream,
-    trace: Option<String>,
-    client_gone: bool,
-    debug: &mut DebugCapture,
-) {
-    if let Some(t) = trace {
-        debug.modified(&t);
-    }
-    if let Some(raw) = up.take_raw() {
-        debug.raw_stream(raw);
-    }
-    drop(up);
-    if client_gone {
-        log::info!("client disconnected mid-stream");
-    } else {
-        inc.bytes = sse.finish().unwrap_or(0);
-    }
 }

@@ -1,0 +1,286 @@
+//! The one sequence every generating request runs, whatever its client format: the API key
+//! check, the body, parse into the neutral [`Conversation`], resolve the model and build the Kiro
+//! body, call Kiro, relay the reply into the format's stream or collector, finish, and keep the
+//! debug capture (the access log line is written by the server once the request is done).
+//!
+//! A client format supplies only the edges, through [`Format`]: how to read its request, how to
+//! write a reply (streamed or whole) and how to write an error. It never sees Kiro, and the
+//! sequence is written once, here. The server picks the format once, from the path, and every
+//! error on that route is written in its shape ([`respond_error`]).
+
+pub mod app;
+pub mod store;
+
+use std::io;
+
+use serde_json::Value;
+
+pub use app::{App, Prepared};
+
+use crate::conversation::{Conversation, Outcome};
+use crate::debug::DebugCapture;
+use crate::error::Error;
+use crate::http::{constant_time_eq, Incoming};
+use crate::kiro::client::Upstream;
+use crate::relay::{RelayError, Sink};
+use crate::sse::SseWriter;
+
+/// How a client format writes an error: the HTTP status and the JSON body for an [`Error`].
+pub trait ErrorShape {
+    fn error_body(&self, e: &Error) -> (u16, Value);
+}
+
+/// A reply being streamed to the client in its format, as the relay's events arrive.
+pub trait Stream: Sink {
+    /// The opening events, written once Kiro's reply is open (so that every failure before it
+    /// still gets a real HTTP status).
+    fn start(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// The reply ended normally: the closing events.
+    fn finish(&mut self, outcome: &Outcome) -> io::Result<()>;
+    /// The reply broke after it started: an error event, and nothing that looks like a normal end.
+    fn fail(&mut self, e: &Error) -> io::Result<()>;
+    /// The copy of what was written, for the debug files (when asked for at creation).
+    fn take_trace(&mut self) -> Option<String>;
+}
+
+/// What a stream writer is told when it is created.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamInfo {
+    /// The input-token estimate, corrected by what Kiro reported so far (for formats that announce
+    /// usage before the reply).
+    pub input_tokens: u64,
+    /// Keep a copy of everything written, for the debug files.
+    pub trace: bool,
+}
+
+/// A client format: the edges of the pipeline.
+pub trait Format: ErrorShape {
+    /// A parsed request: the conversation and what the format needs to answer it.
+    type Request;
+    /// Collects a reply for a client that asked for no stream.
+    type Collect: Sink;
+    /// Writes a streamed reply.
+    type Stream<'a>: Stream
+    where
+        Self: 'a;
+
+    /// Read the request body. Errors name the field at fault; nothing has reached Kiro.
+    fn parse(&self, app: &App, body: &[u8]) -> Result<Self::Request, Error>;
+    /// The model name as the client sent it (for the access log).
+    fn model<'r>(&self, req: &'r Self::Request) -> &'r str;
+    /// Add what the gateway keeps between requests (e.g. the history a follow-up names).
+    fn recall(&self, _app: &App, _req: &mut Self::Request) -> Result<(), Error> {
+        Ok(())
+    }
+    /// The conversation to send.
+    fn conversation<'r>(&self, req: &'r Self::Request) -> &'r Conversation;
+    /// The whole answer when Kiro need not be called (e.g. counting tokens).
+    fn answer_locally(
+        &self,
+        _app: &App,
+        _req: &Self::Request,
+        _prepared: &Prepared,
+    ) -> Option<Value> {
+        None
+    }
+    /// A collector for a non-streaming reply.
+    fn collector(&self, req: &Self::Request) -> Self::Collect;
+    /// The non-streaming response body, once the reply is complete.
+    fn body(
+        &self,
+        app: &App,
+        req: &Self::Request,
+        collected: Self::Collect,
+        outcome: &Outcome,
+    ) -> Result<Value, Error>;
+    /// A writer for a streamed reply into `sse`.
+    fn stream<'a>(
+        &'a self,
+        app: &'a App,
+        req: &'a Self::Request,
+        sse: &'a mut SseWriter,
+        info: StreamInfo,
+    ) -> Self::Stream<'a>;
+}
+
+/// Serve one request of `format` from start to end. Every failure is answered in its shape.
+pub fn serve<F: Format>(app: &App, inc: &mut Incoming, format: &F) {
+    if !admit(app, inc, format, "POST") {
+        return;
+    }
+    let cfg = &app.config;
+    if let Err(e) = inc.read_body(cfg.max_request_body_bytes, cfg.client_read_timeout) {
+        return respond_error(inc, format, &e, &mut DebugCapture::off());
+    }
+    let mut secrets: Vec<String> = cfg.proxy_api_key.iter().cloned().collect();
+    secrets.extend(cfg.refresh_token.iter().cloned());
+    secrets.extend(cfg.api_key.iter().cloned());
+    let mut debug = DebugCapture::new(cfg.debug_mode, cfg.debug_dir.clone(), secrets);
+    debug.client_request(&inc.body);
+    if let Err(e) = answer(app, inc, format, &mut debug) {
+        if inc.responded() {
+            log::warn!("{} failed after the response started: {e}", inc.path);
+        } else {
+            respond_error(inc, format, &e, &mut debug);
+        }
+    }
+    if debug.enabled() {
+        for account in &app.pool.accounts {
+            debug.add_secrets(account.store.secrets());
+        }
+    }
+    debug.finish();
+}
+
+/// The API key check and the method check, answered in `shape` when they fail. `true` when the
+/// request may go on.
+pub fn admit(app: &App, inc: &mut Incoming, shape: &dyn ErrorShape, method: &str) -> bool {
+    let refusal = if !authorized(app, inc) {
+        Error::Unauthorized
+    } else if inc.method != method {
+        let path = inc.path.trim_end_matches('/');
+        Error::BadRequest(format!("{path} accepts {method} only."))
+    } else {
+        return true;
+    };
+    respond_error(inc, shape, &refusal, &mut DebugCapture::off());
+    false
+}
+
+/// Answer `e` in `shape`, with `Retry-After` when known.
+pub fn respond_error(
+    inc: &mut Incoming,
+    shape: &dyn ErrorShape,
+    e: &Error,
+    debug: &mut DebugCapture,
+) {
+    let (status, body) = shape.error_body(e);
+    debug.error(status, &e.to_string());
+    let extra: Vec<(&str, String)> = e
+        .retry_after()
+        .map(|s| vec![("Retry-After", s.to_string())])
+        .unwrap_or_default();
+    inc.respond_json(status, &body, &extra);
+}
+
+/// Whether the request carries the proxy key (Bearer or x-api-key). No key configured means the
+/// gateway listens on loopback only (checked at start-up), where everything is allowed.
+fn authorized(app: &App, inc: &Incoming) -> bool {
+    let Some(key) = app.config.proxy_api_key.as_deref() else {
+        return true;
+    };
+    let bearer = inc
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = inc.header("x-api-key");
+    [bearer, api_key]
+        .into_iter()
+        .flatten()
+        .any(|given| constant_time_eq(given.as_bytes(), key.as_bytes()))
+}
+
+/// Parse → recall → prepare → (answer locally | call Kiro → relay → finish).
+fn answer<F: Format>(
+    app: &App,
+    inc: &mut Incoming,
+    format: &F,
+    debug: &mut DebugCapture,
+) -> Result<(), Error> {
+    let mut req = format.parse(app, &inc.body)?;
+    inc.model = format.model(&req).to_string();
+    format.recall(app, &mut req)?;
+    let conv = format.conversation(&req);
+    let prepared = app.prepare(conv)?;
+    if let Some(body) = format.answer_locally(app, &req, &prepared) {
+        inc.respond_json(200, &body, &[]);
+        return Ok(());
+    }
+    if prepared.payload.trimmed_turns > 0 {
+        inc.extra_headers.push((
+            "x-kiro-gateway-trimmed".into(),
+            format!("{} turns", prepared.payload.trimmed_turns),
+        ));
+    }
+    // Errors up to here (and Kiro's own refusals inside `open`) still get a real HTTP status.
+    let up = app.open(&prepared, debug)?;
+    if conv.stream {
+        stream(app, inc, format, &req, &prepared, up, debug)
+    } else {
+        collect(app, inc, format, &req, &prepared, up, debug)
+    }
+}
+
+/// The whole reply as one JSON body.
+fn collect<F: Format>(
+    app: &App,
+    inc: &mut Incoming,
+    format: &F,
+    req: &F::Request,
+    prepared: &Prepared,
+    mut up: Upstream,
+    debug: &mut DebugCapture,
+) -> Result<(), Error> {
+    let mut collected = format.collector(req);
+    let result = app.relay(&mut up, prepared, &mut collected);
+    if let Some(raw) = up.take_raw() {
+        debug.raw_stream(raw);
+    }
+    match result {
+        Ok(outcome) => {
+            let body = format.body(app, req, collected, &outcome)?;
+            inc.respond_json(200, &body, &[]);
+            Ok(())
+        }
+        Err(RelayError::Failed(e)) => Err(e),
+        Err(RelayError::ClientGone) => Ok(()),
+    }
+}
+
+/// The reply as server-sent events, each written as Kiro's frames arrive.
+fn stream<F: Format>(
+    app: &App,
+    inc: &mut Incoming,
+    format: &F,
+    req: &F::Request,
+    prepared: &Prepared,
+    mut up: Upstream,
+    debug: &mut DebugCapture,
+) -> Result<(), Error> {
+    let mut sse = inc.start_sse()?;
+    let info = StreamInfo {
+        input_tokens: app.input_tokens(prepared),
+        trace: debug.enabled(),
+    };
+    let mut writer = format.stream(app, req, &mut sse, info);
+    let result = match writer.start() {
+        Ok(()) => app.relay(&mut up, prepared, &mut writer),
+        Err(_) => Err(RelayError::ClientGone),
+    };
+    match &result {
+        Ok(outcome) => {
+            let _ = writer.finish(outcome);
+        }
+        Err(RelayError::ClientGone) => {}
+        Err(RelayError::Failed(e)) => {
+            log::warn!("stream failed mid-way: {e}");
+            debug.error(e.status(), &e.to_string());
+            let _ = writer.fail(e);
+        }
+    }
+    if let Some(t) = writer.take_trace() {
+        debug.modified(&t);
+    }
+    drop(writer);
+    if let Some(raw) = up.take_raw() {
+        debug.raw_stream(raw);
+    }
+    drop(up);
+    if matches!(result, Err(RelayError::ClientGone)) {
+        log::info!("client disconnected mid-stream");
+    } else {
+        inc.bytes = sse.finish().unwrap_or(0);
+    }
+    Ok(())
+}
