@@ -567,3 +567,6 @@ impl Relay<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,3 +134,91 @@ impl<W: Write> SseWriter<W> {
         self.bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(bytes: &[u8]) -> String {
+        let text = String::from_utf8_lossy(bytes).to_string();
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn events_are_chunked_and_the_body_ends_with_the_last_chunk() {
+        let mut w = SseWriter::new(Vec::new(), false, &[]);
+        w.event(Some("ping"), "{}").unwrap();
+        w.comment("keep-alive").unwrap();
+        w.event(None, "[DONE]").unwrap();
+        let out = w.into_inner().unwrap();
+        let head = String::from_utf8_lossy(&out).to_string();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(head.contains("Transfer-Encoding: chunked\r\n"));
+        assert_eq!(
+            body_of(&out),
+            "16\r\nevent: ping\ndata: {}\n\n\r\ne\r\n: keep-alive\n\n\r\ne\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn an_http_1_0_client_gets_a_plain_body_and_connection_close() {
+        let mut w = SseWriter::new(Vec::new(), true, &[]);
+        w.event(None, "x").unwrap();
+        assert_eq!(w.bytes_written(), 9);
+        let out = w.into_inner().unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(!text.contains("chunked"));
+        assert_eq!(body_of(&out), "data: x\n\n");
+    }
+
+    #[test]
+    fn extra_headers_with_line_breaks_are_dropped() {
+        let extra = [
+            ("x-kiro-gateway-trimmed", "2 turns".to_string()),
+            ("x-bad", "a\r\nSet-Cookie: b".to_string()),
+        ];
+        let out = SseWriter::new(Vec::new(), false, &extra)
+            .into_inner()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        assert!(text.contains("x-kiro-gateway-trimmed: 2 turns\r\n"));
+        assert!(!text.contains("x-bad"));
+    }
+
+    #[test]
+    fn nothing_leaves_before_a_flush() {
+        let mut out = Vec::new();
+        let mut w = SseWriter::new(&mut out, false, &[]);
+        w.event(None, "x").unwrap();
+        drop(w);
+        assert!(out.is_empty());
+        let mut w = SseWriter::new(&mut out, false, &[]);
+        w.event(None, "x").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        assert!(String::from_utf8_lossy(&out).ends_with("data: x\n\n\r\n"));
+    }
+
+    /// A connection the client has closed.
+    struct Gone;
+
+    impl Write for Gone {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_gone_client_is_a_write_error_on_flush() {
+        let mut w = SseWriter::new(Gone, false, &[]);
+        w.event(None, "x").unwrap();
+        assert!(w.flush().is_err());
+    }
+}
