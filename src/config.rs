@@ -127,6 +127,11 @@ pub struct Config {
     pub truncation_recovery: bool,
     pub responses_store_size: usize,
     pub responses_store_ttl: Duration,
+    /// `WEB_SEARCH=kiro` (default): hosted web search tools are served through Kiro's search;
+    /// `off`: they are ignored like any hosted tool the gateway cannot run.
+    pub web_search: bool,
+    /// `WEB_SEARCH_TIMEOUT`: how long one search may take.
+    pub web_search_timeout: Duration,
 }
 
 /// What the command line asked for.
@@ -212,6 +217,8 @@ impl Config {
             truncation_recovery: true,
             responses_store_size: 1000,
             responses_store_ttl: Duration::from_secs(3600),
+            web_search: true,
+            web_search_timeout: Duration::from_secs(20),
         }
     }
 
@@ -560,6 +567,15 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             )))
         }
     };
+    let web_search = match v.get("WEB_SEARCH").as_deref() {
+        None | Some("kiro") => true,
+        Some("off") => false,
+        Some(o) => {
+            return Err(Error::Config(format!(
+                "WEB_SEARCH={o} is not valid: expected kiro or off"
+            )))
+        }
+    };
     let account_strategy = match v.get("ACCOUNT_STRATEGY").as_deref() {
         None | Some("priority") => AccountStrategy::Priority,
         Some("round_robin") => AccountStrategy::RoundRobin,
@@ -675,6 +691,10 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
         responses_store_ttl: v
             .seconds("RESPONSES_STORE_TTL")?
             .unwrap_or(d.responses_store_ttl),
+        web_search,
+        web_search_timeout: v
+            .seconds("WEB_SEARCH_TIMEOUT")?
+            .unwrap_or(d.web_search_timeout),
     };
     if c.first_token_timeout >= c.streaming_read_timeout {
         log::warn!("FIRST_TOKEN_TIMEOUT is not shorter than STREAMING_READ_TIMEOUT");

@@ -31,6 +31,7 @@ pub mod thinking;
 pub mod tokens;
 pub mod usage;
 pub mod util;
+pub mod websearch;
 
 /// The version reported by `--version`, `/` and `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -177,6 +177,11 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
+/// The (year, month, day) of a count of days since 1970-01-01 (proleptic Gregorian).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
+    civil_from_days(days)
+}
+
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719468;
     let era = if z >= 0 { z } else { z - 146096 } / 146097;

@@ -6,5 +6,6 @@ pub mod discovery;
 pub mod events;
 pub mod eventstream;
 pub mod identity;
+pub mod mcp;
 pub mod models;
 pub mod payload;

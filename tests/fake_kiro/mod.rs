@@ -8,6 +8,7 @@
 //! Include it from a test file with `mod fake_kiro;`.
 #![allow(dead_code)]
 
+pub mod mcp;
 mod versions;
 pub use versions::MANIFEST_PATH;
 pub mod agent_script;
@@ -1074,6 +1075,7 @@ pub fn default_models() -> Vec<Value> {
 
 struct Shared {
     state: Mutex<State>,
+    mcp: mcp::Mcp,
     addr: SocketAddr,
     request_ids: AtomicU64,
     stopping: AtomicBool,
@@ -1114,6 +1116,7 @@ impl FakeKiro {
             Arc::new(tiny_http::Server::from_listener(listener, None).expect("fake kiro: server"));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new()),
+            mcp: mcp::Mcp::new(),
             addr,
             request_ids: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -1450,6 +1453,7 @@ enum Route {
     OidcToken,
     ExternalToken,
     Manifest,
+    Mcp,
     NotFound,
 }
 
@@ -1469,6 +1473,7 @@ fn route(method: &str, path: &str, target: Option<&str>) -> Route {
         ("POST", "/token") => Route::OidcToken,
         ("POST", "/oauth2/token") => Route::ExternalToken,
         ("GET", MANIFEST_PATH) => Route::Manifest,
+        ("POST", "/mcp") => Route::Mcp,
         _ => Route::NotFound,
     }
 }
@@ -1517,6 +1522,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             let reply = shared.lock().versions.manifest_reply();
             send(shared, request, &reply);
         }
+        Route::Mcp => mcp::serve(shared, request, rec),
         Route::NotFound => {
             rec.status = 404;
             {
