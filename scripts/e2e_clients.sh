@@ -76,7 +76,7 @@ mkdir -p "$WORK/gateway"
     PROXY_API_KEY=$KEY SERVER_HOST=127.0.0.1 SERVER_PORT="$GW_PORT" \
     KIRO_API_URL="$FAKE_URL" KIRO_MANAGEMENT_URL="$FAKE_URL" \
     KIRO_DESKTOP_AUTH_URL="$FAKE_URL/refreshToken" KIRO_SSO_OIDC_URL="$FAKE_URL/token" \
-    REFRESH_TOKEN=e2e-refresh-token LOG_LEVEL=INFO \
+    REFRESH_TOKEN=e2e-refresh-token LOG_LEVEL=INFO KIRO_IDE_VERSION=off \
     "$GATEWAY" >"$WORK/gateway.log" 2>&1) &
 PIDS+=($!)
 wait_port "$GW_PORT" || { echo "gateway did not start"; cat "$WORK/gateway.log"; exit 2; }

@@ -163,13 +163,20 @@ fn invalid_requests_are_400_invalid_request_error_naming_the_field() {
     let mut no_max = message(false);
     no_max.as_object_mut().unwrap().remove("max_tokens");
     let mut bad_role = message(false);
-    bad_role["messages"][0]["role"] = json!("system");
+    bad_role["messages"][0]["role"] = json!("tool");
+    let mut system_image = message(false);
+    system_image["messages"].as_array_mut().unwrap().push(json!({"role": "system",
+        "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]}));
     let mut url_image = message(false);
     url_image["messages"][0]["content"] =
         json!([{"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}]);
     for (body, needle) in [
         (no_max, "max_tokens"),
         (bad_role, "role"),
+        (
+            system_image,
+            "messages[1].content[0]: a system message may hold only text blocks",
+        ),
         (url_image, "remote images not supported"),
     ] {
         let (status, v) = post_json(&gw, &body);

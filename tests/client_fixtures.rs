@@ -256,7 +256,6 @@ fn aider_whole_file_request_is_answered() {
 // ---- Claude Code ------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "400 today: messages[1].role 'system' is not valid (the mid-conversation system message)"]
 fn claude_code_default_request_is_answered() {
     let (fake, gw) = start();
     let fx = fixture("claude-code-default");
@@ -280,7 +279,7 @@ fn claude_code_default_request_is_answered() {
 }
 
 #[test]
-#[ignore = "400 today: the mid-conversation system message; then 400 'Kiro accepts tool names of at most 64 characters'"]
+#[ignore = "400 today: 'Kiro accepts tool names of at most 64 characters'"]
 fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
     const LONG: &str =
         "mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name";

@@ -77,9 +77,7 @@ pub fn parse_messages_request(
         stream: stream && purpose == Purpose::Generate,
         ..Conversation::default()
     };
-    for (i, m) in messages.iter().enumerate() {
-        conv.messages.push(parse_message(m, i, max_image_bytes)?);
-    }
+    conv.messages = parse_messages(messages, max_image_bytes)?;
     conv.tools = parse_tools(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
@@ -113,6 +111,100 @@ fn parse_system(v: Option<&Value>) -> Result<String, Error> {
     }
 }
 
+/// The messages, with mid-conversation `system` messages (Claude Code sends them after a user turn)
+/// folded into the user turn next to them: Kiro has no system role, and the model must see them at
+/// their place in the conversation, not moved to the top.
+///
+/// A system message goes in front of the user turn that follows it; when an assistant turn or the
+/// end of the conversation follows, it goes after the user turn before it; with no user turn on
+/// either side it becomes a user turn of its own.
+fn parse_messages(messages: &[Value], max_image_bytes: usize) -> Result<Vec<Message>, Error> {
+    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
+    let mut pending: Vec<String> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m.get("role").and_then(Value::as_str) == Some("system") {
+            let text = parse_system_message(m, i)?;
+            if !text.trim().is_empty() {
+                pending.push(marked_system_text(&text));
+            }
+            continue;
+        }
+        let mut msg = parse_message(m, i, max_image_bytes)?;
+        if !pending.is_empty() {
+            if msg.role == Role::User {
+                pending.push(std::mem::take(&mut msg.text));
+                msg.text = join_non_empty(&pending);
+                pending.clear();
+            } else {
+                place_after_user(&mut out, std::mem::take(&mut pending));
+            }
+        }
+        out.push(msg);
+    }
+    if !pending.is_empty() {
+        place_after_user(&mut out, pending);
+    }
+    Ok(out)
+}
+
+/// Append system texts to the last message when it is a user turn, else add a user turn.
+fn place_after_user(out: &mut Vec<Message>, texts: Vec<String>) {
+    match out.last_mut() {
+        Some(last) if last.role == Role::User => {
+            let mut parts = vec![std::mem::take(&mut last.text)];
+            parts.extend(texts);
+            last.text = join_non_empty(&parts);
+        }
+        _ => out.push(Message::text(Role::User, join_non_empty(&texts))),
+    }
+}
+
+fn join_non_empty(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// How a mid-conversation system message reads inside a user turn.
+fn marked_system_text(text: &str) -> String {
+    format!("<system-message>\n{text}\n</system-message>")
+}
+
+/// The text of a `{"role": "system"}` message: a string or text blocks; any other block is refused
+/// by name (an image or a tool result cannot be an instruction).
+fn parse_system_message(m: &Value, i: usize) -> Result<String, Error> {
+    match m.get("content") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(blocks)) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (j, b) in blocks.iter().enumerate() {
+                match (block_type(b), b.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => parts.push(t.as_str()),
+                    (Some("text"), _) => {
+                        return Err(bad(format!(
+                            "messages[{i}].content[{j}].text must be a string."
+                        )))
+                    }
+                    (kind, _) => {
+                        return Err(bad(format!(
+                            "messages[{i}].content[{j}]: a system message may hold only text blocks, not '{}'.",
+                            kind.unwrap_or("(no type)")
+                        )))
+                    }
+                }
+            }
+            Ok(parts.join("\n"))
+        }
+        None | Some(Value::Null) => Err(bad(format!("messages[{i}].content is required."))),
+        Some(_) => Err(bad(format!(
+            "messages[{i}].content must be a string or an array of text blocks."
+        ))),
+    }
+}
+
 fn block_type(b: &Value) -> Option<&str> {
     b.get("type").and_then(Value::as_str)
 }
@@ -126,12 +218,12 @@ fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message,
         Some("assistant") => Role::Assistant,
         Some(other) => {
             return Err(bad(format!(
-                "messages[{i}].role '{other}' is not valid: use 'user' or 'assistant' (the system prompt goes in the top-level 'system')."
+                "messages[{i}].role '{other}' is not valid: use 'user', 'assistant' or 'system'."
             )))
         }
         None => {
             return Err(bad(format!(
-                "messages[{i}].role is required and must be 'user' or 'assistant'."
+                "messages[{i}].role is required and must be 'user', 'assistant' or 'system'."
             )))
         }
     };
@@ -573,8 +665,19 @@ mod tests {
                 "at least one",
             ),
             (
-                with(json!({"messages": [{"role": "system", "content": "x"}]})),
-                "messages[0].role 'system'",
+                with(json!({"messages": [{"role": "tool", "content": "x"}]})),
+                "messages[0].role 'tool'",
+            ),
+            (
+                with(json!({"messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "system", "content": [{"type": "image", "source": {}}]}
+                ]})),
+                "messages[1].content[0]: a system message may hold only text blocks, not 'image'",
+            ),
+            (
+                with(json!({"messages": [{"role": "system", "content": 5}]})),
+                "messages[0].content",
             ),
             (
                 with(json!({"messages": [{"role": "user", "content": 5}]})),
@@ -649,6 +752,52 @@ mod tests {
                 .status(),
             400
         );
+    }
+
+    #[test]
+    fn mid_conversation_system_messages_stay_at_their_place_in_a_user_turn() {
+        // Claude Code: the system message follows the last user turn.
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "task"}]},
+            {"role": "system", "content": "Agents: a, b"}
+        ]})))
+        .unwrap();
+        assert_eq!(c.messages.len(), 1);
+        assert_eq!(
+            c.messages[0].text,
+            "task\n\n<system-message>\nAgents: a, b\n</system-message>"
+        );
+        // Before a user turn it goes in front; between user and assistant after the user text;
+        // text blocks are joined; an empty one adds nothing.
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": "one"},
+            {"role": "system", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]},
+            {"role": "assistant", "content": "two"},
+            {"role": "system", "content": "C"},
+            {"role": "system", "content": ""},
+            {"role": "user", "content": "three"}
+        ]})))
+        .unwrap();
+        let texts: Vec<&str> = c.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "one\n\n<system-message>\nA\nB\n</system-message>",
+                "two",
+                "<system-message>\nC\n</system-message>\n\nthree"
+            ]
+        );
+        assert_eq!(c.system, "");
+        // With no user turn next to it, it is a user turn of its own.
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+            {"role": "system", "content": "S"}
+        ]})))
+        .unwrap();
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[2].role, Role::User);
+        assert_eq!(c.messages[2].text, "<system-message>\nS\n</system-message>");
     }
 
     #[test]
