@@ -66,6 +66,12 @@ pub struct Config {
     pub host: String,
     pub port: u16,
     pub proxy_api_key: Option<String>,
+    /// Named client keys, with models and credit budgets (`PROXY_API_KEYS_FILE`).
+    pub keys_file: Option<PathBuf>,
+    /// The key of `/metrics` and the status page (`METRICS_KEY`; else `PROXY_API_KEY`).
+    pub metrics_key: Option<String>,
+    /// Access log lines as text or one JSON object each (`LOG_FORMAT`).
+    pub log_format: crate::access_log::LogFormat,
     pub workers: usize,
     pub queue_size: usize,
     pub log_level: log::LevelFilter,
@@ -167,6 +173,9 @@ impl Config {
             host: "0.0.0.0".into(),
             port: 8000,
             proxy_api_key: None,
+            keys_file: None,
+            metrics_key: None,
+            log_format: crate::access_log::LogFormat::Text,
             workers: 16,
             queue_size: 64,
             log_level: log::LevelFilter::Info,
@@ -612,6 +621,14 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             .parse::<u16>("SERVER_PORT", "a port number from 0 to 65535")?
             .unwrap_or(d.port),
         proxy_api_key: v.get("PROXY_API_KEY"),
+        keys_file: v.path("PROXY_API_KEYS_FILE"),
+        metrics_key: v.get("METRICS_KEY"),
+        log_format: match v.get("LOG_FORMAT") {
+            None => crate::access_log::LogFormat::Text,
+            Some(f) => crate::access_log::LogFormat::parse(&f).ok_or_else(|| {
+                Error::Config(format!("LOG_FORMAT={f} is not one of: text, json"))
+            })?,
+        },
         workers,
         queue_size: v
             .parse::<usize>("QUEUE_SIZE", "a whole number")?
@@ -717,6 +734,7 @@ fn default_state_dir(v: &Vars, fallback: PathBuf) -> PathBuf {
 /// Refuse to listen on a non-loopback address without a real key (never open by accident).
 fn check_exposure(c: &Config) -> Result<(), Error> {
     let weak = match c.proxy_api_key.as_deref() {
+        None if c.keys_file.is_some() => None,
         None => Some("no PROXY_API_KEY is set"),
         Some(EXAMPLE_PROXY_KEY) => Some("PROXY_API_KEY is the example key from the README"),
         Some(_) => None,

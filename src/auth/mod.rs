@@ -943,6 +943,7 @@ impl TokenStore {
             },
             other => other,
         });
+        crate::metrics::global().token_refresh(&self.name, result.is_ok());
         let mut st = self.lock_state();
         st.attempts += 1;
         match &result {

@@ -23,6 +23,7 @@ use crate::kiro::events::{decode_event, KiroEvent};
 use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::{parse_models_page, ModelInfo};
+use crate::metrics::RetryReason;
 use crate::util::{percent_encode, random_u64};
 
 /// Reasons that mean the plan's quota is spent: retrying cannot help (`docs/kiro-wire.md#errors`).
@@ -304,6 +305,7 @@ impl KiroClient {
             } else {
                 adapt_body(params.body, &shape, &creds)
             };
+            crate::metrics::global().upstream_attempt();
             let failure = match self.attempt(agent, &shape, &creds, &body, params, store.name()) {
                 Ok(up) => {
                     cfg.ide_version.mark_accepted();
@@ -359,6 +361,7 @@ impl KiroClient {
                     return Err(error);
                 }
                 run.refreshed = true;
+                crate::metrics::global().retry(RetryReason::Auth, store.name());
                 run.last_error = error;
                 log::info!("Kiro answered 403; refreshing the token and retrying");
                 store.force_refresh(&token)?;
@@ -373,6 +376,9 @@ impl KiroClient {
                     return Err(error);
                 }
                 log::warn!("attempt {}/{} failed: {error}", sent.attempt, run.max);
+                if sent.attempt < run.max {
+                    crate::metrics::global().retry(RetryReason::of(&error), store.name());
+                }
                 run.last_error = error;
                 if fallback
                     && cfg.endpoint_fallback

@@ -61,6 +61,29 @@ impl RetryReason {
         RetryReason::Auth,
     ];
 
+    /// The reason an error gives for trying again.
+    pub fn of(e: &crate::error::Error) -> RetryReason {
+        use crate::error::Error;
+        match e {
+            Error::Upstream {
+                reason: Some(r), ..
+            } if r.contains("CAPACITY") || r.contains("TEMPORARILY_UNAVAILABLE") => {
+                RetryReason::Capacity
+            }
+            Error::Upstream {
+                reason: Some(r), ..
+            } if r.ends_with("_REQUEST_COUNT") => RetryReason::Quota,
+            Error::Upstream { status: 429, .. } => RetryReason::Throttle,
+            Error::Upstream {
+                status: 401 | 403, ..
+            }
+            | Error::AuthFailed { .. } => RetryReason::Auth,
+            Error::FirstTokenTimeout { .. } => RetryReason::FirstTokenTimeout,
+            Error::Network { .. } | Error::Stream(_) => RetryReason::Transport,
+            _ => RetryReason::ServerError,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RetryReason::Throttle => "throttle",
@@ -794,6 +817,36 @@ mod tests {
                 assert!(declared.contains(family), "{line} before its TYPE");
             }
         }
+    }
+
+    #[test]
+    fn retry_reasons_come_from_the_error() {
+        use crate::error::Error;
+        let up = |status, reason: Option<&str>| Error::Upstream {
+            status,
+            message: String::new(),
+            reason: reason.map(str::to_string),
+            retry_after: None,
+        };
+        assert_eq!(RetryReason::of(&up(429, None)), RetryReason::Throttle);
+        assert_eq!(
+            RetryReason::of(&up(429, Some("INSUFFICIENT_MODEL_CAPACITY"))),
+            RetryReason::Capacity
+        );
+        assert_eq!(
+            RetryReason::of(&up(503, Some("MODEL_TEMPORARILY_UNAVAILABLE"))),
+            RetryReason::Capacity
+        );
+        assert_eq!(
+            RetryReason::of(&up(429, Some("MONTHLY_REQUEST_COUNT"))),
+            RetryReason::Quota
+        );
+        assert_eq!(RetryReason::of(&up(502, None)), RetryReason::ServerError);
+        let net = Error::Network {
+            message: "reset".into(),
+            timeout: false,
+        };
+        assert_eq!(RetryReason::of(&net), RetryReason::Transport);
     }
 
     #[test]
