@@ -27,6 +27,7 @@ pub mod responses;
 pub mod server;
 pub mod sse;
 pub mod status_page;
+pub mod sys;
 pub mod thinking;
 pub mod tokens;
 pub mod usage;

@@ -11,7 +11,7 @@ use kiro_gateway::error::Error;
 use kiro_gateway::pipeline::App;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    kiro_gateway::sys::limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env: HashMap<String, String> = std::env::vars().collect();
     let cfg = match config::load(&args, &env) {
@@ -67,22 +67,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), so a gateway
-/// with a few dozen threads keeps far more memory than it uses. Two arenas are plenty for a
-/// gateway whose threads mostly wait on sockets. (musl, the shipped static build, has no arenas.)
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    use std::os::raw::c_int;
-    extern "C" {
-        fn mallopt(param: c_int, value: c_int) -> c_int;
-    }
-    const M_ARENA_MAX: c_int = -8;
-    // SAFETY: mallopt only adjusts allocator tuning; it is called before any thread starts.
-    unsafe {
-        mallopt(M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}

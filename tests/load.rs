@@ -188,15 +188,6 @@ fn a_503_on_the_messages_api_is_anthropic_shaped() {
 #[test]
 fn running_out_of_file_descriptors_does_not_stop_the_listener() {
     use std::os::unix::process::CommandExt;
-    #[repr(C)]
-    struct Rlimit {
-        cur: u64,
-        max: u64,
-    }
-    extern "C" {
-        fn setrlimit(resource: i32, limit: *const Rlimit) -> i32;
-    }
-    const RLIMIT_NOFILE: i32 = 7;
 
     let fake = FakeKiro::start();
     let mut env = common::base_env(&fake.url());
@@ -207,8 +198,11 @@ fn running_out_of_file_descriptors_does_not_stop_the_listener() {
         // SAFETY: setrlimit is async-signal-safe; the struct outlives the call.
         unsafe {
             cmd.pre_exec(|| {
-                let limit = Rlimit { cur: 48, max: 48 };
-                setrlimit(RLIMIT_NOFILE, &limit);
+                let limit = libc::rlimit {
+                    rlim_cur: 48,
+                    rlim_max: 48,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
                 Ok(())
             });
         }

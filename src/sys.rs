@@ -1,0 +1,92 @@
+//! The only `unsafe` in the gateway: two calls into the C library that the standard library does
+//! not offer, each through `libc` (no hand-typed constants or declarations) and each with its
+//! reason. Everything else in the tree is safe Rust.
+
+use std::io;
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// Set read and write timeouts and `TCP_NODELAY` on a listening socket. Linux copies a listener's
+/// socket options to every connection it accepts, and tiny_http gives no hook on accepted
+/// sockets, so this is how each client connection gets its timeouts (a stalled client cannot hold
+/// a thread forever) and leaves Nagle off (each SSE event goes out at once). `accept()` obeys the
+/// read timeout too: see `server::listener`.
+#[cfg(target_os = "linux")]
+pub fn set_inherited_socket_options(
+    listener: &TcpListener,
+    read: Duration,
+    write: Duration,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = listener.as_raw_fd();
+    let timeval = |d: Duration| libc::timeval {
+        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
+    };
+    set_option(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeval(read))?;
+    set_option(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &timeval(write))?;
+    set_option(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_NODELAY,
+        &(1 as libc::c_int),
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn set_inherited_socket_options(_: &TcpListener, _: Duration, _: Duration) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn set_option<T>(
+    fd: libc::c_int,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `len` bytes from `value`, a live reference to a `T` of exactly that
+    // size, and `fd` belongs to a socket the caller keeps open for the duration of the call. The
+    // kernel validates level, name and length itself (EINVAL, not undefined behaviour).
+    let rc = unsafe { libc::setsockopt(fd, level, name, (value as *const T).cast(), len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), so a gateway
+/// with hundreds of mostly waiting threads would keep far more memory than it uses. Two arenas are
+/// plenty for threads that mostly wait on sockets. (musl, the shipped static build, has no arenas.)
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning and takes plain integers; it is called first
+    // thing in `main`, before any other thread exists that could be inside malloc.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_malloc_arenas() {}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn accepted_connections_inherit_the_listeners_timeouts_and_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let read = Duration::from_millis(1500);
+        let write = Duration::from_secs(7);
+        set_inherited_socket_options(&listener, read, write).unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert_eq!(accepted.read_timeout().unwrap(), Some(read));
+        assert_eq!(accepted.write_timeout().unwrap(), Some(write));
+        assert!(accepted.nodelay().unwrap());
+    }
+}
