@@ -451,7 +451,12 @@ fn a_client_that_leaves_mid_stream_frees_the_worker_and_the_upstream() {
             assert!(n > 0, "stream ended early: {seen}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-        assert!(gw.threads() > threads, "a reader thread serves the stream");
+        // The worker reads Kiro's reply itself: no thread per stream besides the connection's.
+        assert!(
+            gw.threads() <= threads + 1,
+            "{} > {threads} + 1",
+            gw.threads()
+        );
         // The client goes away here.
     }
     let left = Instant::now();

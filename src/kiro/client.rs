@@ -3,15 +3,12 @@
 //!
 //! Retries happen only here, and only before anything was sent to the client: [`KiroClient::generate`]
 //! returns once Kiro's first frame has arrived, and after that a failure is the caller's to report.
-//! The response body is read on a small reader thread and handed over through a bounded channel,
-//! so the worker can wait with the first-token timeout, which is shorter than the per-read timeout
-//! the agent applies to every read (`docs/kiro-wire.md#connections`), and is never blocked by a
-//! silent upstream.
+//! The reply is read on the worker itself ([`Upstream`]): every request is sent with a per-read
+//! timeout of one tick (the first-token timeout cut into steps of at most 15 s), so a silent Kiro
+//! never blocks a worker longer than a tick and an abandoned attempt holds no thread or socket.
 
-use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -19,42 +16,23 @@ use crate::auth::{AuthKind, Credentials, TokenStore};
 use crate::config::{ClientProfile, Config};
 use crate::error::Error;
 use crate::kiro::discovery::{self, VersionMode};
-use crate::kiro::events::{decode_event, KiroEvent};
-use crate::kiro::eventstream::{Decoder, Frame};
 use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::{parse_models_page, ModelInfo};
 use crate::metrics::RetryReason;
 use crate::util::{percent_encode, random_u64};
 
-/// Reasons that mean the plan's quota is spent: retrying cannot help (`docs/kiro-wire.md#errors`).
-const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
-/// `USER_REQUEST_RATE_EXCEEDED` without Retry-After waits at least this many base delays.
-const PENALTY_WINDOW_FACTOR: u32 = 5;
-/// A Retry-After longer than this is not waited out; the client gets the 429 and the header.
-const MAX_RETRY_AFTER_WAIT: u64 = 60;
-/// Raw stream bytes kept for the debug files, at most.
-const MAX_RAW_CAPTURE: usize = 32 * 1024 * 1024;
+pub use crate::kiro::refusal::{enhance_message, is_context_overflow, is_suspension};
+pub use crate::kiro::upstream::{Next, Upstream};
+
+use crate::kiro::refusal::{
+    classify_status, error_message, exception_status, first_token_timeout,
+    moves_to_another_account, network_failure, Failure,
+};
+
 /// Bytes of Kiro error bodies we read.
 const MAX_ERROR_BODY: u64 = 256 * 1024;
-
-/// What one failed attempt tells the retry loop.
-#[derive(Debug)]
-enum Failure {
-    /// Try again after this delay (None: the computed backoff). `fallback`: the legacy host may help.
-    Retry {
-        error: Error,
-        delay: Option<Duration>,
-        fallback: bool,
-    },
-    /// 403: refresh the token, then try again at once.
-    Forbidden { error: Error, token: String },
-    /// 400 "This version of Kiro is no longer supported": never sent again as is.
-    VersionRefused { message: String },
-    /// Kiro refused a reasoning signature of the history: once more without them.
-    SignatureInvalid(Error),
-    /// No retry can help.
-    Final(Error),
-}
+/// `USER_REQUEST_RATE_EXCEEDED` without Retry-After waits at least this many base delays.
+const PENALTY_WINDOW_FACTOR: u32 = 5;
 
 /// What the retry loop does after a failed attempt.
 enum Step {
@@ -80,177 +58,6 @@ struct Sent<'a> {
     profile: ClientProfile,
     creds: &'a Credentials,
     version: &'a str,
-}
-
-/// A chunk from the reader thread.
-enum Chunk {
-    Data(Vec<u8>),
-    End,
-    Failed(String),
-}
-
-/// What the next read of the reply gave.
-#[derive(Debug)]
-pub enum Next {
-    Event(KiroEvent),
-    /// Nothing arrived within the wait; the stream is still open.
-    Idle,
-    /// The reply ended cleanly.
-    End,
-}
-
-/// An open reply from Kiro, decoded frame by frame as bytes arrive.
-pub struct Upstream {
-    rx: Receiver<Chunk>,
-    decoder: Decoder,
-    frames: VecDeque<Frame>,
-    ended: bool,
-    /// A read error already taken off the channel by `has_pending`, reported by the next read.
-    failed: Option<String>,
-    raw: Option<Vec<u8>>,
-    /// Which account served the reply (for logs and stickiness).
-    pub account: String,
-}
-
-impl Upstream {
-    fn new(rx: Receiver<Chunk>, capture_raw: bool, account: String) -> Upstream {
-        Upstream {
-            rx,
-            decoder: Decoder::new(),
-            frames: VecDeque::new(),
-            ended: false,
-            failed: None,
-            raw: capture_raw.then(Vec::new),
-            account,
-        }
-    }
-
-    /// Bytes from the reader thread: into the decoder, and into the debug capture when kept.
-    fn take_in(&mut self, bytes: &[u8]) {
-        if let Some(raw) = self.raw.as_mut() {
-            if raw.len() < MAX_RAW_CAPTURE {
-                raw.extend_from_slice(bytes);
-            }
-        }
-        self.decoder.feed(bytes);
-    }
-
-    /// Read until a whole frame is buffered or the stream ended; `Ok(false)` on timeout.
-    fn fill(&mut self, wait: Duration) -> Result<bool, Error> {
-        let deadline = Instant::now() + wait;
-        loop {
-            while let Some(frame) = self
-                .decoder
-                .next_frame()
-                .map_err(|e| Error::Stream(format!("invalid event-stream frame: {e}")))?
-            {
-                self.frames.push_back(frame);
-            }
-            if !self.frames.is_empty() {
-                return Ok(true);
-            }
-            if self.ended {
-                if self.decoder.has_partial() {
-                    return Err(Error::Stream(
-                        "the connection closed in the middle of a frame".into(),
-                    ));
-                }
-                return Ok(true);
-            }
-            if let Some(e) = self.failed.take() {
-                return Err(Error::Stream(format!("the connection to Kiro broke: {e}")));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(Chunk::Data(bytes)) => self.take_in(&bytes),
-                Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => self.ended = true,
-                Ok(Chunk::Failed(e)) => {
-                    return Err(Error::Stream(format!("the connection to Kiro broke: {e}")))
-                }
-                Err(RecvTimeoutError::Timeout) => return Ok(false),
-            }
-        }
-    }
-
-    /// The next event, waiting at most `wait` for it.
-    pub fn next(&mut self, wait: Duration) -> Result<Next, Error> {
-        loop {
-            if let Some(frame) = self.frames.pop_front() {
-                match decode_event(&frame) {
-                    Ok(ev) => return Ok(Next::Event(ev)),
-                    Err(e) => {
-                        log::warn!("skipping an undecodable Kiro event: {}", e.0);
-                        continue;
-                    }
-                }
-            }
-            if !self.fill(wait)? {
-                return Ok(Next::Idle);
-            }
-            if self.frames.is_empty() && self.ended {
-                return Ok(Next::End);
-            }
-        }
-    }
-
-    /// When the first buffered frame is an exception: the HTTP status it stands for and a
-    /// Kiro-style error body (`{"message","reason"}`) for [`classify_status`].
-    fn leading_exception(&self) -> Option<(u16, String)> {
-        let frame = self.frames.front()?;
-        let Ok(KiroEvent::Exception {
-            kind,
-            message,
-            reason,
-        }) = decode_event(frame)
-        else {
-            return None;
-        };
-        let status = match kind.as_str() {
-            k if k.contains("Throttling") => 429,
-            k if k.contains("AccessDenied") => 403,
-            k if k.contains("Validation") || k == "invalidStateEvent" => 400,
-            k if k.contains("ResourceNotFound") => 404,
-            k if k.contains("ServiceUnavailable") => 503,
-            _ => 500,
-        };
-        let body = serde_json::json!({"message": format!("{kind}: {message}"), "reason": reason});
-        Some((status, body.to_string()))
-    }
-
-    /// Whether another frame is already here (decoded, or its bytes waiting in the channel):
-    /// the writer then gathers it into the same write instead of flushing now.
-    pub fn has_pending(&mut self) -> bool {
-        if !self.frames.is_empty() {
-            return true;
-        }
-        while let Ok(chunk) = self.rx.try_recv() {
-            match chunk {
-                Chunk::Data(bytes) => {
-                    self.take_in(&bytes);
-                    while let Ok(Some(frame)) = self.decoder.next_frame() {
-                        self.frames.push_back(frame);
-                    }
-                    if !self.frames.is_empty() {
-                        return true;
-                    }
-                }
-                Chunk::End => {
-                    self.ended = true;
-                    return false;
-                }
-                Chunk::Failed(e) => {
-                    self.failed = Some(e);
-                    return false;
-                }
-            }
-        }
-        false
-    }
-
-    /// The raw bytes received so far, when capture was enabled (debug logs).
-    pub fn take_raw(&mut self) -> Option<Vec<u8>> {
-        self.raw.take()
-    }
 }
 
 /// Parameters of one generate call that do not depend on the attempt.
@@ -445,6 +252,7 @@ impl KiroClient {
         })
     }
 
+    /// One request to Kiro. Returns when the first frame is here (or the reply ended empty).
     fn attempt(
         &self,
         agent: &ureq::Agent,
@@ -457,6 +265,9 @@ impl KiroClient {
         let cfg = &*self.config;
         let mut req = agent
             .post(&shape.url)
+            .config()
+            .timeout_per_read(Some(read_tick(cfg)))
+            .build()
             .header("authorization", &format!("Bearer {}", creds.access_token))
             .header("accept", "*/*");
         for (k, v) in &shape.headers {
@@ -464,6 +275,11 @@ impl KiroClient {
         }
         let resp = match req.send(body) {
             Ok(r) => r,
+            // The response head did not come within one tick: Kiro is as silent as a reply
+            // without its first frame.
+            Err(ureq::Error::Timeout(ureq::Timeout::PerRead)) => {
+                return Err(first_token_timeout(cfg))
+            }
             Err(e) => return Err(network_failure(&e)),
         };
         let status = resp.status().as_u16();
@@ -476,62 +292,9 @@ impl KiroClient {
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         if status == 200 && !content_type.contains("json") {
-            let (tx, rx) = sync_channel::<Chunk>(32);
-            let mut reader = resp.into_body().into_reader();
-            let spawned = std::thread::Builder::new()
-                .name("kiro-reader".into())
-                .spawn(move || {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        match reader.read(&mut buf) {
-                            Ok(0) => {
-                                let _ = tx.send(Chunk::End);
-                                return;
-                            }
-                            Ok(n) => {
-                                if tx.send(Chunk::Data(buf[..n].to_vec())).is_err() {
-                                    return;
-                                }
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                            Err(e) => {
-                                let _ = tx.send(Chunk::Failed(e.to_string()));
-                                return;
-                            }
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                return Err(Failure::Final(Error::Internal(format!(
-                    "could not start a reader thread: {e}"
-                ))));
-            }
-            let mut up = Upstream::new(rx, params.capture_raw, account.to_string());
-            return match up.fill(cfg.first_token_timeout) {
-                // An exception as the very first frame is Kiro refusing the request before any
-                // content: nothing has reached the client, so it is classified (and retried)
-                // like the same error sent as an HTTP status.
-                Ok(true) => match up.leading_exception() {
-                    Some((status, text)) => {
-                        Err(classify_status(status, &text, None, &creds.access_token))
-                    }
-                    None => Ok(up),
-                },
-                Ok(false) => Err(Failure::Retry {
-                    error: Error::FirstTokenTimeout {
-                        seconds: cfg.first_token_timeout.as_secs_f64(),
-                        attempts: cfg.max_retries.max(1),
-                    },
-                    delay: Some(Duration::ZERO),
-                    fallback: false,
-                }),
-                // Bytes arrived, so the host answered: a broken stream is no reason to switch.
-                Err(e) => Err(Failure::Retry {
-                    error: e,
-                    delay: None,
-                    fallback: false,
-                }),
-            };
+            let reader = Box::new(resp.into_body().into_reader());
+            let up = Upstream::new(reader, params.capture_raw, account.to_string());
+            return self.first_frame(up, &creds.access_token);
         }
         let mut text = String::new();
         let _ = resp
@@ -539,7 +302,7 @@ impl KiroClient {
             .into_reader()
             .take(MAX_ERROR_BODY)
             .read_to_string(&mut text);
-        // A 200 with a JSON body is a throttle in disguise (`docs/kiro-wire.md#event-stream`).
+        // A 200 with a JSON body is a throttle in disguise (`docs/kiro-wire.md#errors`).
         let status = if status == 200 { 429 } else { status };
         Err(classify_status(
             status,
@@ -547,6 +310,34 @@ impl KiroClient {
             retry_after,
             &creds.access_token,
         ))
+    }
+
+    /// Wait for the reply's first frame (the first-token timeout).
+    fn first_frame(&self, mut up: Upstream, token: &str) -> Result<Upstream, Failure> {
+        match up.fill(self.config.first_token_timeout) {
+            // An exception as the very first frame is Kiro refusing the request before any
+            // content: nothing has reached the client, so it is classified (and retried) like the
+            // same error sent as an HTTP status.
+            Ok(true) => match up.leading_exception() {
+                Some((kind, message, reason)) => {
+                    let body = serde_json::json!({"message": format!("{kind}: {message}"), "reason": reason});
+                    Err(classify_status(
+                        exception_status(&kind),
+                        &body.to_string(),
+                        None,
+                        token,
+                    ))
+                }
+                None => Ok(up),
+            },
+            Ok(false) => Err(first_token_timeout(&self.config)),
+            // Bytes arrived, so the host answered: a broken stream is no reason to switch.
+            Err(e) => Err(Failure::Retry {
+                error: e,
+                delay: None,
+                fallback: false,
+            }),
+        }
     }
 
     /// Fetch every page of `List-Available-Models`.
@@ -616,6 +407,17 @@ impl KiroClient {
     }
 }
 
+/// The longest a single read of Kiro's reply blocks: the first-token timeout, cut into equal
+/// steps of at most 15 s (the keep-alive period), so that waits measured in reads end on time.
+fn read_tick(cfg: &Config) -> Duration {
+    let first = cfg
+        .first_token_timeout
+        .min(cfg.streaming_read_timeout)
+        .max(Duration::from_millis(10));
+    let steps = first.as_secs_f64() / 15.0;
+    first.div_f64(steps.ceil().max(1.0))
+}
+
 /// Exponential backoff with up to 25 % jitter, capped at 30 s.
 fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = base.as_secs_f64() * 2f64.powi(attempt.saturating_sub(1).min(16) as i32);
@@ -666,165 +468,6 @@ fn adapt_body(body: &Value, shape: &CallShape, creds: &Credentials) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-/// `message` and `reason` out of a Kiro error body (JSON or text).
-fn error_message(text: &str) -> (String, Option<String>) {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(o)) => {
-            let message = o
-                .get("message")
-                .or_else(|| o.get("Message"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| {
-                    o.get("__type")
-                        .and_then(Value::as_str)
-                        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
-                })
-                // Never "Unknown error": without a message, the body itself is the evidence.
-                .unwrap_or_else(|| format!("no error message; the body was {}", excerpt(text)));
-            let reason = o
-                .get("reason")
-                .and_then(Value::as_str)
-                .filter(|r| !r.is_empty() && *r != "UNKNOWN")
-                .map(str::to_string);
-            (message, reason)
-        }
-        _ => (excerpt(text), None),
-    }
-}
-
-/// The first 500 characters of a body, or `(empty body)`.
-fn excerpt(text: &str) -> String {
-    let t: String = text.trim().chars().take(500).collect();
-    if t.is_empty() {
-        "(empty body)".into()
-    } else {
-        t
-    }
-}
-
-/// A helpful sentence for Kiro's error reasons (`docs/kiro-wire.md#errors`).
-pub fn enhance_message(message: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD") => format!(
-            "Model context limit reached: the conversation is too long for the model. Compact the conversation or start a new one. (Kiro: {message})"
-        ),
-        Some("MONTHLY_REQUEST_COUNT") => format!(
-            "Monthly request limit exceeded: this Kiro account has used its monthly quota. (Kiro: {message}, reason: MONTHLY_REQUEST_COUNT)"
-        ),
-        Some("DAILY_REQUEST_COUNT") => format!(
-            "Daily request limit exceeded: this Kiro account has used its daily quota. (Kiro: {message}, reason: DAILY_REQUEST_COUNT)"
-        ),
-        Some("INVALID_MODEL_ID") => format!(
-            "Kiro does not offer this model to this account. (Kiro: {message}, reason: INVALID_MODEL_ID)"
-        ),
-        Some(r) => format!("{message} (reason: {r})"),
-        None => message.to_string(),
-    }
-}
-
-/// Whether Kiro's message says the input is too long.
-pub fn is_context_overflow(message: &str, reason: Option<&str>) -> bool {
-    reason == Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD")
-        || message.to_ascii_lowercase().contains("input is too long")
-}
-
-/// Reason of the refusal of a model that is overloaded for a while: another try (or another
-/// account) usually works.
-const MODEL_UNAVAILABLE: &str = "MODEL_TEMPORARILY_UNAVAILABLE";
-
-/// Whether Kiro's words say the account is suspended or locked (`docs/kiro-wire.md#errors`).
-pub fn is_suspension(message: &str, reason: Option<&str>) -> bool {
-    let lower = message.to_ascii_lowercase();
-    reason == Some("TEMPORARILY_SUSPENDED")
-        || lower.contains("temporarily suspended")
-        || lower.contains("temporarily is suspended")
-        || lower.contains("locked your account")
-}
-
-/// Whether Kiro's words say the client version is refused.
-fn is_version_refusal(status: u16, message: &str) -> bool {
-    status == 400 && message.to_ascii_lowercase().contains("no longer supported")
-}
-
-/// Whether Kiro refused a reasoning signature of the history.
-fn is_signature_refusal(status: u16, message: &str, reason: Option<&str>) -> bool {
-    reason == Some("THINKING_SIGNATURE_INVALID")
-        || (status == 400 && message.to_ascii_lowercase().contains("signature"))
-}
-
-/// Errors another account may not have: with several accounts they are not waited out here.
-fn moves_to_another_account(e: &Error) -> bool {
-    match e {
-        Error::Upstream { status: 429, .. } => true,
-        Error::Upstream {
-            reason: Some(r), ..
-        } => r == MODEL_UNAVAILABLE,
-        _ => false,
-    }
-}
-
-fn classify_status(status: u16, text: &str, retry_after: Option<u64>, token: &str) -> Failure {
-    let (message, reason) = error_message(text);
-    if is_context_overflow(&message, reason.as_deref()) {
-        return Failure::Final(Error::ContextLengthExceeded(enhance_message(
-            &message,
-            Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
-        )));
-    }
-    if is_suspension(&message, reason.as_deref()) {
-        // Never refreshed, retried or sent to another host: it would look like credential probing.
-        return Failure::Final(Error::AccountSuspended {
-            message: enhance_message(&message, reason.as_deref()),
-        });
-    }
-    if is_version_refusal(status, &message) {
-        return Failure::VersionRefused { message };
-    }
-    let error = Error::Upstream {
-        status,
-        message: enhance_message(&message, reason.as_deref()),
-        reason: reason.clone(),
-        retry_after,
-    };
-    if is_signature_refusal(status, &message, reason.as_deref()) {
-        return Failure::SignatureInvalid(error);
-    }
-    if reason.as_deref() == Some(MODEL_UNAVAILABLE) {
-        return Failure::Retry {
-            error,
-            delay: None,
-            fallback: false,
-        };
-    }
-    match status {
-        403 => Failure::Forbidden {
-            error,
-            token: token.to_string(),
-        },
-        429 if reason
-            .as_deref()
-            .is_some_and(|r| QUOTA_REASONS.contains(&r)) =>
-        {
-            Failure::Final(error)
-        }
-        429 | 500..=599 => match retry_after {
-            Some(s) if s > MAX_RETRY_AFTER_WAIT => Failure::Final(error),
-            Some(s) => Failure::Retry {
-                error,
-                delay: Some(Duration::from_secs(s)),
-                fallback: status >= 500,
-            },
-            None => Failure::Retry {
-                error,
-                delay: None,
-                fallback: status >= 500,
-            },
-        },
-        _ => Failure::Final(error),
-    }
-}
-
 /// The body without the reasoning of earlier assistant turns (signatures and all).
 fn without_history_reasoning(body: &Value) -> Value {
     let mut body = body.clone();
@@ -844,101 +487,9 @@ fn without_history_reasoning(body: &Value) -> Value {
     body
 }
 
-fn network_failure(e: &ureq::Error) -> Failure {
-    let message = e.to_string();
-    let timeout = matches!(e, ureq::Error::Timeout(_));
-    let lower = message.to_ascii_lowercase();
-    let error = Error::Network {
-        message: message.clone(),
-        timeout,
-    };
-    // TLS and certificate problems do not heal by retrying.
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("invalid dns name")
-    {
-        return Failure::Final(error);
-    }
-    Failure::Retry {
-        error,
-        delay: None,
-        fallback: true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quota_reasons_are_never_retried() {
-        let f = classify_status(
-            429,
-            r#"{"message":"quota","reason":"MONTHLY_REQUEST_COUNT"}"#,
-            None,
-            "t",
-        );
-        assert!(matches!(
-            f,
-            Failure::Final(Error::Upstream { status: 429, .. })
-        ));
-    }
-
-    #[test]
-    fn throttles_and_5xx_are_retried_with_retry_after() {
-        let f = classify_status(
-            429,
-            r#"{"message":"slow","reason":"USER_REQUEST_RATE_EXCEEDED"}"#,
-            Some(2),
-            "t",
-        );
-        assert!(matches!(
-            f,
-            Failure::Retry { delay: Some(d), .. } if d == Duration::from_secs(2)
-        ));
-        assert!(matches!(
-            classify_status(503, "oops", None, "t"),
-            Failure::Retry { delay: None, .. }
-        ));
-        assert!(matches!(
-            classify_status(429, "{}", Some(3600), "t"),
-            Failure::Final(_)
-        ));
-    }
-
-    #[test]
-    fn context_overflow_becomes_its_own_error() {
-        let f = classify_status(
-            400,
-            r#"{"message":"Input is too long.","reason":"CONTENT_LENGTH_EXCEEDS_THRESHOLD"}"#,
-            None,
-            "t",
-        );
-        assert!(matches!(f, Failure::Final(Error::ContextLengthExceeded(_))));
-    }
-
-    #[test]
-    fn bad_requests_are_final_and_keep_kiros_words() {
-        match classify_status(
-            400,
-            r#"{"message":"Improperly formed request.","reason":"REQUEST_BODY_INVALID"}"#,
-            None,
-            "t",
-        ) {
-            Failure::Final(Error::Upstream {
-                status, message, ..
-            }) => {
-                assert_eq!(status, 400);
-                assert!(message.contains("Improperly formed request."));
-                assert!(message.contains("REQUEST_BODY_INVALID"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn throttle_type_on_200_reads_as_message() {
-        let (m, _) = error_message(r#"{"__type":"com.amazon#ThrottlingException"}"#);
-        assert_eq!(m, "ThrottlingException");
-    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

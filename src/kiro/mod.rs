@@ -9,3 +9,5 @@ pub mod identity;
 pub mod mcp;
 pub mod models;
 pub mod payload;
+pub mod refusal;
+pub mod upstream;
