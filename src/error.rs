@@ -25,6 +25,12 @@ pub enum Error {
     Unauthorized,
     /// The path does not exist.
     NotFound(String),
+    /// The path exists but does not take this method; `allow` lists the methods it takes.
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allow: &'static str,
+    },
     /// A follow-up names an earlier response the gateway does not keep (never stored, evicted,
     /// expired, or kept by a process that has since restarted).
     PreviousResponseNotFound(String),
@@ -89,6 +95,7 @@ impl Error {
         match self {
             Error::BadRequest(_) | Error::ContextLengthExceeded(_) => 400,
             Error::PayloadTooLarge(_) => 413,
+            Error::MethodNotAllowed { .. } => 405,
             Error::Unauthorized => 401,
             Error::NotFound(_)
             | Error::ModelNotFound { .. }
@@ -113,7 +120,9 @@ impl Error {
     /// The class of the error, for the client formats' type names.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::BadRequest(_) | Error::PayloadTooLarge(_) => ErrorClass::InvalidRequest,
+            Error::BadRequest(_) | Error::PayloadTooLarge(_) | Error::MethodNotAllowed { .. } => {
+                ErrorClass::InvalidRequest
+            }
             Error::ContextLengthExceeded(_) => ErrorClass::ContextLength,
             Error::Unauthorized | Error::AuthFailed { .. } => ErrorClass::Authentication,
             Error::NotFound(_)
@@ -151,7 +160,78 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether Kiro refused because the plan's quota is spent (no retry helps until it resets).
+    pub fn is_quota(&self) -> bool {
+        matches!(self, Error::Upstream { reason: Some(r), .. }
+            if QUOTA_REASONS.contains(&r.as_str()))
+    }
+
+    /// Whether sending the same request again may succeed: a busy gateway, a throttle, a network
+    /// or Kiro failure. A bad request, a wrong key, a spent quota, an overflow or a refused login
+    /// stay what they are; clients are told not to retry those (`x-should-retry: false`).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Upstream { status, .. } => {
+                !self.is_quota() && matches!(status, 408 | 409 | 429 | 500..=599)
+            }
+            Error::Network { .. }
+            | Error::FirstTokenTimeout { .. }
+            | Error::Stream(_)
+            | Error::Overloaded
+            | Error::AccountsUnavailable { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The response headers that tell a client what to do next: `x-should-retry`, with
+    /// `Retry-After` on a transient error (Kiro's figure when it gave one), and `Allow` on a
+    /// wrong method.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::with_capacity(2);
+        if self.is_transient() {
+            h.push(("x-should-retry", "true".to_string()));
+            let wait = self.retry_after().unwrap_or(DEFAULT_RETRY_AFTER);
+            h.push(("Retry-After", wait.to_string()));
+        } else {
+            h.push(("x-should-retry", "false".to_string()));
+        }
+        if let Error::MethodNotAllowed { allow, .. } = self {
+            h.push(("Allow", allow.to_string()));
+        }
+        h
+    }
+
+    /// The request field a bad-request message is about. Those messages name the field first
+    /// (`'model' is required…`, `messages[2].role 'x' is not valid…`,
+    /// `response_format.json_schema.schema must be…`); a message that starts otherwise (`The
+    /// request body is not valid JSON…`) is about no one field.
+    pub fn param(&self) -> Option<&str> {
+        let Error::BadRequest(m) = self else {
+            return match self {
+                Error::PreviousResponseNotFound(_) => Some("previous_response_id"),
+                Error::ModelNotFound { .. } => Some("model"),
+                _ => None,
+            };
+        };
+        if let Some(rest) = m.strip_prefix('\'') {
+            return rest.split_once('\'').map(|(name, _)| name);
+        }
+        let end = m
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']')))
+            .unwrap_or(m.len());
+        let name = m[..end].trim_end_matches('.');
+        let starts_lower = name.starts_with(|c: char| c.is_ascii_lowercase());
+        let field_like = name.contains(['_', '.', '[']) || m[end..].starts_with([' ', ':']);
+        (starts_lower && field_like && !name.is_empty()).then_some(name)
+    }
 }
+
+/// Kiro's reasons for a spent quota (`docs/kiro-wire.md#errors`).
+const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
+
+/// Seconds a client is asked to wait after a transient error when nobody said how long.
+const DEFAULT_RETRY_AFTER: u64 = 2;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -199,6 +279,11 @@ impl fmt::Display for Error {
                 "The Kiro login from {source} could not be refreshed: {message}. Log in again (Kiro IDE or 'kiro-cli login') or update the credentials."
             ),
             Error::Overloaded => f.write_str("The gateway is busy; try again shortly."),
+            Error::MethodNotAllowed {
+                method,
+                path,
+                allow,
+            } => write!(f, "{path} does not take {method}; use {allow}."),
             Error::AccountsUnavailable { message, .. } => f.write_str(message),
             Error::Internal(m) => write!(f, "Internal error: {m}"),
         }
@@ -207,49 +292,65 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// `(status, body)` of OpenAI's error object for `e` (Chat Completions and Responses).
+/// `(status, body)` of OpenAI's error object for `e` (Chat Completions and Responses): `type`
+/// and `code` are OpenAI's strings, which clients act on (Codex shows "Quota exceeded" on
+/// `insufficient_quota` and compacts on `context_length_exceeded`), and `param` names the request
+/// field at fault when there is one.
 pub fn openai_body(e: &Error) -> (u16, Value) {
-    let (kind, code): (&str, Value) = match e {
-        Error::ContextLengthExceeded(_) => {
-            ("invalid_request_error", json!("context_length_exceeded"))
-        }
-        Error::ModelNotFound { .. } => ("invalid_request_error", json!("model_not_found")),
-        Error::PreviousResponseNotFound(_) => (
-            "invalid_request_error",
-            json!("previous_response_not_found"),
-        ),
-        Error::Unauthorized => ("authentication_error", json!("invalid_api_key")),
-        Error::PayloadTooLarge(_) => ("invalid_request_error", json!("request_too_large")),
-        Error::Upstream {
-            reason: Some(r), ..
-        } => (openai_type(e.class()), json!(r)),
-        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => {
-            ("timeout_error", json!("timeout"))
-        }
-        _ => (openai_type(e.class()), json!(e.status().to_string())),
-    };
-    let param = match e {
-        Error::PreviousResponseNotFound(_) => json!("previous_response_id"),
-        _ => Value::Null,
-    };
+    let (kind, code) = openai_type_and_code(e);
     (
         e.status(),
-        json!({"error": {"message": e.to_string(), "type": kind, "param": param, "code": code}}),
+        json!({"error": {"message": e.to_string(), "type": kind, "param": e.param(), "code": code}}),
     )
 }
 
-fn openai_type(c: ErrorClass) -> &'static str {
-    match c {
-        ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_request_error",
-        ErrorClass::Authentication => "authentication_error",
-        ErrorClass::Permission => "permission_error",
-        ErrorClass::NotFound => "not_found_error",
-        ErrorClass::RateLimit => "rate_limit_error",
-        ErrorClass::Overloaded => "overloaded_error",
-        ErrorClass::Timeout => "timeout_error",
-        ErrorClass::Upstream => "kiro_api_error",
-        ErrorClass::Internal => "server_error",
+/// OpenAI's error `type` and `code` for `e`.
+pub fn openai_type_and_code(e: &Error) -> (&'static str, &'static str) {
+    if e.is_quota() {
+        return ("insufficient_quota", "insufficient_quota");
     }
+    let code = match e {
+        Error::BadRequest(m) if m.contains(" is required") => "missing_required_parameter",
+        Error::BadRequest(_) => "invalid_value",
+        Error::PayloadTooLarge(_) => "request_too_large",
+        Error::ContextLengthExceeded(_) => "context_length_exceeded",
+        Error::MethodNotAllowed { .. } => "method_not_allowed",
+        Error::ModelNotFound { .. } => "model_not_found",
+        Error::PreviousResponseNotFound(_) => "previous_response_not_found",
+        Error::NotFound(_) => "unknown_url",
+        Error::Unauthorized => "invalid_api_key",
+        Error::AuthFailed { .. } => "upstream_login_failed",
+        Error::AccountSuspended { .. } => "account_suspended",
+        Error::ClientVersionRefused { .. } => "upstream_client_version_refused",
+        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => "timeout",
+        _ => match e.class() {
+            ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_value",
+            ErrorClass::Authentication => "invalid_api_key",
+            ErrorClass::Permission => "permission_denied",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::RateLimit => "rate_limit_exceeded",
+            ErrorClass::Overloaded => "server_overloaded",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Upstream => "upstream_error",
+            ErrorClass::Internal => "server_error",
+        },
+    };
+    let kind = match e {
+        Error::ModelNotFound { .. } | Error::PreviousResponseNotFound(_) => "invalid_request_error",
+        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => "timeout_error",
+        _ => match e.class() {
+            ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_request_error",
+            ErrorClass::Authentication => "authentication_error",
+            ErrorClass::Permission => "permission_error",
+            ErrorClass::NotFound => "not_found_error",
+            ErrorClass::RateLimit => "rate_limit_error",
+            ErrorClass::Overloaded => "overloaded_error",
+            ErrorClass::Timeout => "timeout_error",
+            ErrorClass::Upstream => "kiro_api_error",
+            ErrorClass::Internal => "server_error",
+        },
+    };
+    (kind, code)
 }
 
 #[cfg(test)]
@@ -267,6 +368,59 @@ mod tests {
         assert_eq!(status, 400);
         assert_eq!(body["error"]["code"], "context_length_exceeded");
         assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn param_is_the_field_a_bad_request_message_starts_with() {
+        let param = |m: &str| Error::BadRequest(m.into()).param().map(str::to_string);
+        assert_eq!(param("'model' is required."), Some("model".into()));
+        assert_eq!(
+            param("messages[2].role 'x' is not valid."),
+            Some("messages[2].role".into())
+        );
+        assert_eq!(
+            param("messages[1]: image part without a URL."),
+            Some("messages[1]".into())
+        );
+        assert_eq!(
+            param("tool_choice must name a function."),
+            Some("tool_choice".into())
+        );
+        assert_eq!(param("n must be 1."), Some("n".into()));
+        assert_eq!(param("The request body is not valid JSON: x"), None);
+        assert_eq!(param("An image has no data."), None);
+        assert_eq!(param("Image data is not valid base64."), None);
+    }
+
+    #[test]
+    fn quota_is_final_and_throttles_are_transient() {
+        let up = |status, reason: Option<&str>| Error::Upstream {
+            status,
+            message: "m".into(),
+            reason: reason.map(str::to_string),
+            retry_after: None,
+        };
+        let quota = up(429, Some("MONTHLY_REQUEST_COUNT"));
+        assert!(quota.is_quota() && !quota.is_transient());
+        assert_eq!(
+            openai_type_and_code(&quota),
+            ("insufficient_quota", "insufficient_quota")
+        );
+        assert!(up(429, Some("USER_REQUEST_RATE_EXCEEDED")).is_transient());
+        assert!(up(503, None).is_transient());
+        assert!(!up(400, None).is_transient());
+        assert!(!Error::ContextLengthExceeded("x".into()).is_transient());
+        assert_eq!(
+            up(500, None).headers(),
+            vec![
+                ("x-should-retry", "true".into()),
+                ("Retry-After", "2".into())
+            ]
+        );
+        assert_eq!(
+            Error::Unauthorized.headers(),
+            vec![("x-should-retry", "false".into())]
+        );
     }
 
     #[test]

@@ -136,12 +136,15 @@ pub fn serve<F: Format>(app: &App, inc: &mut Incoming, format: &F) {
 
 /// The API key check and the method check, answered in `shape` when they fail. `true` when the
 /// request may go on.
-pub fn admit(app: &App, inc: &mut Incoming, shape: &dyn ErrorShape, method: &str) -> bool {
+pub fn admit(app: &App, inc: &mut Incoming, shape: &dyn ErrorShape, method: &'static str) -> bool {
     let refusal = if !authorized(app, inc) {
         Error::Unauthorized
     } else if inc.method != method {
-        let path = inc.path.trim_end_matches('/');
-        Error::BadRequest(format!("{path} accepts {method} only."))
+        Error::MethodNotAllowed {
+            method: inc.method.clone(),
+            path: inc.path.trim_end_matches('/').to_string(),
+            allow: method,
+        }
     } else {
         return true;
     };
@@ -149,7 +152,7 @@ pub fn admit(app: &App, inc: &mut Incoming, shape: &dyn ErrorShape, method: &str
     false
 }
 
-/// Answer `e` in `shape`, with `Retry-After` when known.
+/// Answer `e` in `shape`, with the headers that tell the client whether to retry (and when).
 pub fn respond_error(
     inc: &mut Incoming,
     shape: &dyn ErrorShape,
@@ -158,11 +161,7 @@ pub fn respond_error(
 ) {
     let (status, body) = shape.error_body(e);
     debug.error(status, &e.to_string());
-    let extra: Vec<(&str, String)> = e
-        .retry_after()
-        .map(|s| vec![("Retry-After", s.to_string())])
-        .unwrap_or_default();
-    inc.respond_json(status, &body, &extra);
+    inc.respond_json(status, &body, &e.headers());
 }
 
 /// Whether the request carries the proxy key (Bearer or x-api-key). No key configured means the

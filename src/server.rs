@@ -107,7 +107,8 @@ fn dispatch(app: &App, pool: &Pool<tiny_http::Request>, req: tiny_http::Request)
     };
     let mut inc = Incoming::new(req);
     let started = Instant::now();
-    if inc.method == "GET" && matches!(inc.path.as_str(), "/" | "/health") {
+    let read = matches!(inc.method.as_str(), "GET" | "HEAD");
+    if read && matches!(inc.path.as_str(), "/" | "/health") {
         // Liveness stays visible while every worker is busy (it needs no worker).
         route(app, &mut inc);
     } else {
@@ -206,23 +207,33 @@ fn route(app: &App, inc: &mut Incoming) {
         return;
     }
     let shape = error_shape(&inc.path);
-    match (Endpoint::of(&inc.path), inc.method.as_str()) {
-        (Endpoint::Root, "GET") => inc.respond_json(
+    // HEAD is answered like GET (tiny_http leaves the body out); Claude Code sends `HEAD /` first.
+    let read = matches!(inc.method.as_str(), "GET" | "HEAD");
+    match Endpoint::of(&inc.path) {
+        Endpoint::Root if read => inc.respond_json(
             200,
             &json!({"status": "ok", "message": "Kiro Gateway is running", "version": crate::VERSION}),
             &[],
         ),
-        (Endpoint::Health, "GET") => health(app, inc),
-        (Endpoint::Models, _) => {
+        Endpoint::Health if read => health(app, inc),
+        Endpoint::Root | Endpoint::Health => {
+            let e = Error::MethodNotAllowed {
+                method: inc.method.clone(),
+                path: inc.path.clone(),
+                allow: "GET, HEAD",
+            };
+            respond_error(inc, shape, &e, &mut DebugCapture::off());
+        }
+        Endpoint::Models => {
             if pipeline::admit(app, inc, shape, "GET") {
                 crate::openai::list_models(app, inc);
             }
         }
-        (Endpoint::Chat, _) => pipeline::serve(app, inc, &Chat),
-        (Endpoint::Messages, _) => pipeline::serve(app, inc, &Messages(Purpose::Generate)),
-        (Endpoint::CountTokens, _) => pipeline::serve(app, inc, &Messages(Purpose::CountTokens)),
-        (Endpoint::Responses, _) => pipeline::serve(app, inc, &Responses),
-        _ => {
+        Endpoint::Chat => pipeline::serve(app, inc, &Chat),
+        Endpoint::Messages => pipeline::serve(app, inc, &Messages(Purpose::Generate)),
+        Endpoint::CountTokens => pipeline::serve(app, inc, &Messages(Purpose::CountTokens)),
+        Endpoint::Responses => pipeline::serve(app, inc, &Responses),
+        Endpoint::Unknown => {
             let e = Error::NotFound(format!("No route for {} {}.", inc.method, inc.path));
             respond_error(inc, shape, &e, &mut DebugCapture::off());
         }

@@ -150,7 +150,7 @@ fn spent_quotas_are_never_retried_and_say_so() {
         let m = message(&body);
         assert!(m.contains(word) && m.contains("quota"), "{m}");
         assert!(m.contains("You have reached the limit."), "{m}");
-        assert_eq!(body["error"]["code"], reason);
+        assert_eq!(body["error"]["code"], "insufficient_quota");
     }
 }
 

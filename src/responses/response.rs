@@ -110,8 +110,12 @@ pub fn usage_json(u: &Usage, reasoning_tokens: u64) -> Value {
 }
 
 /// The `error.code` of a `response.failed`: the codes clients act on (Codex compacts on
-/// `context_length_exceeded` and backs off on `rate_limit_exceeded`), `server_error` otherwise.
+/// `context_length_exceeded`, backs off on `rate_limit_exceeded` and stops on
+/// `insufficient_quota`), `server_error` otherwise.
 pub fn failure_code(e: &Error) -> &'static str {
+    if e.is_quota() {
+        return "insufficient_quota";
+    }
     match e.class() {
         ErrorClass::ContextLength => "context_length_exceeded",
         ErrorClass::RateLimit => "rate_limit_exceeded",
