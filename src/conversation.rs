@@ -179,6 +179,9 @@ pub struct Conversation {
     pub system: String,
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
+    /// Hosted tools the client offered that the gateway cannot run (`file_search`, …): left out of
+    /// what Kiro sees, and named to the client in `x-kiro-gateway-ignored-tools`.
+    pub ignored_tools: Vec<String>,
     pub tool_choice: ToolChoice,
     pub reasoning: ReasoningRequest,
     pub max_output_tokens: Option<u32>,

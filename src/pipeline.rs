@@ -192,6 +192,13 @@ fn answer<F: Format>(
     format.recall(app, &mut req)?;
     let conv = format.conversation(&req);
     let prepared = app.prepare(conv)?;
+    if !conv.ignored_tools.is_empty() {
+        app.log_ignored_tools(&conv.ignored_tools);
+        inc.extra_headers.push((
+            "x-kiro-gateway-ignored-tools".into(),
+            conv.ignored_tools.join(", "),
+        ));
+    }
     if let Some(body) = format.answer_locally(app, &req, &prepared) {
         inc.respond_json(200, &body, &[]);
         return Ok(());

@@ -311,10 +311,20 @@ fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
 // ---- Codex CLI --------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "400 today: input[0].type 'additional_tools' is not supported; then 404 model 'gpt-6.2-sol'"]
+#[ignore = "404 today: model 'gpt-6.2-sol' (no fallback for names Kiro does not list yet)"]
+fn codex_default_model_name_is_served() {
+    let (_fake, gw) = start();
+    let answer = replay(&gw, &fixture("codex-default"));
+    let data = responses_events(&answer.events());
+    assert_eq!(data.last().unwrap()["type"], "response.completed");
+}
+
+#[test]
 fn codex_default_request_is_answered() {
     let (fake, gw) = start();
-    let answer = replay(&gw, &fixture("codex-default"));
+    let mut fx = fixture("codex-default");
+    fx.body["model"] = "claude-sonnet-4.5".into();
+    let answer = replay(&gw, &fx);
     let data = responses_events(&answer.events());
     assert_eq!(data.last().unwrap()["type"], "response.completed");
     let sent = fake.last_request().unwrap();
@@ -329,7 +339,6 @@ fn codex_default_request_is_answered() {
 }
 
 #[test]
-#[ignore = "400 today: tools[3] has type 'custom' (apply_patch); tool_search and web_search are refused too"]
 fn codex_apply_patch_call_comes_back_as_a_custom_tool_call() {
     let patch = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n";
     let (fake, gw) = start();
@@ -371,7 +380,6 @@ fn codex_apply_patch_call_comes_back_as_a_custom_tool_call() {
 }
 
 #[test]
-#[ignore = "400 today: tools[4] has type 'namespace'; then tools[7] has type 'web_search'"]
 fn codex_namespaced_function_call_comes_back_with_its_namespace() {
     let (fake, gw) = start();
     fake.set_reply_fn(|rec| {

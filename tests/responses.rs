@@ -325,19 +325,54 @@ fn store_size_evicts_the_least_recently_used_response() {
 }
 
 #[test]
-fn hosted_tools_are_refused_naming_the_type() {
+fn hosted_tools_are_left_out_and_named_in_a_header() {
     let (fake, gw) = start();
-    let (status, body) = gw.post(
-        "/v1/responses",
-        &json!({"model": MODEL, "input": "x", "tools": [{"type": "web_search"}]}),
+    let body = json!({"model": MODEL, "input": "x", "tools": [
+        {"type": "function", "name": "ok", "parameters": {"type": "object"}},
+        {"type": "file_search", "vector_store_ids": ["vs_1"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}}]});
+    for _ in 0..2 {
+        let (status, headers, text) = gw.post_raw(
+            "/v1/responses",
+            &[("authorization", &format!("Bearer {}", common::KEY))],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{text}");
+        let ignored = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-kiro-gateway-ignored-tools"))
+            .map(|(_, v)| v.as_str());
+        assert_eq!(ignored, Some("file_search, code_interpreter"));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["tools"].as_array().unwrap().len(),
+            3,
+            "tools echoed as sent"
+        );
+    }
+    let sent = fake.last_request().unwrap().body;
+    let tools = current(&sent)["userInputMessageContext"]["tools"]
+        .as_array()
+        .unwrap();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0]["toolSpecification"]["name"], "ok");
+    let logs = gw.logs();
+    assert_eq!(
+        logs.matches("hosted tool 'file_search'").count(),
+        1,
+        "{logs}"
     );
-    assert_eq!(status, 400, "{body}");
-    assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert!(body["error"]["message"]
+    // A tool type no API defines is still a mistake.
+    let (status, v) = gw.post(
+        "/v1/responses",
+        &json!({"model": MODEL, "input": "x", "tools": [{"type": "telepathy"}]}),
+    );
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("'web_search'"));
-    assert!(fake.requests().is_empty());
+        .contains("tools[0].type 'telepathy'"));
+    assert_eq!(fake.requests().len(), 2);
 }
 
 #[test]
@@ -375,7 +410,7 @@ fn reasoning_streams_as_summary_and_its_signature_returns_to_kiro() {
     assert_eq!(out[0]["type"], "reasoning");
     assert!(out[0]["id"].as_str().unwrap().starts_with("rs_"));
     assert_eq!(out[0]["summary"][0]["text"], "Let me think.");
-    assert_eq!(out[0]["encrypted_content"], "sig-abc");
+    assert_eq!(out[0]["encrypted_content"], "kgw1:sig-abc");
     assert_eq!(out[1]["content"][0]["text"], "42");
     assert!(
         done["usage"]["output_tokens_details"]["reasoning_tokens"]
@@ -395,6 +430,28 @@ fn reasoning_streams_as_summary_and_its_signature_returns_to_kiro() {
     let rc = &history[1]["assistantResponseMessage"]["reasoningContent"]["reasoningText"];
     assert_eq!(rc["text"], "Let me think.");
     assert_eq!(rc["signature"], "sig-abc");
+
+    // Replayed in full (store: false, as Codex does), our reasoning item is signed again; one
+    // minted elsewhere keeps its text but goes without a signature.
+    for (encrypted, signature) in [
+        ("kgw1:sig-abc", json!("sig-abc")),
+        ("gAAAAABforeign", Value::Null),
+    ] {
+        let (status, _) = gw.post(
+            "/v1/responses",
+            &json!({"model": MODEL, "store": false, "input": [
+                {"role": "user", "content": "meaning of life?"},
+                {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Let me think."}],
+                 "encrypted_content": encrypted},
+                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "42"}]},
+                {"role": "user", "content": "why?"}]}),
+        );
+        assert_eq!(status, 200);
+        let sent = fake.last_request().unwrap().body;
+        let history = kiro_history(&sent);
+        let rc = &history[1]["assistantResponseMessage"]["reasoningContent"]["reasoningText"];
+        assert_eq!(rc["signature"], signature, "{encrypted}: {rc}");
+    }
 }
 
 #[test]

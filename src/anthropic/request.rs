@@ -78,7 +78,7 @@ pub fn parse_messages_request(
         ..Conversation::default()
     };
     conv.messages = parse_messages(messages, max_image_bytes)?;
-    conv.tools = parse_tools(obj.get("tools"))?;
+    (conv.tools, conv.ignored_tools) = parse_tools(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
     conv.reasoning = parse_reasoning(obj.get("thinking"), obj.get("output_config"))?;
@@ -460,9 +460,12 @@ fn merge_reasoning(
 /// `tools`: custom tools (`type` absent or `custom`). Anthropic-defined and server tools
 /// (`web_search_…`, `bash_…`, `text_editor_…`) are skipped: Kiro cannot run them and has no
 /// schema for them.
-fn parse_tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {
+/// The custom tools, and the types of the server tools left out (Anthropic runs those itself;
+/// the gateway cannot).
+fn parse_tools(v: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<String>), Error> {
+    let mut ignored: Vec<String> = Vec::new();
     let list = match v {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Ok((Vec::new(), ignored)),
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad("'tools' must be an array.")),
     };
@@ -475,7 +478,10 @@ fn parse_tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {
             None | Some(Value::Null) => {}
             Some(Value::String(k)) if k == "custom" => {}
             Some(Value::String(k)) => {
-                log::info!("tools[{i}]: skipping the '{k}' tool (not a custom tool)");
+                log::debug!("tools[{i}]: leaving out the '{k}' tool (not a custom tool)");
+                if !ignored.contains(k) {
+                    ignored.push(k.clone());
+                }
                 continue;
             }
             Some(_) => return Err(bad(format!("tools[{i}].type must be a string."))),
@@ -505,7 +511,7 @@ fn parse_tools(v: Option<&Value>) -> Result<Vec<ToolSpec>, Error> {
             schema,
         });
     }
-    Ok(out)
+    Ok((out, ignored))
 }
 
 fn parse_tool_choice(v: Option<&Value>) -> Result<ToolChoice, Error> {

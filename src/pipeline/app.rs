@@ -2,7 +2,8 @@
 //! decide how to reason, build the Kiro body, open the upstream reply (choosing the account), and
 //! relay it while learning how far the token estimate is from Kiro's figures.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::auth::accounts::Pool;
@@ -32,6 +33,8 @@ pub struct App {
     /// Conversations kept for follow-ups that name an earlier reply (Responses'
     /// `previous_response_id`); bounded, in memory.
     pub responses: ResponseStore,
+    /// Hosted tool types already logged as left out (each is logged once).
+    ignored_tools_logged: Mutex<HashSet<String>>,
 }
 
 /// A request ready to be sent.
@@ -54,8 +57,24 @@ impl App {
             models: ModelCatalog::new(),
             tokens: Calibration::default(),
             responses: ResponseStore::new(config.responses_store_size, config.responses_store_ttl),
+            ignored_tools_logged: Mutex::new(HashSet::new()),
             config,
         })
+    }
+
+    /// Log at WARN, once per tool type for the life of the process, that a client's hosted tool
+    /// was left out (clients send them with every request).
+    pub fn log_ignored_tools(&self, tools: &[String]) {
+        let Ok(mut logged) = self.ignored_tools_logged.lock() else {
+            return;
+        };
+        for t in tools {
+            if logged.insert(t.clone()) {
+                log::warn!(
+                    "a client offered the hosted tool '{t}', which the gateway cannot run: it is left out of what Kiro sees (named in x-kiro-gateway-ignored-tools); logged once"
+                );
+            }
+        }
     }
 
     /// Resolve the model and build the Kiro body.

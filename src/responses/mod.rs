@@ -7,6 +7,7 @@
 
 pub mod request;
 pub mod response;
+pub mod tools;
 
 use std::sync::Arc;
 

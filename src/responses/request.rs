@@ -1,11 +1,13 @@
 //! OpenAI Responses request JSON (`POST /v1/responses`) → the neutral [`Conversation`].
 //!
 //! `input` is a string or a list of items (`message`, `function_call`, `function_call_output`,
-//! `reasoning`); `instructions` become the system prompt. Assistant-side items of one turn
-//! (reasoning, text, function calls) become one assistant message, and consecutive tool outputs
-//! one user message, because that is the shape Kiro's history takes. What we cannot honour
-//! (hosted tools, file ids, item references) is refused with a 400 naming it, never ignored:
-//! silently dropping a tool or an input would make the model answer something else.
+//! `custom_tool_call`, `custom_tool_call_output`, `reasoning`, and what Codex replays);
+//! `instructions` become the system prompt. Assistant-side items of one turn (reasoning, text, tool
+//! calls) become one assistant message, and consecutive tool outputs one user message, because that
+//! is the shape Kiro's history takes. Tools are read by [`super::tools`], including those of an
+//! `additional_tools` input item. What would change the answer if dropped (file ids, item
+//! references) is refused with a 400 naming it; items that only record what OpenAI's servers did
+//! (web searches, compaction) are accepted, and kept where they carry meaning.
 //!
 //! Nothing here knows Kiro, the store or HTTP.
 
@@ -16,6 +18,13 @@ use crate::conversation::{
     ToolResult, ToolSpec,
 };
 use crate::error::Error;
+
+use super::tools::{kiro_name, ToolMap, Tools, CUSTOM_INPUT};
+
+/// The prefix of the `encrypted_content` the gateway hands out for a reasoning item: the Kiro
+/// signature follows it. A reasoning item replayed without it was minted elsewhere (by OpenAI, for
+/// a conversation that moved here) and its content must not reach Kiro as a signature.
+pub const SIGNATURE_PREFIX: &str = "kgw1:";
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::BadRequest(msg.into())
@@ -33,6 +42,10 @@ pub struct ResponsesRequest {
     /// The input items as conversation messages.
     pub input: Vec<Message>,
     pub tools: Vec<ToolSpec>,
+    /// How Kiro's calls go back: namespaces and freeform tools.
+    pub tool_map: ToolMap,
+    /// Hosted tool types left out of what Kiro sees.
+    pub ignored_tools: Vec<String>,
     pub tool_choice: ToolChoice,
     pub reasoning: ReasoningRequest,
     pub max_output_tokens: Option<u32>,
@@ -47,7 +60,8 @@ pub struct ResponsesRequest {
 /// Request fields echoed in the `response` object.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Echo {
-    /// The function tools, normalised to `{type, name, description, parameters, strict}`.
+    /// The tools as sent (function tools normalised to `{type, name, description, parameters,
+    /// strict}`).
     pub tools: Vec<Value>,
     /// `"auto"`, `"none"`, `"required"` or `{type: function, name}`.
     pub tool_choice: Value,
@@ -59,6 +73,8 @@ pub struct Echo {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub parallel_tool_calls: bool,
+    /// `truncation` as sent (`disabled` when absent).
+    pub truncation: Value,
 }
 
 impl ResponsesRequest {
@@ -91,6 +107,7 @@ impl ResponsesRequest {
             system: system.join("\n\n"),
             messages,
             tools: self.tools.clone(),
+            ignored_tools: self.ignored_tools.clone(),
             tool_choice: self.tool_choice.clone(),
             reasoning: self.reasoning.clone(),
             max_output_tokens: self.max_output_tokens,
@@ -131,7 +148,23 @@ pub fn parse_responses_request(
         Some(Value::Array(items)) => parse_items(items, max_image_bytes, &mut input_system)?,
         Some(_) => return Err(bad("'input' must be a string or an array of items.")),
     };
-    let (tools, echo_tools) = parse_tools(obj.get("tools"))?;
+    let mut tools = Tools::default();
+    match obj.get("tools") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => tools.add(list, "tools")?,
+        Some(_) => return Err(bad("'tools' must be an array.")),
+    }
+    // Codex (with its newer models) sends its tools in an input item instead.
+    if let Some(Value::Array(items)) = obj.get("input") {
+        for (i, item) in items.iter().enumerate() {
+            if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+                match item.get("tools") {
+                    Some(Value::Array(list)) => tools.add(list, &format!("input[{i}].tools"))?,
+                    _ => return Err(bad(format!("input[{i}].tools must be an array of tools."))),
+                }
+            }
+        }
+    }
     let (tool_choice, echo_choice) = parse_tool_choice(obj.get("tool_choice"))?;
     let reasoning_obj = match obj.get("reasoning") {
         None | Some(Value::Null) => None,
@@ -166,8 +199,13 @@ pub fn parse_responses_request(
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(_) => return Err(bad("'previous_response_id' must be a non-empty string.")),
     };
+    let truncation = match obj.get("truncation") {
+        None | Some(Value::Null) => json!("disabled"),
+        Some(t @ Value::String(_)) => t.clone(),
+        Some(_) => return Err(bad("'truncation' must be 'auto' or 'disabled'.")),
+    };
     let echo = Echo {
-        tools: echo_tools,
+        tools: tools.echo,
         tool_choice: echo_choice,
         reasoning_effort: effort,
         reasoning_summary: summary,
@@ -182,13 +220,16 @@ pub fn parse_responses_request(
             .get("parallel_tool_calls")
             .and_then(Value::as_bool)
             .unwrap_or(true),
+        truncation,
     };
     Ok(ResponsesRequest {
         model,
         instructions,
         input_system,
         input,
-        tools,
+        tools: tools.specs,
+        tool_map: tools.map,
+        ignored_tools: tools.ignored,
         tool_choice,
         reasoning,
         max_output_tokens,
@@ -257,7 +298,11 @@ fn parse_items(
                 let call = parse_function_call(obj, i)?;
                 assistant_turn(&mut out).tool_calls.push(call);
             }
-            "function_call_output" => {
+            "custom_tool_call" => {
+                let call = parse_custom_call(obj, i)?;
+                assistant_turn(&mut out).tool_calls.push(call);
+            }
+            "function_call_output" | "custom_tool_call_output" => {
                 let call_id = required_str(obj, "call_id", i)?;
                 let (text, images) = match obj.get("output") {
                     Some(Value::String(s)) => (s.clone(), Vec::new()),
@@ -274,6 +319,41 @@ fn parse_items(
                     is_error: false,
                     images,
                 });
+            }
+            "local_shell_call" => {
+                // Kiro only takes calls of tools the request defines, and Codex defines no tool
+                // for these: they go as text.
+                let id = obj
+                    .get("call_id")
+                    .or_else(|| obj.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let action = obj.get("action").cloned().unwrap_or(Value::Null);
+                let text = format!("[Tool: local_shell ({id})]\n{action}");
+                append_text(&mut assistant_turn(&mut out).text, &text);
+            }
+            "local_shell_call_output" => {
+                let id = obj.get("call_id").and_then(Value::as_str).unwrap_or("");
+                let output = match obj.get("output") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let text = format!("[Tool Result ({id})]\n{output}");
+                append_text(&mut user_turn(&mut out).text, &text);
+            }
+            "compaction" | "compaction_summary" => {
+                // The encrypted part is OpenAI's; a readable summary, when there is one, is the
+                // earlier conversation in short.
+                let summary = summary_text(obj);
+                if !summary.is_empty() {
+                    let text = format!("[Summary of the earlier conversation]\n{summary}");
+                    append_text(&mut user_turn(&mut out).text, &text);
+                }
+            }
+            "additional_tools" => {} // read with the tools
+            kind if REPLAYED_SERVER_ITEMS.contains(&kind) => {
+                log::debug!("input[{i}]: leaving out a replayed '{kind}' item");
             }
             "reasoning" => {
                 let r = parse_reasoning(obj);
@@ -297,7 +377,7 @@ fn parse_items(
             }
             other => {
                 return Err(bad(format!(
-                    "input[{i}].type '{other}' is not supported: use message, function_call, function_call_output or reasoning."
+                    "input[{i}].type '{other}' is not an input item of the Responses API: use message, function_call, function_call_output, custom_tool_call, custom_tool_call_output or reasoning."
                 )))
             }
         }
@@ -421,6 +501,73 @@ fn content_parts(
     Ok((text, images))
 }
 
+/// Items that record what OpenAI's servers (or client features the gateway has no tool for) did;
+/// clients replay them with the rest of the conversation. Kiro has nothing to carry them in.
+const REPLAYED_SERVER_ITEMS: [&str; 17] = [
+    "web_search_call",
+    "file_search_call",
+    "computer_call",
+    "computer_call_output",
+    "code_interpreter_call",
+    "image_generation_call",
+    "mcp_list_tools",
+    "mcp_approval_request",
+    "mcp_approval_response",
+    "mcp_call",
+    "tool_search_call",
+    "tool_search_output",
+    "shell_call",
+    "shell_call_output",
+    "apply_patch_call",
+    "apply_patch_call_output",
+    "ghost_snapshot",
+];
+
+/// The readable text of a compaction item's `summary` or `content` parts, if it has any.
+fn summary_text(obj: &Map<String, Value>) -> String {
+    ["summary", "content"]
+        .iter()
+        .filter_map(|k| obj.get(*k))
+        .flat_map(|v| match v {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(parts) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        })
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `namespace` of a call item, when it has one.
+fn namespace_of(obj: &Map<String, Value>) -> Option<&str> {
+    obj.get("namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+}
+
+/// A `custom_tool_call` item: the call of a freeform tool, whose text becomes the one string
+/// parameter of the tool Kiro knows.
+fn parse_custom_call(obj: &Map<String, Value>, i: usize) -> Result<ToolCall, Error> {
+    let call_id = required_str(obj, "call_id", i)?;
+    let name = required_str(obj, "name", i)?;
+    let input = match obj.get("input") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => String::new(),
+        Some(_) => return Err(bad(format!("input[{i}].input must be a string."))),
+    };
+    let mut args = Map::new();
+    args.insert(CUSTOM_INPUT.to_string(), Value::String(input));
+    Ok(ToolCall {
+        id: call_id.to_string(),
+        name: kiro_name(namespace_of(obj), name),
+        input: Value::Object(args),
+    })
+}
+
 fn parse_function_call(obj: &Map<String, Value>, i: usize) -> Result<ToolCall, Error> {
     let call_id = required_str(obj, "call_id", i)?;
     let name = required_str(obj, "name", i)?;
@@ -445,7 +592,7 @@ fn parse_function_call(obj: &Map<String, Value>, i: usize) -> Result<ToolCall, E
     };
     Ok(ToolCall {
         id: call_id.to_string(),
-        name: name.to_string(),
+        name: kiro_name(namespace_of(obj), name),
         input,
     })
 }
@@ -472,52 +619,16 @@ fn parse_reasoning(obj: &Map<String, Value>) -> Reasoning {
     }
     Reasoning {
         text,
+        // Only a signature this gateway handed out goes back to Kiro; one minted elsewhere would
+        // get Kiro's 400 for an invalid signature.
         signature: obj
             .get("encrypted_content")
             .and_then(Value::as_str)
+            .and_then(|s| s.strip_prefix(SIGNATURE_PREFIX))
             .filter(|s| !s.is_empty())
             .map(str::to_string),
         redacted: None,
     }
-}
-
-/// Function tools → specs, and their echo. Any other tool type is refused by name: a hosted
-/// tool the model cannot use must not silently disappear.
-fn parse_tools(tools: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<Value>), Error> {
-    let list = match tools {
-        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(bad("'tools' must be an array.")),
-    };
-    let mut specs = Vec::new();
-    let mut echo = Vec::new();
-    for (i, t) in list.iter().enumerate() {
-        let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
-        if kind != "function" {
-            let shown = if kind.is_empty() { "(none)" } else { kind };
-            return Err(bad(format!(
-                "tools[{i}] has type '{shown}', which this gateway does not support: only tools of type 'function' can be used."
-            )));
-        }
-        let name = t
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad(format!("tools[{i}].name is required.")))?;
-        let description = t.get("description").and_then(Value::as_str).unwrap_or("");
-        let parameters = t.get("parameters").cloned().unwrap_or(Value::Null);
-        specs.push(ToolSpec {
-            name: name.to_string(),
-            description: description.to_string(),
-            schema: parameters.clone(),
-        });
-        echo.push(json!({
-            "type": "function", "name": name, "description": description,
-            "parameters": parameters,
-            "strict": t.get("strict").and_then(Value::as_bool),
-        }));
-    }
-    Ok((specs, echo))
 }
 
 fn parse_tool_choice(v: Option<&Value>) -> Result<(ToolChoice, Value), Error> {
@@ -535,19 +646,19 @@ fn parse_tool_choice(v: Option<&Value>) -> Result<(ToolChoice, Value), Error> {
         },
         Some(Value::Object(o)) => {
             let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
-            if kind != "function" {
+            if kind != "function" && kind != "custom" {
                 return Err(bad(format!(
-                    "tool_choice of type '{kind}' is not supported: only function tools can be chosen."
+                    "tool_choice of type '{kind}' is not supported: only function and custom tools can be chosen."
                 )));
             }
             let name = o
                 .get("name")
                 .and_then(Value::as_str)
                 .filter(|n| !n.is_empty())
-                .ok_or_else(|| bad("tool_choice must name a function."))?;
+                .ok_or_else(|| bad("tool_choice must name a tool."))?;
             (
-                ToolChoice::Named(name.to_string()),
-                json!({"type": "function", "name": name}),
+                ToolChoice::Named(kiro_name(namespace_of(o), name)),
+                Value::Object(o.clone()),
             )
         }
         Some(_) => return Err(bad("tool_choice must be a string or an object.")),
@@ -618,7 +729,7 @@ mod tests {
         let c = conv(json!({"model": "m", "input": [
             {"role": "user", "content": "weather in Paris and Rome?"},
             {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "two calls"}],
-             "encrypted_content": "sig-1"},
+             "encrypted_content": "kgw1:sig-1"},
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
             {"type": "function_call", "id": "fc_1", "call_id": "call_a", "name": "weather", "arguments": "{\"city\":\"Paris\"}"},
             {"type": "function_call", "call_id": "call_b", "name": "weather", "arguments": "{\"city\":\"Rome\"}"},
@@ -697,19 +808,107 @@ mod tests {
     }
 
     #[test]
-    fn hosted_tools_are_refused_by_type() {
+    fn hosted_tools_are_left_out_and_named() {
         for kind in [
             "web_search",
             "file_search",
             "computer_use_preview",
             "local_shell",
         ] {
-            let e = parse(json!({"model": "m", "input": "x", "tools": [
+            let r = parse(json!({"model": "m", "input": "x", "tools": [
                 {"type": "function", "name": "ok"}, {"type": kind}]}))
-            .unwrap_err();
-            assert_eq!(e.status(), 400);
-            assert!(e.to_string().contains(&format!("'{kind}'")), "{e}");
+            .unwrap();
+            assert_eq!(r.tools.len(), 1);
+            assert_eq!(r.ignored_tools, [kind]);
+            assert_eq!(r.echo.tools[1]["type"], kind);
+            let c = r.conversation(&[], Vec::new()).unwrap();
+            assert_eq!(c.ignored_tools, [kind]);
         }
+    }
+
+    #[test]
+    fn codex_tools_in_an_additional_tools_item_are_read_with_namespaces_and_custom_tools() {
+        let r = parse(json!({"model": "m", "truncation": "auto", "input": [
+            {"type": "additional_tools", "role": "developer", "id": "at_1", "tools": [
+                {"type": "namespace", "name": "functions", "description": "", "tools": [
+                    {"type": "custom", "name": "exec", "description": "Run JS",
+                     "format": {"type": "grammar", "syntax": "lark", "definition": "start: SOURCE"}},
+                    {"type": "function", "name": "wait", "parameters": {"type": "object"}}]}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]}],
+            "tool_choice": {"type": "custom", "name": "exec", "namespace": "functions"}}))
+        .unwrap();
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["functions__exec", "functions__wait"]);
+        assert!(r.tool_map.client("functions__exec").custom);
+        assert_eq!(r.input, vec![Message::text(Role::User, "go")]);
+        assert_eq!(r.echo.truncation, json!("auto"));
+        assert_eq!(r.tool_choice, ToolChoice::Named("functions__exec".into()));
+    }
+
+    #[test]
+    fn codex_replayed_items_become_history_or_are_left_out() {
+        let c = conv(json!({"model": "m", "input": [
+            {"type": "compaction", "encrypted_content": "gAAAA-opaque"},
+            {"type": "compaction_summary", "encrypted_content": "x", "summary": [{"type": "summary_text", "text": "We fixed the build."}]},
+            {"role": "user", "content": "patch it"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "openai thought"}], "encrypted_content": "gAAAAABforeign"},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "q"}},
+            {"type": "custom_tool_call", "call_id": "call_p", "name": "apply_patch", "input": "*** Begin Patch\n*** End Patch\n"},
+            {"type": "function_call", "call_id": "call_s", "name": "spawn_agent", "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "custom_tool_call_output", "call_id": "call_p", "output": [{"type": "input_text", "text": "Done!"}]},
+            {"type": "function_call_output", "call_id": "call_s", "output": "spawned"},
+            {"type": "local_shell_call", "call_id": "call_l", "status": "completed", "action": {"type": "exec", "command": ["ls"]}},
+            {"type": "local_shell_call_output", "call_id": "call_l", "output": "a.txt"},
+            {"type": "tool_search_call", "call_id": "call_t", "arguments": {"query": "x"}}
+        ]}));
+        let roles: Vec<Role> = c.messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [
+                Role::User,
+                Role::Assistant,
+                Role::User,
+                Role::Assistant,
+                Role::User
+            ]
+        );
+        assert_eq!(
+            c.messages[0].text,
+            "[Summary of the earlier conversation]\nWe fixed the build.\npatch it"
+        );
+        let a = &c.messages[1];
+        // A reasoning item minted elsewhere keeps its text but never reaches Kiro as a signature.
+        let r = a.reasoning.as_ref().unwrap();
+        assert_eq!(
+            (r.text.as_str(), r.signature.as_ref()),
+            ("openai thought", None)
+        );
+        let calls: Vec<(&str, &str)> = a
+            .tool_calls
+            .iter()
+            .map(|t| (t.id.as_str(), t.name.as_str()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("call_p", "apply_patch"),
+                ("call_s", "multi_agent_v1__spawn_agent")
+            ]
+        );
+        assert_eq!(
+            a.tool_calls[0].input,
+            json!({"input": "*** Begin Patch\n*** End Patch\n"})
+        );
+        let results: Vec<(&str, &str)> = c.messages[2]
+            .tool_results
+            .iter()
+            .map(|t| (t.tool_use_id.as_str(), t.text.as_str()))
+            .collect();
+        assert_eq!(results, [("call_p", "Done!"), ("call_s", "spawned")]);
+        assert!(c.messages[3]
+            .text
+            .starts_with("[Tool: local_shell (call_l)]"));
+        assert_eq!(c.messages[4].text, "[Tool Result (call_l)]\na.txt");
     }
 
     #[test]
@@ -725,8 +924,32 @@ mod tests {
                 "wizard",
             ),
             (
-                json!({"model": "m", "input": [{"type": "web_search_call"}]}),
-                "web_search_call",
+                json!({"model": "m", "input": [{"type": "telepathy_call"}]}),
+                "input[0].type 'telepathy_call'",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "custom_tool_call", "call_id": "c", "input": "x"}]}),
+                "input[0].name",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "additional_tools", "tools": {}}]}),
+                "input[0].tools",
+            ),
+            (
+                json!({"model": "m", "input": [{"type": "additional_tools", "tools": [{"type": "namespace", "name": "n", "tools": []}]}]}),
+                "input[0].tools[0].tools",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "spell"}]}),
+                "tools[0].type 'spell'",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tools": [{"type": "custom", "description": "no name"}]}),
+                "tools[0].name",
+            ),
+            (
+                json!({"model": "m", "input": "x", "truncation": 1}),
+                "truncation",
             ),
             (
                 json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}),

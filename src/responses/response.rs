@@ -19,7 +19,8 @@ use crate::sse::SseWriter;
 use crate::tokens::estimate_tokens;
 use crate::util::{now_unix, random_hex};
 
-use super::request::{Echo, ResponsesRequest};
+use super::request::{Echo, ResponsesRequest, SIGNATURE_PREFIX};
+use super::tools::{custom_input, ClientTool, CustomInputStream, ToolMap};
 
 /// Where the events of one response go.
 pub trait EventOut {
@@ -73,6 +74,8 @@ pub struct ResponseHead {
     pub store: bool,
     pub max_output_tokens: Option<u32>,
     pub echo: Echo,
+    /// How Kiro's tool calls become the client's items.
+    pub tools: ToolMap,
 }
 
 impl ResponseHead {
@@ -87,6 +90,7 @@ impl ResponseHead {
             store: req.store,
             max_output_tokens: req.max_output_tokens,
             echo: req.echo.clone(),
+            tools: req.tool_map.clone(),
         }
     }
 }
@@ -143,8 +147,14 @@ enum Item {
     Call {
         id: String,
         call_id: String,
-        name: String,
+        /// The tool's name as Kiro knows it (what history sends back).
+        kiro_name: String,
+        /// The tool as the client knows it.
+        tool: ClientTool,
+        /// The JSON arguments as Kiro sent them.
         arguments: String,
+        /// A freeform call's text, decoded from the arguments as they arrive.
+        input: CustomInputStream,
         /// Closed with complete arguments. A call never closed was cut by Kiro: it is withheld
         /// from the final output, never handed out broken.
         done: bool,
@@ -168,7 +178,7 @@ impl Item {
                 };
                 let mut v = json!({"type": "reasoning", "id": id, "summary": summary});
                 if let Some(s) = signature {
-                    v["encrypted_content"] = json!(s);
+                    v["encrypted_content"] = json!(format!("{SIGNATURE_PREFIX}{s}"));
                 }
                 v
             }
@@ -181,13 +191,29 @@ impl Item {
             Item::Call {
                 id,
                 call_id,
-                name,
+                tool,
                 arguments,
                 done,
-            } => json!({
-                "type": "function_call", "id": id, "call_id": call_id, "name": name,
-                "arguments": arguments, "status": if *done { "completed" } else { "in_progress" },
-            }),
+                ..
+            } => {
+                let status = if *done { "completed" } else { "in_progress" };
+                let mut v = if tool.custom {
+                    let input = if *done {
+                        custom_input(arguments)
+                    } else {
+                        String::new()
+                    };
+                    json!({"type": "custom_tool_call", "id": id, "call_id": call_id,
+                        "name": tool.name, "input": input, "status": status})
+                } else {
+                    json!({"type": "function_call", "id": id, "call_id": call_id,
+                        "name": tool.name, "arguments": arguments, "status": status})
+                };
+                if let Some(ns) = &tool.namespace {
+                    v["namespace"] = json!(ns);
+                }
+                v
+            }
         }
     }
 
@@ -281,7 +307,7 @@ impl<'a> ResponseWriter<'a> {
             "reasoning": {"effort": e.reasoning_effort, "summary": e.reasoning_summary},
             "store": h.store, "temperature": e.temperature.unwrap_or(1.0),
             "text": {"format": {"type": "text"}}, "tool_choice": e.tool_choice, "tools": e.tools,
-            "top_p": e.top_p.unwrap_or(1.0), "truncation": "disabled", "usage": null,
+            "top_p": e.top_p.unwrap_or(1.0), "truncation": e.truncation, "usage": null,
             "user": null, "metadata": e.metadata,
         })
     }
@@ -483,11 +509,15 @@ impl<'a> ResponseWriter<'a> {
 
     fn on_call_start(&mut self, index: usize, call_id: String, name: String) -> io::Result<()> {
         self.close_open("completed")?;
+        let tool = self.head.tools.client(&name);
+        let prefix = if tool.custom { "ctc" } else { "fc" };
         let item = self.add_item(Item::Call {
-            id: format!("fc_{}", random_hex(48)),
+            id: format!("{prefix}_{}", random_hex(48)),
             call_id,
-            name,
+            kiro_name: name,
+            tool,
             arguments: String::new(),
+            input: CustomInputStream::default(),
             done: false,
         })?;
         if self.calls.len() <= index {
@@ -510,6 +540,8 @@ impl<'a> ResponseWriter<'a> {
         let Some(Item::Call {
             id,
             arguments,
+            tool,
+            input,
             done: false,
             ..
         }) = self.items.get_mut(item)
@@ -518,6 +550,16 @@ impl<'a> ResponseWriter<'a> {
         };
         arguments.push_str(&fragment);
         let id = id.clone();
+        if tool.custom {
+            let delta = input.push(&fragment);
+            if delta.is_empty() {
+                return Ok(());
+            }
+            return self.send(
+                "response.custom_tool_call_input.delta",
+                json!({"item_id": id, "output_index": item, "delta": delta}),
+            );
+        }
         self.send(
             "response.function_call_arguments.delta",
             json!({"item_id": id, "output_index": item, "delta": fragment}),
@@ -530,8 +572,9 @@ impl<'a> ResponseWriter<'a> {
         };
         let Some(Item::Call {
             id,
-            name,
+            tool,
             arguments,
+            input,
             done,
             ..
         }) = self.items.get_mut(item)
@@ -543,9 +586,31 @@ impl<'a> ResponseWriter<'a> {
         }
         *arguments = args;
         *done = true;
-        let body = json!({"item_id": id, "output_index": item, "name": name,
-            "arguments": arguments});
-        self.send("response.function_call_arguments.done", body)?;
+        if tool.custom {
+            let whole = custom_input(arguments);
+            let id = id.clone();
+            // What was not streamed yet follows as one delta (all of it when the arguments had
+            // another shape than the one the stream decoder follows).
+            let rest = if input.is_prefix_of(&whole) {
+                whole[input.decoded.len()..].to_string()
+            } else {
+                whole.clone()
+            };
+            if !rest.is_empty() {
+                self.send(
+                    "response.custom_tool_call_input.delta",
+                    json!({"item_id": id, "output_index": item, "delta": rest}),
+                )?;
+            }
+            self.send(
+                "response.custom_tool_call_input.done",
+                json!({"item_id": id, "output_index": item, "input": whole}),
+            )?;
+        } else {
+            let body = json!({"item_id": id, "output_index": item, "name": tool.name,
+                "arguments": arguments});
+            self.send("response.function_call_arguments.done", body)?;
+        }
         let json = self.items.get(item).map(Item::json);
         if let Some(json) = json {
             self.send(
@@ -592,6 +657,8 @@ impl<'a> ResponseWriter<'a> {
     /// The reply broke after it started: `response.failed` with the error (the caller then ends
     /// the body; nothing may follow).
     pub fn fail(&mut self, e: &Error) -> io::Result<()> {
+        // The text streamed so far stays part of the response, as an incomplete message.
+        self.close_open("incomplete")?;
         let mut r = self.object("failed");
         r["error"] = json!({"code": failure_code(e), "message": e.to_string()});
         self.send("response.failed", json!({"response": r}))
@@ -607,7 +674,7 @@ impl<'a> ResponseWriter<'a> {
                 Item::Message { text, .. } => m.text.push_str(text),
                 Item::Call {
                     call_id,
-                    name,
+                    kiro_name,
                     arguments,
                     done: true,
                     ..
@@ -615,7 +682,7 @@ impl<'a> ResponseWriter<'a> {
                     if let Ok(input) = serde_json::from_str::<Value>(arguments) {
                         m.tool_calls.push(ToolCall {
                             id: call_id.clone(),
-                            name: name.clone(),
+                            name: kiro_name.clone(),
                             input,
                         });
                     }
@@ -699,6 +766,7 @@ mod tests {
                 parallel_tool_calls: true,
                 ..Echo::default()
             },
+            tools: ToolMap::default(),
         }
     }
 
@@ -870,7 +938,7 @@ mod tests {
             rs_done["summary"],
             json!([{"type": "summary_text", "text": "think hard"}])
         );
-        assert_eq!(rs_done["encrypted_content"], "sig");
+        assert_eq!(rs_done["encrypted_content"], "kgw1:sig");
         assert_eq!(ev[9].1["output_index"], 1);
         let call_added = &ev[15].1;
         assert_eq!(call_added["output_index"], 2);
@@ -964,6 +1032,10 @@ mod tests {
         assert_eq!(data["response"]["status"], "failed");
         assert_eq!(data["response"]["error"]["code"], "context_length_exceeded");
         assert_eq!(data["response"]["error"]["message"], "too long");
+        // The text streamed before the failure is part of the failed response.
+        let output = &data["response"]["output"];
+        assert_eq!(output[0]["status"], "incomplete");
+        assert_eq!(output[0]["content"][0]["text"], "partial");
         assert_eq!(failure_code(&Error::Stream("cut".into())), "server_error");
         assert_eq!(
             failure_code(&Error::AccountsUnavailable {
@@ -971,6 +1043,112 @@ mod tests {
                 retry_after: 1
             }),
             "rate_limit_exceeded"
+        );
+    }
+
+    /// Runs `events` with a head whose tools are those of `tools` (a Responses `tools` list).
+    fn run_with_tools(
+        tools: Value,
+        events: Vec<OutputEvent>,
+    ) -> (Vec<(String, Value)>, Value, Option<Message>) {
+        let mut parsed = super::super::tools::Tools::default();
+        parsed.add(tools.as_array().unwrap(), "tools").unwrap();
+        let mut h = head();
+        h.tools = parsed.map;
+        let mut out: Vec<(String, Value)> = Vec::new();
+        let (fin, msg) = {
+            let mut w = ResponseWriter::new(&mut out, h, false);
+            w.start().unwrap();
+            for e in events {
+                w.emit(e).unwrap();
+            }
+            let fin = w.finish(&outcome(FinishReason::ToolCalls)).unwrap();
+            (fin, w.assistant_message())
+        };
+        assert_well_formed(&out);
+        (out, fin, msg)
+    }
+
+    fn call_events(name: &str, fragments: &[&str]) -> Vec<OutputEvent> {
+        let mut ev = vec![OutputEvent::ToolCallStart {
+            index: 0,
+            id: "call_1".into(),
+            name: name.into(),
+        }];
+        for f in fragments {
+            ev.push(OutputEvent::ToolCallArguments {
+                index: 0,
+                fragment: (*f).into(),
+            });
+        }
+        ev.push(OutputEvent::ToolCallEnd {
+            index: 0,
+            arguments: fragments.concat(),
+        });
+        ev
+    }
+
+    #[test]
+    fn custom_tool_call_streams_its_input_as_text() {
+        let patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n";
+        let args = json!({ "input": patch }).to_string();
+        let (a, b) = args.split_at(25);
+        let (ev, fin, msg) = run_with_tools(
+            json!([{"type": "custom", "name": "apply_patch", "format": {"type": "text"}}]),
+            call_events("apply_patch", &[a, b]),
+        );
+        let kinds = names(&ev);
+        assert!(!kinds.contains(&"response.function_call_arguments.delta"));
+        let deltas: String = ev
+            .iter()
+            .filter(|(n, _)| n == "response.custom_tool_call_input.delta")
+            .map(|(_, d)| d["delta"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(deltas, patch);
+        let done = ev
+            .iter()
+            .find(|(n, _)| n == "response.custom_tool_call_input.done")
+            .unwrap();
+        assert_eq!(done.1["input"], patch);
+        let added = ev
+            .iter()
+            .find(|(n, _)| n == "response.output_item.added")
+            .unwrap();
+        assert_eq!(added.1["item"]["type"], "custom_tool_call");
+        assert_eq!(added.1["item"]["input"], "");
+        let item = &fin["output"][0];
+        assert_eq!(item["type"], "custom_tool_call");
+        assert_eq!(item["name"], "apply_patch");
+        assert_eq!(item["call_id"], "call_1");
+        assert_eq!(item["input"], patch);
+        assert!(item["id"].as_str().unwrap().starts_with("ctc_"));
+        assert!(item.get("namespace").is_none());
+        // History keeps Kiro's view: the tool's one string parameter.
+        let m = msg.unwrap();
+        assert_eq!(m.tool_calls[0].name, "apply_patch");
+        assert_eq!(m.tool_calls[0].input, json!({ "input": patch }));
+    }
+
+    #[test]
+    fn namespaced_calls_go_back_with_their_namespace_and_bare_name() {
+        let (ev, fin, msg) = run_with_tools(
+            json!([{"type": "namespace", "name": "multi_agent_v1", "description": "", "tools": [
+                {"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}}]}]),
+            call_events("multi_agent_v1__spawn_agent", &["{\"message\":", "\"hi\"}"]),
+        );
+        let item = &fin["output"][0];
+        assert_eq!(item["type"], "function_call");
+        assert_eq!(item["name"], "spawn_agent");
+        assert_eq!(item["namespace"], "multi_agent_v1");
+        assert_eq!(item["arguments"], "{\"message\":\"hi\"}");
+        let done = ev
+            .iter()
+            .find(|(n, _)| n == "response.function_call_arguments.done")
+            .unwrap();
+        assert_eq!(done.1["name"], "spawn_agent");
+        assert_eq!(
+            msg.unwrap().tool_calls[0].name,
+            "multi_agent_v1__spawn_agent"
         );
     }
 
