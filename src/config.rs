@@ -117,6 +117,8 @@ pub struct Config {
     pub max_retries: u32,
     pub base_retry_delay: Duration,
     pub connect_timeout: Duration,
+    /// A pooled upstream connection idle longer than this is not reused (`UPSTREAM_IDLE_SECS`).
+    pub upstream_idle: Duration,
     pub first_token_timeout: Duration,
     pub streaming_read_timeout: Duration,
     pub client_read_timeout: Duration,
@@ -212,6 +214,7 @@ impl Config {
             max_retries: 3,
             base_retry_delay: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
+            upstream_idle: Duration::from_secs(60),
             first_token_timeout: Duration::from_secs(15),
             streaming_read_timeout: Duration::from_secs(300),
             client_read_timeout: Duration::from_secs(30),
@@ -674,6 +677,7 @@ fn from_vars(v: &Vars) -> Result<Config, Error> {
             .max(1),
         base_retry_delay: v.seconds("BASE_RETRY_DELAY")?.unwrap_or(d.base_retry_delay),
         connect_timeout: v.seconds("CONNECT_TIMEOUT")?.unwrap_or(d.connect_timeout),
+        upstream_idle: v.seconds("UPSTREAM_IDLE_SECS")?.unwrap_or(d.upstream_idle),
         first_token_timeout: v
             .seconds("FIRST_TOKEN_TIMEOUT")?
             .unwrap_or(d.first_token_timeout),

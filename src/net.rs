@@ -36,6 +36,8 @@ pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error>
         // (an attempt abandoned at FIRST_TOKEN_TIMEOUT, or a client that left mid-stream).
         .timeout_per_read(Some(config.streaming_read_timeout))
         .max_idle_connections_per_host(32)
+        // Kiro drops idle connections after a few minutes (`docs/kiro-wire.md#connections`).
+        .max_idle_age(config.upstream_idle)
         .user_agent("")
         .build();
     Ok(ureq::Agent::new_with_config(cfg))

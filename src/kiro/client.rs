@@ -25,7 +25,7 @@ pub use crate::kiro::refusal::{enhance_message, is_context_overflow, is_suspensi
 pub use crate::kiro::upstream::{Next, Upstream};
 
 use crate::kiro::refusal::{
-    classify_status, error_message, exception_status, first_token_timeout,
+    classify_status, dropped_before_answer, error_message, exception_status, first_token_timeout,
     moves_to_another_account, network_failure, Failure,
 };
 
@@ -263,17 +263,17 @@ impl KiroClient {
         account: &str,
     ) -> Result<Upstream, Failure> {
         let cfg = &*self.config;
-        let mut req = agent
-            .post(&shape.url)
-            .config()
-            .timeout_per_read(Some(read_tick(cfg)))
-            .build()
-            .header("authorization", &format!("Bearer {}", creds.access_token))
-            .header("accept", "*/*");
-        for (k, v) in &shape.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let resp = match req.send(body) {
+        let sent = match self.send(agent, shape, creds, body) {
+            // Kiro closes connections that sat idle; a pooled one can die just as it is reused.
+            // Nothing was answered, so the request goes once more on a fresh connection (a new
+            // pool of this account's agent), which is not a Kiro retry.
+            Err(e) if dropped_before_answer(&e) => {
+                log::debug!("the connection to Kiro closed before an answer ({e}); sending again on a fresh one");
+                self.send(&agent.config().new_agent(), shape, creds, body)
+            }
+            other => other,
+        };
+        let resp = match sent {
             Ok(r) => r,
             // The response head did not come within one tick: Kiro is as silent as a reply
             // without its first frame.
@@ -310,6 +310,27 @@ impl KiroClient {
             retry_after,
             &creds.access_token,
         ))
+    }
+
+    /// Send the request; returns at the response head.
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        shape: &CallShape,
+        creds: &Credentials,
+        body: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        let mut req = agent
+            .post(&shape.url)
+            .config()
+            .timeout_per_read(Some(read_tick(&self.config)))
+            .build()
+            .header("authorization", &format!("Bearer {}", creds.access_token))
+            .header("accept", "*/*");
+        for (k, v) in &shape.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        req.send(body)
     }
 
     /// Wait for the reply's first frame (the first-token timeout).

@@ -33,6 +33,18 @@ pub(crate) enum Failure {
     Final(Error),
 }
 
+/// Whether the connection closed under the request before any answer: what a pooled connection
+/// that the server dropped while idle does.
+pub(crate) fn dropped_before_answer(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    ))
+}
+
 /// The HTTP status an exception frame stands for.
 pub(crate) fn exception_status(kind: &str) -> u16 {
     match kind {

@@ -8,6 +8,7 @@
 //! Include it from a test file with `mod fake_kiro;`.
 #![allow(dead_code)]
 
+mod idle;
 pub mod mcp;
 mod versions;
 pub use versions::MANIFEST_PATH;
@@ -802,6 +803,8 @@ pub struct Recorded {
     /// The status the fake answered with (200 for event streams, 0 for
     /// [`Reply::disconnect`]).
     pub status: u16,
+    /// The client's end of the TCP connection the request came on.
+    pub peer: Option<SocketAddr>,
 }
 
 impl Recorded {
@@ -931,6 +934,7 @@ struct State {
     models_page_size: usize,
     default_model: Value,
     versions: versions::Versions,
+    idle_close: Option<Duration>,
 }
 
 impl State {
@@ -967,6 +971,7 @@ impl State {
             models_page_size: 2,
             default_model: json!({"modelId": "claude-sonnet-4.5", "modelName": "Claude Sonnet 4.5"}),
             versions: versions::Versions::default(),
+            idle_close: None,
         }
     }
 
@@ -1379,6 +1384,12 @@ impl FakeKiro {
         self.shared.lock().versions.manifest = version.map(String::from);
     }
 
+    /// Connections that carry a request from now on are closed by the fake after `idle` without
+    /// a next request, as Kiro does after a few minutes (None: kept open, the default).
+    pub fn close_idle_after(&self, idle: Option<Duration>) {
+        self.shared.lock().idle_close = idle;
+    }
+
     /// Requests for the update manifest so far.
     pub fn manifest_count(&self) -> usize {
         self.shared.lock().versions.manifest_count
@@ -1507,7 +1518,11 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         body: serde_json::from_str(&raw_body).unwrap_or(Value::Null),
         raw_body,
         status: 0,
+        peer: request.remote_addr().copied(),
     };
+    if let Some(after) = shared.lock().idle_close {
+        idle::close_after(shared.addr, rec.peer, after);
+    }
     match route(
         &rec.method,
         &rec.path,
