@@ -7,7 +7,8 @@
 # client gets a throw-away HOME whose config points it at the gateway, with a dummy key.
 #
 # Clients (each skipped with a note when it cannot be found or installed):
-#   claude-code   `claude -p` (npm @anthropic-ai/claude-code), default model and tools
+#   claude-code   `claude -p` (npm @anthropic-ai/claude-code), default model and tools; then the
+#                 interactive `claude` in a pseudo-terminal (`script`), stopped once the task is done
 #   codex         `codex exec` (npm @openai/codex), default model, a provider block with
 #                 wire_api = "responses"; again with -m gpt-5.5 (apply_patch tool) and with
 #                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only)
@@ -143,6 +144,35 @@ run_claude() {
     check "claude-code (claude -p, $(claude --version 2>/dev/null | head -1))" "$d/project" "$d/out.log" 1
 }
 
+# The interactive TUI, in a pseudo-terminal: onboarding and the folder trust are pre-accepted in its
+# config, the key goes as ANTHROPIC_AUTH_TOKEN (an ANTHROPIC_API_KEY would be asked about first).
+run_claude_interactive() {
+    command -v claude >/dev/null && command -v script >/dev/null \
+        || { RESULTS+=("SKIP  claude-code interactive: needs claude and script"); return; }
+    local d; d=$(new_dir claude-code-interactive)
+    cat >"$d/home/.claude.json" <<EOF
+{"hasCompletedOnboarding": true, "theme": "dark", "bypassPermissionsModeAccepted": true,
+ "projects": {"$d/project": {"hasTrustDialogAccepted": true, "hasCompletedProjectOnboarding": true}}}
+EOF
+    local cmd pid
+    cmd="claude --dangerously-skip-permissions '$(prompt "$d/project")'"
+    (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_AUTH_TOKEN=$KEY \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 TERM=xterm-256color \
+        exec timeout 300 script -qfc "$cmd" "$d/tty.log") </dev/null >/dev/null 2>&1 &
+    pid=$!
+    # The TUI draws with escape sequences and drops spaces: compare without them.
+    for _ in $(seq 240); do
+        sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' "$d/tty.log" 2>/dev/null | tr -d ' ' | grep -q "E2Edone" && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.5
+    done
+    sleep 1
+    kill $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' "$d/tty.log" | tr -d ' ' | sed 's/E2Edone/E2E done/' >"$d/out.log"
+    check "claude-code interactive (claude in a terminal)" "$d/project" "$d/out.log" 1
+}
+
 run_codex() { # label [codex args...]
     npm_client codex @openai/codex || { RESULTS+=("SKIP  codex: not installed"); return; }
     local label=$1; shift
@@ -201,7 +231,10 @@ run_aider() {
 
 for client in "${WANT[@]}"; do
     case $client in
-        claude-code) run_claude ;;
+        claude-code)
+            run_claude
+            run_claude_interactive
+            ;;
         codex)
             run_codex default
             run_codex gpt-5.5 -m gpt-5.5
