@@ -34,6 +34,8 @@ pub struct RequestRecord {
     #[serde(rename = "time_ms")]
     pub unix_ms: u64,
     pub method: String,
+    /// The path as the client sent it (logs only; labels use `route`).
+    pub path: String,
     /// The route, from a fixed set (`/v1/chat/completions`, …, `other`): never the raw path.
     pub route: &'static str,
     /// The client API: `openai`, `anthropic`, `responses`, or `-` for everything else.
@@ -73,7 +75,28 @@ fn opt_millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok,
     }
 }
 
+/// The route and client API of a path, from a fixed set (a label must not be whatever a client
+/// puts in its URL).
+pub fn route_of(path: &str) -> (&'static str, &'static str) {
+    match path.trim_end_matches('/') {
+        "/v1/chat/completions" => ("/v1/chat/completions", "openai"),
+        "/v1/messages" => ("/v1/messages", "anthropic"),
+        "/v1/messages/count_tokens" => ("/v1/messages/count_tokens", "anthropic"),
+        "/v1/responses" => ("/v1/responses", "responses"),
+        "/v1/models" => ("/v1/models", "-"),
+        "" => ("/", "-"),
+        "/health" => ("/health", "-"),
+        "/metrics" => ("/metrics", "-"),
+        _ => ("other", "-"),
+    }
+}
+
 impl RequestRecord {
+    /// The model in one word for the text log: `requested→served` when they differ.
+    fn model_word(&self) -> String {
+        self.model_shown().replace(" → ", "→")
+    }
+
     /// The model shown to people: `requested → served` when they differ.
     pub fn model_shown(&self) -> String {
         match (self.model_requested.as_str(), self.model_served.as_str()) {
@@ -108,11 +131,11 @@ impl RequestRecord {
         format!(
             "{} {} {} key={} api={} model={} account={} {}ms ttft={} tokens={}/{} credits={} retries={} conv={} {}B",
             self.method,
-            self.route,
+            quote(&self.path),
             self.status,
             dash(&self.key),
             self.api,
-            quote(&self.model_shown()),
+            quote(&self.model_word()),
             dash(&self.account),
             self.duration.as_millis(),
             ttft,
@@ -157,6 +180,7 @@ mod tests {
         RequestRecord {
             unix_ms: 1_700_000_000_000,
             method: "POST".into(),
+            path: "/v1/messages".into(),
             route: "/v1/messages",
             api: "anthropic",
             key: "alice".into(),
@@ -179,7 +203,7 @@ mod tests {
     fn text_line_names_every_field() {
         assert_eq!(
             record().log_line(LogFormat::Text),
-            "POST /v1/messages 200 key=alice api=anthropic model=\"claude-sonnet-4-5 → claude-sonnet-4.5\" \
+            "POST /v1/messages 200 key=alice api=anthropic model=claude-sonnet-4-5→claude-sonnet-4.5 \
              account=work 1234ms ttft=321ms tokens=10/20 credits=0.25 retries=1 conv=c0ffee 999B"
         );
     }

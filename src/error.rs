@@ -68,6 +68,11 @@ pub enum Error {
     Overloaded,
     /// Every account is cooling down or out of quota.
     AccountsUnavailable { message: String, retry_after: u64 },
+    /// The client key's credit budget (`daily_credits`, `monthly_credits`) is spent; the
+    /// message names the budget. Retrying before it renews cannot help.
+    BudgetSpent(String),
+    /// The client key may not use this model (its `models` list).
+    ModelNotAllowed { key: String, model: String },
     /// Invalid configuration, found at start-up.
     Config(String),
     /// A bug or an unexpected state; the message says where.
@@ -112,7 +117,8 @@ impl Error {
             Error::Stream(_) => 502,
             Error::AuthFailed { .. } => 401,
             Error::Overloaded => 503,
-            Error::AccountsUnavailable { .. } => 429,
+            Error::AccountsUnavailable { .. } | Error::BudgetSpent(_) => 429,
+            Error::ModelNotAllowed { .. } => 403,
             Error::Config(_) | Error::Internal(_) => 500,
         }
     }
@@ -144,9 +150,11 @@ impl Error {
             Error::Network { .. } | Error::Stream(_) | Error::ClientVersionRefused { .. } => {
                 ErrorClass::Upstream
             }
-            Error::AccountSuspended { .. } => ErrorClass::Permission,
+            Error::AccountSuspended { .. } | Error::ModelNotAllowed { .. } => {
+                ErrorClass::Permission
+            }
             Error::Overloaded => ErrorClass::Overloaded,
-            Error::AccountsUnavailable { .. } => ErrorClass::RateLimit,
+            Error::AccountsUnavailable { .. } | Error::BudgetSpent(_) => ErrorClass::RateLimit,
             Error::Config(_) | Error::Internal(_) => ErrorClass::Internal,
         }
     }
@@ -240,7 +248,12 @@ impl fmt::Display for Error {
             | Error::PayloadTooLarge(m)
             | Error::ContextLengthExceeded(m)
             | Error::NotFound(m)
+            | Error::BudgetSpent(m)
             | Error::Config(m) => f.write_str(m),
+            Error::ModelNotAllowed { key, model } => write!(
+                f,
+                "The key '{key}' may not use the model '{model}' (see its `models` in PROXY_API_KEYS_FILE)."
+            ),
             Error::Unauthorized => f.write_str(
                 "Invalid or missing API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
             ),

@@ -2,11 +2,14 @@
 //! JSON responses, and the start of an SSE response. Records what the access log prints.
 
 use std::io::ErrorKind;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::access_log::RequestRecord;
 use crate::error::Error;
+use crate::keys::ClientKey;
 use crate::sse::SseWriter;
 
 /// tiny_http reads a body of up to this many bytes (without `Expect: 100-continue`) while it parses
@@ -34,6 +37,13 @@ pub struct Incoming {
     pub extra_headers: Vec<(String, String)>,
     /// The whole body was read from the socket.
     body_read: bool,
+    /// When the request was taken up.
+    pub started: Instant,
+    /// What the access log, the metrics and the status page learn of this request, filled in as
+    /// it is served.
+    pub record: RequestRecord,
+    /// The client key that was presented (once checked).
+    pub client: Option<Arc<ClientKey>>,
 }
 
 impl Incoming {
@@ -54,7 +64,17 @@ impl Incoming {
                 )
             })
             .collect();
+        let (route, api) = crate::access_log::route_of(&path);
+        let record = RequestRecord {
+            unix_ms: crate::util::now_unix_millis(),
+            route,
+            api,
+            ..RequestRecord::default()
+        };
         Incoming {
+            started: Instant::now(),
+            record,
+            client: None,
             method: request.method().as_str().to_ascii_uppercase(),
             request: Some(request),
             path,

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod kiro;
 pub mod logger;
 pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod openai;
 pub mod pipeline;

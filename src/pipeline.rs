@@ -20,10 +20,12 @@ pub use app::{App, Prepared};
 use crate::conversation::{Conversation, Outcome};
 use crate::debug::DebugCapture;
 use crate::error::Error;
-use crate::http::{constant_time_eq, Incoming};
+use crate::http::Incoming;
+use crate::keys::{Caller, ClientKey};
 use crate::kiro::client::Upstream;
 use crate::relay::{RelayError, Sink};
 use crate::sse::SseWriter;
+use crate::util::now_unix_millis;
 
 /// How a client format writes an error: the HTTP status and the JSON body for an [`Error`].
 pub trait ErrorShape {
@@ -164,20 +166,57 @@ pub fn respond_error(
     inc.respond_json(status, &body, &e.headers());
 }
 
-/// Whether the request carries the proxy key (Bearer or x-api-key). No key configured means the
-/// gateway listens on loopback only (checked at start-up), where everything is allowed.
-fn authorized(app: &App, inc: &Incoming) -> bool {
-    let Some(key) = app.config.proxy_api_key.as_deref() else {
-        return true;
+/// Whether the request carries a client key (Bearer or x-api-key), and which. No key configured
+/// means the gateway listens on loopback only (checked at start-up), where everything is allowed.
+fn authorized(app: &App, inc: &mut Incoming) -> bool {
+    let caller = {
+        let bearer = inc
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let api_key = inc.header("x-api-key");
+        match app.keys.identify(bearer.or(api_key)) {
+            Caller::Refused if bearer.is_some() && api_key.is_some() => app.keys.identify(api_key),
+            caller => caller,
+        }
     };
-    let bearer = inc
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let api_key = inc.header("x-api-key");
-    [bearer, api_key]
-        .into_iter()
-        .flatten()
-        .any(|given| constant_time_eq(given.as_bytes(), key.as_bytes()))
+    match caller {
+        Caller::Open => true,
+        Caller::Key(key) => {
+            inc.record.key = key.name.clone();
+            inc.client = Some(key);
+            true
+        }
+        Caller::Refused => false,
+    }
+}
+
+/// The client key's `models` list.
+fn check_model(key: &ClientKey, requested: &str, resolved: &str) -> Result<(), Error> {
+    if key.allows_model(requested, resolved) {
+        return Ok(());
+    }
+    Err(Error::ModelNotAllowed {
+        key: key.name.clone(),
+        model: requested.to_string(),
+    })
+}
+
+/// The client key's credit budgets (checked only before Kiro is called: other answers are free).
+fn check_budget(app: &App, key: &ClientKey) -> Result<(), Error> {
+    if key.daily_credits.is_some() || key.monthly_credits.is_some() {
+        let (today, month) = app.usage.credits(&key.name, now_unix_millis());
+        if let Some(message) = key.budget_spent(today, month) {
+            return Err(Error::BudgetSpent(message));
+        }
+    }
+    Ok(())
+}
+
+/// What Kiro reported for a finished reply, for the record.
+fn note_outcome(inc: &mut Incoming, outcome: &Outcome) {
+    inc.record.tokens_in = outcome.usage.input_tokens;
+    inc.record.tokens_out = outcome.usage.output_tokens;
+    inc.record.credits = outcome.usage.credits.unwrap_or(0.0);
 }
 
 /// Parse → recall → prepare → (answer locally | call Kiro → relay → finish).
@@ -199,6 +238,10 @@ fn answer<F: Format>(
             conv.ignored_tools.join(", "),
         ));
     }
+    let key = inc.client.clone();
+    if let Some(key) = &key {
+        check_model(key, &inc.model, &prepared.model_id)?;
+    }
     if let Some(body) = format.answer_locally(app, &req, &prepared) {
         inc.respond_json(200, &body, &[]);
         return Ok(());
@@ -209,8 +252,14 @@ fn answer<F: Format>(
             format!("{} turns", prepared.payload.trimmed_turns),
         ));
     }
+    if let Some(key) = &key {
+        check_budget(app, key)?;
+    }
     // Errors up to here (and Kiro's own refusals inside `open`) still get a real HTTP status.
     let up = app.open(&prepared, debug)?;
+    inc.record.account = up.account.clone();
+    inc.record.model_served = prepared.model_id.clone();
+    inc.record.conversation_id = prepared.conversation_key.clone();
     if conv.stream {
         stream(app, inc, format, &req, &prepared, up, debug)
     } else {
@@ -235,6 +284,7 @@ fn collect<F: Format>(
     }
     match result {
         Ok(outcome) => {
+            note_outcome(inc, &outcome);
             let body = format.body(app, req, collected, &outcome)?;
             inc.respond_json(200, &body, &[]);
             Ok(())
@@ -254,6 +304,7 @@ fn stream<F: Format>(
     mut up: Upstream,
     debug: &mut DebugCapture,
 ) -> Result<(), Error> {
+    let _open = crate::metrics::global().stream_opened();
     let mut sse = inc.start_sse()?;
     let info = StreamInfo {
         input_tokens: app.input_tokens(prepared),
@@ -267,6 +318,7 @@ fn stream<F: Format>(
     match &result {
         Ok(outcome) => {
             let _ = writer.finish(outcome);
+            note_outcome(inc, outcome);
         }
         Err(RelayError::ClientGone) => {}
         Err(RelayError::Failed(e)) => {
@@ -283,6 +335,7 @@ fn stream<F: Format>(
         debug.raw_stream(raw);
     }
     drop(up);
+    inc.record.ttft = sse.first_sent().map(|t| t.duration_since(inc.started));
     if matches!(result, Err(RelayError::ClientGone)) {
         log::info!("client disconnected mid-stream");
     } else {

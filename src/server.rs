@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -25,6 +25,9 @@ use crate::util::{format_iso8601, now_unix_millis, IsoStyle};
 
 use listener::Listener;
 use pool::Pool;
+
+/// How often usage per client key is written to the state directory.
+const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 /// A running gateway.
 pub struct Running {
@@ -58,6 +61,9 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     )
     .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
 
+    crate::metrics::global().set_workers(cfg.workers);
+    crate::metrics::global().set_client_identity(&crate::monitor::client_identity(&cfg));
+    app.usage.start_flusher(USAGE_FLUSH_EVERY);
     for account in app.pool.accounts.iter().filter(|a| a.enabled) {
         account.store.start_timer();
     }
@@ -102,19 +108,22 @@ fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
 
 /// Hand the request to the workers, or answer 503 when the queue is full.
 fn dispatch(app: &App, pool: &Pool<tiny_http::Request>, req: tiny_http::Request) {
+    let metrics = crate::metrics::global();
+    metrics.queued();
     let Err(req) = pool.try_submit(req) else {
         return;
     };
+    metrics.dequeued();
     let mut inc = Incoming::new(req);
-    let started = Instant::now();
     let read = matches!(inc.method.as_str(), "GET" | "HEAD");
     if read && matches!(inc.path.as_str(), "/" | "/health") {
         // Liveness stays visible while every worker is busy (it needs no worker).
         route(app, &mut inc);
     } else {
+        metrics.overload_refused();
         reject_overloaded(&mut inc);
     }
-    access_log(&inc, started);
+    crate::monitor::finish(app, &inc);
 }
 
 fn reject_overloaded(inc: &mut Incoming) {
@@ -124,7 +133,7 @@ fn reject_overloaded(inc: &mut Incoming) {
 
 /// One request on a worker: route it, answer 500 if a handler panicked before answering, log it.
 fn serve_request(app: &App, req: tiny_http::Request) {
-    let started = Instant::now();
+    crate::metrics::global().worker_busy();
     let mut inc = Incoming::new(req);
     let outcome = catch_unwind(AssertUnwindSafe(|| route(app, &mut inc)));
     if outcome.is_err() {
@@ -135,23 +144,8 @@ fn serve_request(app: &App, req: tiny_http::Request) {
             respond_error(&mut inc, shape, &e, &mut DebugCapture::off());
         }
     }
-    access_log(&inc, started);
-}
-
-fn access_log(inc: &Incoming, started: Instant) {
-    log::info!(
-        "{} {} {} model={} {}ms {}B",
-        inc.method,
-        inc.path,
-        inc.status,
-        if inc.model.is_empty() {
-            "-"
-        } else {
-            &inc.model
-        },
-        started.elapsed().as_millis(),
-        inc.bytes
-    );
+    crate::monitor::finish(app, &inc);
+    crate::metrics::global().worker_idle();
 }
 
 /// Which endpoint a path names: picked once per request, it decides the handler.
@@ -159,6 +153,7 @@ fn access_log(inc: &Incoming, started: Instant) {
 enum Endpoint {
     Root,
     Health,
+    Metrics,
     Models,
     Chat,
     Messages,
@@ -172,6 +167,7 @@ impl Endpoint {
         match path.trim_end_matches('/') {
             "" => Endpoint::Root,
             "/health" => Endpoint::Health,
+            "/metrics" => Endpoint::Metrics,
             "/v1/models" => Endpoint::Models,
             "/v1/chat/completions" => Endpoint::Chat,
             "/v1/messages" => Endpoint::Messages,
@@ -210,13 +206,17 @@ fn route(app: &App, inc: &mut Incoming) {
     // HEAD is answered like GET (tiny_http leaves the body out); Claude Code sends `HEAD /` first.
     let read = matches!(inc.method.as_str(), "GET" | "HEAD");
     match Endpoint::of(&inc.path) {
+        Endpoint::Root if read && crate::monitor::wants_html(inc) => {
+            crate::monitor::status_page(app, inc)
+        }
+        Endpoint::Metrics if read => crate::monitor::metrics_page(app, inc),
         Endpoint::Root if read => inc.respond_json(
             200,
             &json!({"status": "ok", "message": "Kiro Gateway is running", "version": crate::VERSION}),
             &[],
         ),
         Endpoint::Health if read => health(app, inc),
-        Endpoint::Root | Endpoint::Health => {
+        Endpoint::Root | Endpoint::Health | Endpoint::Metrics => {
             let e = Error::MethodNotAllowed {
                 method: inc.method.clone(),
                 path: inc.path.clone(),

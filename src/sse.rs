@@ -6,6 +6,7 @@
 //! error means the client went away: callers stop and release the upstream.
 
 use std::io::{self, Write};
+use std::time::Instant;
 
 /// Writes one server-sent-events response.
 ///
@@ -18,6 +19,8 @@ pub struct SseWriter<W: Write = Box<dyn Write + Send>> {
     bytes: usize,
     finished: bool,
     buf: Vec<u8>,
+    /// When the head and the first events left (the client's time to first token).
+    first_sent: Option<Instant>,
 }
 
 /// Buffered bytes that force a write even before the relay asks for one.
@@ -53,6 +56,7 @@ impl<W: Write> SseWriter<W> {
             bytes: 0,
             finished: false,
             buf,
+            first_sent: None,
         }
     }
 
@@ -105,6 +109,9 @@ impl<W: Write> SseWriter<W> {
         if !self.buf.is_empty() {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
+            if self.first_sent.is_none() {
+                self.first_sent = Some(Instant::now());
+            }
         }
         self.out.flush()
     }
@@ -127,6 +134,11 @@ impl<W: Write> SseWriter<W> {
     pub fn into_inner(mut self) -> io::Result<W> {
         self.end()?;
         Ok(self.out)
+    }
+
+    /// When the first events were sent, if they were.
+    pub fn first_sent(&self) -> Option<Instant> {
+        self.first_sent
     }
 
     /// Body bytes written so far.

@@ -387,12 +387,20 @@ fn concurrent_failures_in_errors_mode_keep_their_captures_apart() {
 // Access log
 // ------------------------------------------------------------------------------------------
 
-/// Access-log lines (`METHOD PATH STATUS model=M Nms NB`) for `path`.
+/// Access-log lines (`METHOD PATH STATUS key=K api=A model=M account=A Nms ttft=T tokens=I/O
+/// credits=C retries=R conv=ID NB`) for `path`, as fields: method, path, status, model, ms,
+/// bytes.
 fn access_lines(logs: &str, path: &str) -> Vec<Vec<String>> {
     logs.lines()
-        .filter_map(|l| l.split("[kiro_gateway::server] ").nth(1))
+        .filter_map(|l| l.split("[kiro_gateway::access] ").nth(1))
         .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .filter(|f| f.len() == 6 && f[1] == path)
+        .filter(|f| f.len() == 14 && f[1] == path)
+        .map(|f| {
+            [0, 1, 2, 5, 7, 13]
+                .iter()
+                .map(|i| f[*i].clone())
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -428,8 +436,8 @@ fn every_request_gets_one_access_log_line() {
     assert_eq!(
         models,
         [
-            "model=claude-sonnet-4-5",
-            "model=claude-sonnet-4-5",
+            "model=claude-sonnet-4-5→claude-sonnet-4.5",
+            "model=claude-sonnet-4-5→claude-sonnet-4.5",
             "model=gpt-2-tiny",
             "model=-"
         ]

@@ -246,14 +246,10 @@ impl Metrics {
         self.started.elapsed().as_secs()
     }
 
-    /// A request starts on this thread: its retry count starts at zero.
-    pub fn begin_request(&self) {
-        REQUEST_RETRIES.with(|c| c.set(0));
-    }
-
-    /// Retries counted on this thread since [`Metrics::begin_request`].
-    pub fn request_retries(&self) -> u32 {
-        REQUEST_RETRIES.with(|c| c.get())
+    /// Retries counted on this thread since the last call: the retries of the request this
+    /// thread just finished.
+    pub fn take_request_retries(&self) -> u32 {
+        REQUEST_RETRIES.with(|c| c.replace(0))
     }
 
     /// An upstream attempt is made.
@@ -320,6 +316,11 @@ impl Metrics {
     /// A request waits in the queue.
     pub fn queued(&self) {
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request did not get into the queue after all.
+    pub fn dequeued(&self) {
+        self.queue_depth.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// A worker took a request from the queue and is busy with it.
@@ -711,15 +712,14 @@ mod tests {
     #[test]
     fn retries_count_per_reason_and_per_request() {
         let m = Metrics::new();
-        m.begin_request();
+        m.take_request_retries();
         m.upstream_attempt();
         m.retry(RetryReason::Throttle, "a");
         m.upstream_attempt();
         m.retry(RetryReason::FirstTokenTimeout, "a");
         m.upstream_attempt();
-        assert_eq!(m.request_retries(), 2);
-        m.begin_request();
-        assert_eq!(m.request_retries(), 0);
+        assert_eq!(m.take_request_retries(), 2);
+        assert_eq!(m.take_request_retries(), 0);
         let text = m.render(&Scrape::default());
         assert_eq!(
             value(

@@ -12,12 +12,15 @@ use crate::conversation::Conversation;
 use crate::conversation::Outcome;
 use crate::debug::DebugCapture;
 use crate::error::Error;
+use crate::keys::Keys;
 use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
 use crate::kiro::models::{reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
+use crate::metrics::RetryReason;
 use crate::relay::{RelayError, RelayOptions, Sink};
 use crate::tokens::Calibration;
-use crate::util::uuid_v4;
+use crate::usage::Usage;
+use crate::util::{now_unix_millis, uuid_v4};
 
 use super::store::ResponseStore;
 
@@ -35,6 +38,10 @@ pub struct App {
     pub responses: ResponseStore,
     /// Hosted tool types already logged as left out (each is logged once).
     ignored_tools_logged: Mutex<HashSet<String>>,
+    /// The client keys (`PROXY_API_KEY`, `PROXY_API_KEYS_FILE`).
+    pub keys: Keys,
+    /// Usage per client key and day, saved in the state directory.
+    pub usage: Arc<Usage>,
 }
 
 /// A request ready to be sent.
@@ -51,7 +58,11 @@ impl App {
     pub fn new(config: Config) -> Result<App, Error> {
         let config = Arc::new(config);
         let pool = Pool::from_config(&config)?;
+        let keys = Keys::load(config.keys_file.as_deref(), config.proxy_api_key.as_deref())?;
+        let usage = Usage::open(&config.state_dir.join("usage.sqlite"), now_unix_millis());
         Ok(App {
+            keys,
+            usage: Arc::new(usage),
             client: KiroClient::new(config.clone()),
             pool,
             models: ModelCatalog::new(),
@@ -147,7 +158,8 @@ impl App {
         };
         let key = Some(prepared.conversation_key.as_str());
         let mut last = None;
-        for index in self.pool.candidates(key)? {
+        let candidates = self.pool.candidates(key)?;
+        for (n, &index) in candidates.iter().enumerate() {
             let Some(account) = self.pool.accounts.get(index) else {
                 continue;
             };
@@ -165,6 +177,11 @@ impl App {
                         "account '{}' failed ({e}); trying the next account",
                         account.name
                     );
+                    if n + 1 < candidates.len() {
+                        let metrics = crate::metrics::global();
+                        metrics.retry(RetryReason::of(&e), &account.name);
+                        metrics.failover(&account.name, &e.to_string());
+                    }
                     last = Some(e);
                 }
                 Err(e) => return Err(e),
