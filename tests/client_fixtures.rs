@@ -406,3 +406,133 @@ fn codex_namespaced_function_call_comes_back_with_its_namespace() {
     assert_eq!(call["name"], "spawn_agent");
     assert_eq!(call["namespace"], "multi_agent_v1");
 }
+
+// ---- tool loops: the last request of each client's run of scripts/e2e_clients.sh ----------------
+
+/// `(toolUseId, name, input)` of every tool call in Kiro's history.
+fn kiro_tool_uses(rec: &Recorded) -> Vec<(String, String, Value)> {
+    rec.body["conversationState"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["assistantResponseMessage"]["toolUses"].as_array())
+        .flatten()
+        .map(|u| {
+            (
+                u["toolUseId"].as_str().unwrap_or("").to_string(),
+                u["name"].as_str().unwrap_or("").to_string(),
+                u["input"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// `(toolUseId, text)` of every tool result Kiro got, history first.
+fn kiro_tool_results(rec: &Recorded) -> Vec<(String, String)> {
+    let state = &rec.body["conversationState"];
+    let history = state["history"].as_array().unwrap();
+    history
+        .iter()
+        .chain([&state["currentMessage"]])
+        .filter_map(|e| e["userInputMessage"]["userInputMessageContext"]["toolResults"].as_array())
+        .flatten()
+        .map(|r| {
+            let text: String = r["content"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|c| c["text"].as_str())
+                .collect();
+            (r["toolUseId"].as_str().unwrap_or("").to_string(), text)
+        })
+        .collect()
+}
+
+fn loop_ids() -> Vec<String> {
+    (0..3).map(|i| format!("tooluse_e2e{i}")).collect()
+}
+
+#[test]
+fn claude_code_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("claude-code-tool-loop"));
+    anthropic_types(&answer.events());
+    let sent = fake.last_request().unwrap();
+    let uses = kiro_tool_uses(&sent);
+    let names: Vec<&str> = uses.iter().map(|u| u.1.as_str()).collect();
+    assert_eq!(names, ["Write", "Edit", "Bash"]);
+    assert_eq!(uses[2].2["command"], "wc -l notes.txt > count.txt");
+    let results = kiro_tool_results(&sent);
+    let ids: Vec<String> = results.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, loop_ids());
+    assert_eq!(results[2].1, "(Bash completed with no output)");
+    // The mid-conversation system message stays in the first user turn.
+    let first = &sent.body["conversationState"]["history"][0]["userInputMessage"]["content"];
+    assert!(first
+        .as_str()
+        .unwrap()
+        .contains("<system-message>\nAvailable agent types"));
+}
+
+#[test]
+fn codex_default_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let mut fx = fixture("codex-default-tool-loop");
+    fx.body["model"] = "claude-sonnet-4.5".into();
+    let answer = replay(&gw, &fx);
+    let data = responses_events(&answer.events());
+    assert_eq!(data.last().unwrap()["type"], "response.completed");
+    let sent = fake.last_request().unwrap();
+    let uses = kiro_tool_uses(&sent);
+    assert_eq!(uses.len(), 3);
+    // The code-mode `exec` tool of namespace `functions`, its JavaScript as the one string input.
+    assert!(uses.iter().all(|u| u.1 == "functions__exec"), "{uses:?}");
+    let script = uses[0].2["input"].as_str().unwrap();
+    assert!(
+        script.starts_with("const r = await tools.apply_patch("),
+        "{script}"
+    );
+    let results = kiro_tool_results(&sent);
+    let ids: Vec<String> = results.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(ids, loop_ids());
+    assert!(results[0].1.starts_with("Script completed"), "{results:?}");
+    assert!(kiro_tool_names(&sent).contains(&"functions__exec".to_string()));
+}
+
+#[test]
+fn codex_apply_patch_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let mut fx = fixture("codex-gpt-5.5-tool-loop");
+    fx.body["model"] = "claude-sonnet-4.5".into();
+    let answer = replay(&gw, &fx);
+    let data = responses_events(&answer.events());
+    assert_eq!(data.last().unwrap()["type"], "response.completed");
+    let sent = fake.last_request().unwrap();
+    let uses = kiro_tool_uses(&sent);
+    let names: Vec<&str> = uses.iter().map(|u| u.1.as_str()).collect();
+    assert_eq!(names, ["apply_patch", "apply_patch", "exec_command"]);
+    assert!(uses[0].2["input"]
+        .as_str()
+        .unwrap()
+        .starts_with("*** Begin Patch\n*** Add File: notes.txt"));
+    assert_eq!(uses[2].2["cmd"], "wc -l notes.txt > count.txt");
+    let results = kiro_tool_results(&sent);
+    assert!(
+        results[0]
+            .1
+            .contains("Success. Updated the following files"),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn opencode_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("opencode-tool-loop"));
+    chat_chunks(&answer.events());
+    let sent = fake.last_request().unwrap();
+    let names: Vec<String> = kiro_tool_uses(&sent).into_iter().map(|u| u.1).collect();
+    assert_eq!(names, ["write", "edit", "bash"]);
+    let ids: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.0).collect();
+    assert_eq!(ids, loop_ids());
+}
