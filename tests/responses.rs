@@ -474,6 +474,11 @@ fn mid_stream_failure_ends_with_response_failed() {
         .as_str()
         .unwrap()
         .contains("boom"));
+    // What was streamed before the failure is in the failed response, marked incomplete.
+    let output = &last["response"]["output"];
+    assert_eq!(output[0]["type"], "message");
+    assert_eq!(output[0]["status"], "incomplete");
+    assert_eq!(output[0]["content"][0]["text"], "partial");
 }
 
 #[test]
@@ -685,4 +690,20 @@ fn openai_sdk_drives_the_responses_api() {
     );
     assert!(out.status.success(), "{text}\ngateway logs:\n{}", gw.logs());
     assert!(text.contains("all Responses API checks passed"), "{text}");
+}
+
+#[test]
+fn truncation_is_echoed_as_sent() {
+    let (_fake, gw) = start();
+    for (sent, echoed) in [
+        (json!("auto"), json!("auto")),
+        (Value::Null, json!("disabled")),
+    ] {
+        let (status, v) = gw.post(
+            "/v1/responses",
+            &json!({"model": MODEL, "input": "x", "truncation": sent}),
+        );
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["truncation"], echoed);
+    }
 }
