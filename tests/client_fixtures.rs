@@ -1,6 +1,6 @@
-//! Replays of what real clients sent (recorded from Claude Code, Codex CLI, opencode and aider,
-//! see `tests/fixtures/clients/`) against the gateway and the fake Kiro: the status and event
-//! shapes each client gets back, and what Kiro received.
+//! Replays of what real clients sent (recorded from Claude Code, Codex CLI, opencode, aider, the
+//! OpenAI Agents SDK and pydantic-ai, see `tests/fixtures/clients/`) against the gateway and the
+//! fake Kiro: the status and event shapes each client gets back, and what Kiro received.
 //!
 //! A fixture holds the request path, the headers that matter and the whole body, exactly as the
 //! client sent it (host paths and ids replaced). Cases the gateway cannot serve yet are ignored
@@ -535,4 +535,37 @@ fn opencode_tool_loop_reaches_kiro_as_history() {
     assert_eq!(names, ["write", "edit", "bash"]);
     let ids: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.0).collect();
     assert_eq!(ids, loop_ids());
+}
+
+#[test]
+fn openai_agents_sdk_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("openai-agents-tool-loop"));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body: Value = serde_json::from_str(&answer.text).unwrap();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["tools"][0]["strict"], true);
+    let sent = fake.last_request().unwrap();
+    let uses = kiro_tool_uses(&sent);
+    assert_eq!(uses.len(), 2);
+    assert_eq!(
+        uses[1].2,
+        serde_json::json!({"city": "Oslo", "unit": "celsius"})
+    );
+    let results: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.1).collect();
+    assert_eq!(results, ["18 C, sunny", "5 C, rain"]);
+}
+
+#[test]
+fn pydantic_ai_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("pydantic-ai-tool-loop"));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body: Value = serde_json::from_str(&answer.text).unwrap();
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    let sent = fake.last_request().unwrap();
+    let ids: Vec<String> = kiro_tool_uses(&sent).into_iter().map(|u| u.0).collect();
+    assert_eq!(ids, ["tooluse_step0", "tooluse_step1"]);
+    let results: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.1).collect();
+    assert_eq!(results, ["18 C, sunny", "5 C, rain"]);
 }
