@@ -64,7 +64,10 @@ fn each_call_kind_carries_the_ide_identity_of_its_kind() {
     let m = fake
         .management_requests()
         .into_iter()
-        .find(|m| m.path.contains("Models"))
+        .find(|m| {
+            m.header("x-amz-target")
+                .is_some_and(|t| t.ends_with("ListAvailableModels"))
+        })
         .unwrap();
     assert_eq!(
         m.header("user-agent").unwrap(),

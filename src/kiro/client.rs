@@ -1,5 +1,5 @@
 //! The calls to Kiro: `GenerateAssistantResponse` with retries, backoff, endpoint fallback and the
-//! first-token timeout, and the paginated `List-Available-Models`.
+//! first-token timeout, and the model list.
 //!
 //! Retries happen only here, and only before anything was sent to the client: [`KiroClient::generate`]
 //! returns once Kiro's first frame has arrived, and after that a failure is the caller's to report.
@@ -17,15 +17,15 @@ use crate::config::{ClientProfile, Config};
 use crate::error::Error;
 use crate::kiro::discovery::{self, VersionMode};
 use crate::kiro::identity::{self, CallShape};
-use crate::kiro::models::{parse_models_page, ModelInfo};
+use crate::kiro::models::ModelInfo;
 use crate::metrics::RetryReason;
-use crate::util::{percent_encode, random_u64};
+use crate::util::random_u64;
 
 pub use crate::kiro::refusal::{enhance_message, is_context_overflow, is_suspension};
 pub use crate::kiro::upstream::{Next, Upstream};
 
 use crate::kiro::refusal::{
-    classify_status, dropped_before_answer, error_message, exception_status, first_token_timeout,
+    classify_status, dropped_before_answer, exception_status, first_token_timeout,
     moves_to_another_account, network_failure, Failure,
 };
 
@@ -361,70 +361,13 @@ impl KiroClient {
         }
     }
 
-    /// Fetch every page of `List-Available-Models`.
+    /// Every model Kiro lists for this login (see [`crate::kiro::model_list`]).
     pub fn list_models(
         &self,
         store: &TokenStore,
         agent: &ureq::Agent,
     ) -> Result<Vec<ModelInfo>, Error> {
-        let cfg = &*self.config;
-        let creds = store.credentials()?;
-        let profile = identity::effective_profile(cfg, &creds);
-        let base = cfg.management_base(&creds.api_region);
-        let (ua, amz_ua) = identity::control_plane_agents(cfg, profile, &creds.machine_id);
-        let origin = if profile == ClientProfile::Cli {
-            "KIRO_CLI"
-        } else {
-            "AI_EDITOR"
-        };
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..50 {
-            let mut url = format!("{base}/List-Available-Models?origin={origin}&maxResults=50");
-            if let Some(arn) = &creds.profile_arn {
-                url.push_str(&format!("&profileArn={}", percent_encode(arn)));
-            }
-            if let Some(t) = &next {
-                url.push_str(&format!("&nextToken={}", percent_encode(t)));
-            }
-            let mut req = agent
-                .get(&url)
-                .header("authorization", &format!("Bearer {}", creds.access_token))
-                .header("accept", "application/json")
-                .header("user-agent", &ua)
-                .header("x-amz-user-agent", &amz_ua);
-            if let Some((k, v)) = identity::token_type_header(creds.kind) {
-                req = req.header(k, v);
-            }
-            let resp = req.call().map_err(|e| Error::Network {
-                message: e.to_string(),
-                timeout: matches!(e, ureq::Error::Timeout(_)),
-            })?;
-            let status = resp.status().as_u16();
-            let mut text = String::new();
-            let _ = resp
-                .into_body()
-                .into_reader()
-                .take(16 * 1024 * 1024)
-                .read_to_string(&mut text);
-            if status != 200 {
-                return Err(Error::Upstream {
-                    status,
-                    message: error_message(&text).0,
-                    reason: None,
-                    retry_after: None,
-                });
-            }
-            let json: Value = serde_json::from_str(&text)
-                .map_err(|e| Error::Internal(format!("List-Available-Models: {e}")))?;
-            let (models, token) = parse_models_page(&json)?;
-            all.extend(models);
-            match token {
-                Some(t) if !t.is_empty() => next = Some(t),
-                _ => return Ok(all),
-            }
-        }
-        Ok(all)
+        crate::kiro::model_list::list_models(&self.config, store, agent)
     }
 }
 

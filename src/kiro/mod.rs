@@ -7,6 +7,7 @@ pub mod events;
 pub mod eventstream;
 pub mod identity;
 pub mod mcp;
+pub mod model_list;
 pub mod models;
 pub mod payload;
 pub mod refusal;

@@ -898,6 +898,9 @@ fn percent_decode(s: &str) -> String {
 pub const DEFAULT_PROFILE_ARN: &str =
     "arn:aws:codewhisperer:us-east-1:123456789012:profile/FAKEPROFILE";
 
+/// The IDE's model list call on the management host (AWS JSON 1.0, `POST /`).
+pub const CONTROL_PLANE_MODELS: &str = "KiroControlPlaneBearerService.ListAvailableModels";
+
 const INVALID_BEARER: &str = "The bearer token included in the request is invalid.";
 
 type ReplyFn = Arc<dyn Fn(&Recorded) -> Option<Reply> + Send + Sync>;
@@ -935,6 +938,7 @@ struct State {
     default_model: Value,
     versions: versions::Versions,
     idle_close: Option<Duration>,
+    refuse_control_plane: bool,
 }
 
 impl State {
@@ -972,6 +976,7 @@ impl State {
             default_model: json!({"modelId": "claude-sonnet-4.5", "modelName": "Claude Sonnet 4.5"}),
             versions: versions::Versions::default(),
             idle_close: None,
+            refuse_control_plane: false,
         }
     }
 
@@ -1390,6 +1395,12 @@ impl FakeKiro {
         self.shared.lock().idle_close = idle;
     }
 
+    /// When on, the AWS JSON form of the model list is refused (400), as an older management
+    /// host would; the REST form keeps working. Off by default.
+    pub fn refuse_control_plane_models(&self, on: bool) {
+        self.shared.lock().refuse_control_plane = on;
+    }
+
     /// Requests for the update manifest so far.
     pub fn manifest_count(&self) -> usize {
         self.shared.lock().versions.manifest_count
@@ -1475,6 +1486,7 @@ fn route(method: &str, path: &str, target: Option<&str>) -> Route {
             | Some("AmazonCodeWhispererStreamingService.GenerateAssistantResponse") => {
                 Route::Inference
             }
+            Some(CONTROL_PLANE_MODELS) => Route::Models,
             _ => Route::NotFound,
         },
         ("POST", "/generateAssistantResponse") => Route::Inference,
@@ -1590,7 +1602,8 @@ fn serve_inference(shared: &Shared, request: tiny_http::Request, mut rec: Record
 fn serve_management(shared: &Shared, request: tiny_http::Request, mut rec: Recorded) {
     let reply = {
         let mut st = shared.lock();
-        let models = rec.path == "/List-Available-Models";
+        let control_plane = rec.header("x-amz-target").as_deref() == Some(CONTROL_PLANE_MODELS);
+        let models = rec.path == "/List-Available-Models" || control_plane;
         if models {
             st.models_count += 1;
         } else {
@@ -1598,10 +1611,18 @@ fn serve_management(shared: &Shared, request: tiny_http::Request, mut rec: Recor
         }
         let reply = if st.rejects(rec.bearer().as_deref()) {
             forbidden()
+        } else if control_plane && st.refuse_control_plane {
+            Reply::error(400, "UnknownOperationException", None)
         } else if let Some(r) = st.management_replies.pop_front() {
             r
         } else if models {
-            models_page(&st, rec.query_param("nextToken").as_deref())
+            let token = rec.query_param("nextToken").or_else(|| {
+                rec.body
+                    .get("nextToken")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            });
+            models_page(&st, token.as_deref())
         } else {
             let profiles = if st.profile_arn.is_empty() {
                 json!([])
