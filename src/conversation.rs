@@ -86,6 +86,54 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::BadRequest(msg.into())
 }
 
+impl OutputFormat {
+    /// The answer format a request names, read the same way for every API: `kind` is its `type`
+    /// (`text`, `json_object`, `json_schema`; `kind_at` names that field), and `spec` the object
+    /// holding `name`, `description`, `schema` and `strict` (`spec_at` names it). `text` is no
+    /// format at all. A `json_schema` format without a schema object is refused, naming the field.
+    pub fn from_request(
+        kind: &str,
+        spec: Option<&Value>,
+        kind_at: &str,
+        spec_at: &str,
+    ) -> Result<Option<OutputFormat>, Error> {
+        match kind {
+            "text" => Ok(None),
+            "json_object" => Ok(Some(OutputFormat::JsonObject)),
+            "json_schema" => {
+                let spec = spec.and_then(Value::as_object).ok_or_else(|| {
+                    bad(format!(
+                        "{spec_at} is required for a json_schema format and must be an object."
+                    ))
+                })?;
+                let schema = match spec.get("schema") {
+                    None | Some(Value::Null) => {
+                        return Err(bad(format!(
+                            "{spec_at}.schema is required: a json_schema format needs the JSON Schema of the answer."
+                        )))
+                    }
+                    Some(v @ Value::Object(_)) => v.clone(),
+                    Some(_) => {
+                        return Err(bad(format!(
+                            "{spec_at}.schema must be a JSON Schema object."
+                        )))
+                    }
+                };
+                let text = |k: &str| spec.get(k).and_then(Value::as_str).map(str::to_string);
+                Ok(Some(OutputFormat::JsonSchema {
+                    name: text("name").unwrap_or_else(|| "response".to_string()),
+                    description: text("description"),
+                    schema,
+                    strict: spec.get("strict").and_then(Value::as_bool).unwrap_or(false),
+                }))
+            }
+            other => Err(bad(format!(
+                "{kind_at} '{other}' is not supported: use text, json_object or json_schema."
+            ))),
+        }
+    }
+}
+
 /// A tool call the assistant made, in history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
@@ -189,6 +237,24 @@ pub struct Conversation {
     pub stop_sequences: Vec<String>,
     /// Whether the client wants a stream.
     pub stream: bool,
+    /// The shape the answer must take (structured outputs); `None` for free text.
+    pub output_format: Option<OutputFormat>,
+    /// At most one tool call per answer (`parallel_tool_calls: false`).
+    pub single_tool_call: bool,
+}
+
+/// A structured answer the client asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputFormat {
+    /// A JSON value following `schema` (a JSON Schema object). `name` and `strict` are echoed.
+    JsonSchema {
+        name: String,
+        description: Option<String>,
+        schema: Value,
+        strict: bool,
+    },
+    /// Any JSON object.
+    JsonObject,
 }
 
 /// A piece of the model's answer, in the order it must reach the client.
@@ -202,6 +268,8 @@ pub enum OutputEvent {
     ReasoningSignature(String),
     /// Opaque redacted reasoning.
     RedactedReasoning(String),
+    /// What the model said instead of the structured answer the client asked for.
+    Refusal(String),
     /// A tool call begins. `index` counts tool calls of this reply from 0.
     ToolCallStart {
         index: usize,
@@ -225,6 +293,9 @@ pub enum FinishReason {
     Length,
     /// One of the client's stop sequences matched.
     StopSequence(String),
+    /// The model ended without the structured answer the client asked for; what it said came
+    /// as [`OutputEvent::Refusal`].
+    FormatNotMet,
 }
 
 /// Token figures for one reply.

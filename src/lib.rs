@@ -28,6 +28,7 @@ pub mod responses;
 pub mod server;
 pub mod sse;
 pub mod status_page;
+pub mod structured;
 pub mod sys;
 pub mod thinking;
 pub mod tokens;

@@ -25,6 +25,7 @@ use crate::keys::{Caller, ClientKey};
 use crate::kiro::client::Upstream;
 use crate::relay::{RelayError, Sink};
 use crate::sse::SseWriter;
+use crate::structured::{self, Plan, Structured};
 use crate::util::now_unix_millis;
 
 /// How a client format writes an error: the HTTP status and the JSON body for an [`Error`].
@@ -78,6 +79,8 @@ pub trait Format: ErrorShape {
     }
     /// The conversation to send.
     fn conversation<'r>(&self, req: &'r Self::Request) -> &'r Conversation;
+    /// The same, to adjust before it is sent (structured outputs).
+    fn conversation_mut<'r>(&self, req: &'r mut Self::Request) -> &'r mut Conversation;
     /// The whole answer when Kiro need not be called (e.g. counting tokens).
     fn answer_locally(
         &self,
@@ -229,6 +232,8 @@ fn answer<F: Format>(
     let mut req = format.parse(app, &inc.body)?;
     inc.model = format.model(&req).to_string();
     format.recall(app, &mut req)?;
+    let plan = structured::shape(format.conversation_mut(&mut req));
+    let plan = plan.as_ref();
     let conv = format.conversation(&req);
     let prepared = app.prepare(conv)?;
     if !conv.ignored_tools.is_empty() {
@@ -260,11 +265,39 @@ fn answer<F: Format>(
     inc.record.account = up.account.clone();
     inc.record.model_served = prepared.model_id.clone();
     inc.record.conversation_id = prepared.conversation_key.clone();
+    let reply = Reply {
+        req: &req,
+        prepared: &prepared,
+        plan,
+    };
     if conv.stream {
-        stream(app, inc, format, &req, &prepared, up, debug)
+        stream(app, inc, format, reply, up, debug)
     } else {
-        collect(app, inc, format, &req, &prepared, up, debug)
+        collect(app, inc, format, reply, up, debug)
     }
+}
+
+/// What the answer to one request is made from.
+struct Reply<'r, R> {
+    req: &'r R,
+    prepared: &'r Prepared,
+    /// How to read back a structured answer.
+    plan: Option<&'r Plan>,
+}
+
+/// Relay Kiro's reply into `sink`, through the structured-output reader when one was asked for.
+fn relay_into<R>(
+    app: &App,
+    up: &mut Upstream,
+    reply: &Reply<'_, R>,
+    sink: &mut dyn Sink,
+) -> Result<Outcome, RelayError> {
+    let Some(plan) = reply.plan else {
+        return app.relay(up, reply.prepared, sink);
+    };
+    let mut reader = Structured::new(sink, plan);
+    let outcome = app.relay(up, reply.prepared, &mut reader)?;
+    Ok(reader.finish(outcome)?)
 }
 
 /// The whole reply as one JSON body.
@@ -272,13 +305,13 @@ fn collect<F: Format>(
     app: &App,
     inc: &mut Incoming,
     format: &F,
-    req: &F::Request,
-    prepared: &Prepared,
+    reply: Reply<'_, F::Request>,
     mut up: Upstream,
     debug: &mut DebugCapture,
 ) -> Result<(), Error> {
+    let req = reply.req;
     let mut collected = format.collector(req);
-    let result = app.relay(&mut up, prepared, &mut collected);
+    let result = relay_into(app, &mut up, &reply, &mut collected);
     if let Some(raw) = up.take_raw() {
         debug.raw_stream(raw);
     }
@@ -299,20 +332,19 @@ fn stream<F: Format>(
     app: &App,
     inc: &mut Incoming,
     format: &F,
-    req: &F::Request,
-    prepared: &Prepared,
+    reply: Reply<'_, F::Request>,
     mut up: Upstream,
     debug: &mut DebugCapture,
 ) -> Result<(), Error> {
     let _open = crate::metrics::global().stream_opened();
     let mut sse = inc.start_sse()?;
     let info = StreamInfo {
-        input_tokens: app.input_tokens(prepared),
+        input_tokens: app.input_tokens(reply.prepared),
         trace: debug.enabled(),
     };
-    let mut writer = format.stream(app, req, &mut sse, info);
+    let mut writer = format.stream(app, reply.req, &mut sse, info);
     let result = match writer.start() {
-        Ok(()) => app.relay(&mut up, prepared, &mut writer),
+        Ok(()) => relay_into(app, &mut up, &reply, &mut writer),
         Err(_) => Err(RelayError::ClientGone),
     };
     match &result {

@@ -75,6 +75,8 @@ pub struct RelayOptions {
     /// Look for `[Called name with args: {...}]` in the text (only when tools were declared, as
     /// it means keeping the whole visible text).
     pub bracket_calls: bool,
+    /// Hand on at most one tool call (`parallel_tool_calls: false`); later ones are dropped.
+    pub single_tool_call: bool,
 }
 
 /// Why a relay ended early.
@@ -98,6 +100,8 @@ struct ToolState {
     name: String,
     args: String,
     ended: bool,
+    /// A call beyond the one allowed: nothing of it is handed on.
+    dropped: bool,
 }
 
 /// The state of one relay.
@@ -169,9 +173,6 @@ pub fn relay(
             Next::Event(ev) => {
                 silent = Duration::ZERO;
                 r.on_event(ev, sink)?;
-                if r.stopped_by.is_some() {
-                    break;
-                }
                 // Gather what is already here into one write; send as soon as Kiro pauses.
                 if !up.has_pending() {
                     sink.flush()?;
@@ -184,6 +185,15 @@ pub fn relay(
 
 impl Relay<'_> {
     fn on_event(&mut self, ev: KiroEvent, sink: &mut dyn Sink) -> Result<(), RelayError> {
+        // After a stop sequence the answer is complete: the rest is read only for the figures
+        // Kiro sends at the end (usage, credits), which keeps them and the connection reusable.
+        let figures = matches!(
+            ev,
+            KiroEvent::Metering(_) | KiroEvent::ContextUsage(_) | KiroEvent::Metadata { .. }
+        );
+        if self.stopped_by.is_some() && !figures {
+            return Ok(());
+        }
         match ev {
             KiroEvent::Text(t) => self.on_text(&t, sink)?,
             KiroEvent::ToolUse {
@@ -363,7 +373,10 @@ impl Relay<'_> {
     ) -> Result<(), RelayError> {
         // A fragment without an id belongs to the call in progress.
         let pos = if id.is_empty() {
-            self.tools.iter().rposition(|t| !t.ended)
+            match self.tools.last() {
+                Some(t) if t.dropped => Some(self.tools.len() - 1),
+                _ => self.tools.iter().rposition(|t| !t.ended),
+            }
         } else {
             self.tools.iter().position(|t| t.kiro_id == id)
         };
@@ -378,12 +391,20 @@ impl Relay<'_> {
                 } else {
                     id.clone()
                 };
+                let dropped = self.opts.single_tool_call && self.tools.iter().any(|t| !t.dropped);
+                if dropped {
+                    log::info!("parallel_tool_calls is false: the model's further call to '{name}' is dropped");
+                }
                 self.tools.push(ToolState {
                     kiro_id: id,
                     name: name.clone(),
                     args: String::new(),
-                    ended: false,
+                    ended: dropped,
+                    dropped,
                 });
+                if dropped {
+                    return Ok(());
+                }
                 let index = self.tools.len() - 1;
                 sink.emit(OutputEvent::ToolCallStart {
                     index,
@@ -482,7 +503,7 @@ impl Relay<'_> {
             self.out_chars.add(&note);
             sink.emit(OutputEvent::Text(note))?;
         }
-        let completed_tools = self.tools.iter().filter(|t| t.ended).count();
+        let completed_tools = self.tools.iter().filter(|t| t.ended && !t.dropped).count();
         let finish = if let Some(seq) = self.stopped_by.clone() {
             FinishReason::StopSequence(seq)
         } else if !truncated.is_empty() {
@@ -496,7 +517,11 @@ impl Relay<'_> {
         } else {
             FinishReason::Stop
         };
-        if !self.completion_signal && self.saw_text && completed_tools == 0 {
+        if !self.completion_signal
+            && self.saw_text
+            && completed_tools == 0
+            && self.stopped_by.is_none()
+        {
             log::warn!("Kiro's reply ended without a completion signal; it may be incomplete");
         }
         Ok(Outcome {
@@ -511,6 +536,9 @@ impl Relay<'_> {
     fn bracket_calls(&mut self, sink: &mut dyn Sink) -> Result<(), RelayError> {
         let found = find_bracket_calls(&self.visible_text);
         for (name, args) in found {
+            if self.opts.single_tool_call && self.tools.iter().any(|t| !t.dropped) {
+                break;
+            }
             let duplicate = self
                 .tools
                 .iter()
@@ -524,6 +552,7 @@ impl Relay<'_> {
                 name: name.clone(),
                 args: args.clone(),
                 ended: true,
+                dropped: false,
             });
             let index = self.tools.len() - 1;
             sink.emit(OutputEvent::ToolCallStart { index, id, name })?;

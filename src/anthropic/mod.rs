@@ -47,6 +47,10 @@ impl Format for Messages {
         conv
     }
 
+    fn conversation_mut<'r>(&self, conv: &'r mut Conversation) -> &'r mut Conversation {
+        conv
+    }
+
     fn answer_locally(&self, app: &App, _: &Conversation, prepared: &Prepared) -> Option<Value> {
         (self.0 == Purpose::CountTokens)
             .then(|| json!({"input_tokens": app.input_tokens(prepared)}))

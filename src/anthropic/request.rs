@@ -9,8 +9,8 @@
 use serde_json::{Map, Value};
 
 use crate::conversation::{
-    Conversation, Image, Message, Reasoning, ReasoningRequest, Role, ToolCall, ToolChoice,
-    ToolResult, ToolSpec,
+    Conversation, Image, Message, OutputFormat, Reasoning, ReasoningRequest, Role, ToolCall,
+    ToolChoice, ToolResult, ToolSpec,
 };
 use crate::error::Error;
 
@@ -82,7 +82,29 @@ pub fn parse_messages_request(
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
     conv.reasoning = parse_reasoning(obj.get("thinking"), obj.get("output_config"))?;
+    conv.output_format = parse_output_format(obj)?;
+    conv.single_tool_call = obj
+        .get("tool_choice")
+        .and_then(|c| c.get("disable_parallel_tool_use"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Ok(conv)
+}
+
+/// `output_config.format` (structured outputs; also the older top-level `output_format`).
+fn parse_output_format(obj: &Map<String, Value>) -> Result<Option<OutputFormat>, Error> {
+    let (format, at) = match obj.get("output_config").and_then(|c| c.get("format")) {
+        Some(f) if !f.is_null() => (f, "output_config.format"),
+        _ => match obj.get("output_format") {
+            Some(f) if !f.is_null() => (f, "output_format"),
+            _ => return Ok(None),
+        },
+    };
+    let kind = format
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{at}.type is required and must be 'json_schema'.")))?;
+    OutputFormat::from_request(kind, Some(format), &format!("{at}.type"), at)
 }
 
 /// `system`: a string, or a list of text blocks joined with `\n` (`cache_control` ignored).

@@ -41,6 +41,8 @@ pub fn stop_reason(f: &FinishReason) -> (&'static str, Option<&str>) {
         FinishReason::Stop => ("end_turn", None),
         FinishReason::ToolCalls => ("tool_use", None),
         FinishReason::Length => ("max_tokens", None),
+        // The answer is not the structured output asked for: what the model said is the text.
+        FinishReason::FormatNotMet => ("refusal", None),
         FinishReason::StopSequence(s) => ("stop_sequence", Some(s.as_str())),
     }
 }
@@ -105,8 +107,9 @@ pub fn message_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
     if let Some(data) = &c.redacted {
         content.push(json!({"type": "redacted_thinking", "data": data}));
     }
-    if !c.text.is_empty() {
-        content.push(json!({"type": "text", "text": c.text}));
+    let text = format!("{}{}", c.text, c.refusal);
+    if !text.is_empty() {
+        content.push(json!({"type": "text", "text": text}));
     }
     for call in c.complete_calls() {
         let input = match serde_json::from_str::<Value>(&call.arguments) {
@@ -313,7 +316,7 @@ impl<'a> StreamWriter<'a> {
 
     fn write(&mut self, ev: OutputEvent) -> io::Result<()> {
         match ev {
-            OutputEvent::Text(t) => {
+            OutputEvent::Text(t) | OutputEvent::Refusal(t) => {
                 if t.is_empty() {
                     return Ok(());
                 }

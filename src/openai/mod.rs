@@ -43,6 +43,10 @@ impl Format for Chat {
         &req.conversation
     }
 
+    fn conversation_mut<'r>(&self, req: &'r mut ChatRequest) -> &'r mut Conversation {
+        &mut req.conversation
+    }
+
     fn collector(&self, _: &ChatRequest) -> Collector {
         Collector::default()
     }

@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use crate::conversation::{
-    Conversation, Image, Message, Reasoning, ReasoningRequest, Role, ToolCall, ToolChoice,
-    ToolResult, ToolSpec,
+    Conversation, Image, Message, OutputFormat, Reasoning, ReasoningRequest, Role, ToolCall,
+    ToolChoice, ToolResult, ToolSpec,
 };
 use crate::error::Error;
 
@@ -106,6 +106,22 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
             "'messages' has no user or assistant message (only system messages).",
         ));
     }
+    parse_options(obj, &mut conv)?;
+    let include_usage = obj
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(ChatRequest {
+        conversation: conv,
+        include_usage,
+    })
+}
+
+/// Everything of a Chat request besides its messages: tools, reasoning, limits, stop sequences,
+/// the answer format, and the fields Kiro has no room for (`n` above 1 is refused: Kiro produces
+/// one choice; `logprobs` is accepted and answered with `logprobs: null`).
+fn parse_options(obj: &Map<String, Value>, conv: &mut Conversation) -> Result<(), Error> {
     conv.tools = parse_tools(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.reasoning = ReasoningRequest {
@@ -137,15 +153,34 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(bad("'stop' must be a string or an array of strings.")),
     };
-    let include_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(ChatRequest {
-        conversation: conv,
-        include_usage,
-    })
+    match obj.get("n") {
+        None | Some(Value::Null) => {}
+        Some(n) if n.as_u64() == Some(1) => {}
+        Some(n) if n.as_u64().is_some_and(|n| n > 1) => {
+            return Err(bad(format!(
+                "n must be 1: this gateway produces one choice per request (got {n}); send several requests instead."
+            )))
+        }
+        Some(_) => return Err(bad("n must be a positive whole number.")),
+    }
+    conv.single_tool_call = parse_bool(obj, "parallel_tool_calls")? == Some(false);
+    conv.output_format = match obj.get("response_format") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(f)) => {
+            let kind = f.get("type").and_then(Value::as_str).ok_or_else(|| {
+                bad("response_format.type is required: text, json_object or json_schema.")
+            })?;
+            let spec = f.get("json_schema");
+            OutputFormat::from_request(
+                kind,
+                spec,
+                "response_format.type",
+                "response_format.json_schema",
+            )?
+        }
+        Some(_) => return Err(bad("response_format must be an object.")),
+    };
+    Ok(())
 }
 
 fn parse_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, Error> {

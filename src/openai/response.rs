@@ -21,7 +21,8 @@ pub fn completion_id() -> String {
 /// The OpenAI `finish_reason` for an outcome.
 pub fn finish_reason(f: &FinishReason) -> &'static str {
     match f {
-        FinishReason::Stop | FinishReason::StopSequence(_) => "stop",
+        // A refusal is said in the message's `refusal`, as OpenAI does.
+        FinishReason::Stop | FinishReason::StopSequence(_) | FinishReason::FormatNotMet => "stop",
         FinishReason::ToolCalls => "tool_calls",
         FinishReason::Length => "length",
     }
@@ -147,6 +148,7 @@ impl Sink for ChunkWriter<'_> {
                 self.chunk(json!({"reasoning_signature": s}), None)
             }
             OutputEvent::RedactedReasoning(_) => Ok(()),
+            OutputEvent::Refusal(t) => self.chunk(json!({"refusal": t}), None),
         }
     }
 
@@ -190,7 +192,13 @@ impl Stream for ChunkWriter<'_> {
 
 /// The non-streaming `chat.completion` object.
 pub fn completion_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
-    let mut message = json!({"role": "assistant", "content": c.text});
+    let mut message = json!({"role": "assistant", "content": c.text, "refusal": null});
+    if !c.refusal.is_empty() {
+        message["refusal"] = json!(c.refusal);
+        if c.text.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
     if !c.reasoning.is_empty() {
         message["reasoning_content"] = json!(c.reasoning);
     }

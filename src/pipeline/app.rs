@@ -137,6 +137,7 @@ impl App {
             read_timeout: cfg.streaming_read_timeout,
             keepalive_every: Duration::from_secs(15).min(cfg.streaming_read_timeout),
             bracket_calls: !conv.tools.is_empty(),
+            single_tool_call: conv.single_tool_call,
         };
         Ok(Prepared {
             model_id,

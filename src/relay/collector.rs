@@ -20,6 +20,8 @@ pub struct CollectedCall {
 #[derive(Debug, Default)]
 pub struct Collector {
     pub text: String,
+    /// What the model said instead of the structured answer asked for.
+    pub refusal: String,
     pub reasoning: String,
     pub signature: Option<String>,
     pub redacted: Option<String>,
@@ -37,6 +39,7 @@ impl Sink for Collector {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
         match event {
             OutputEvent::Text(t) => self.text.push_str(&t),
+            OutputEvent::Refusal(t) => self.refusal.push_str(&t),
             OutputEvent::Reasoning(t) => self.reasoning.push_str(&t),
             OutputEvent::ReasoningSignature(s) => self.signature = Some(s),
             OutputEvent::RedactedReasoning(r) => self.redacted = Some(r),

@@ -58,6 +58,7 @@ fn opts() -> RelayOptions {
         read_timeout: Duration::from_secs(30),
         keepalive_every: Duration::from_secs(10),
         bracket_calls: false,
+        single_tool_call: false,
     }
 }
 
@@ -333,19 +334,62 @@ fn native_reasoning_passes_with_its_signature_and_redacted_blob() {
 }
 
 #[test]
-fn a_stop_sequence_split_across_deltas_ends_the_reply_before_it() {
+fn a_stop_sequence_split_across_deltas_ends_the_text_and_keeps_kiros_usage() {
     let o = RelayOptions {
         stop_sequences: vec!["STOP".into()],
         ..opts()
     };
-    let script = vec![text("one ST"), text("OP two"), text("never read")];
+    let script = vec![
+        text("one ST"),
+        text("OP two"),
+        text("never shown"),
+        tool("t1", "f", Some("{}"), true),
+        usage(5, 9),
+    ];
     let mut events = Script(script.into());
     let mut sink = Recorder::default();
     let outcome = relay(&mut events, &o, &mut sink).unwrap();
     assert_eq!(texts(&sink.events), "one ");
+    assert!(sink
+        .events
+        .iter()
+        .all(|e| matches!(e, OutputEvent::Text(_))));
     assert_eq!(outcome.finish, FinishReason::StopSequence("STOP".into()));
-    // The relay stops reading at the match.
-    assert_eq!(events.0.len(), 1);
+    // The rest of the reply is read for Kiro's figures, which win over the estimate.
+    assert!(events.0.is_empty());
+    assert_eq!(outcome.usage.output_tokens, 9);
+    assert_eq!(outcome.usage.input_tokens, 5);
+}
+
+#[test]
+fn with_single_tool_call_only_the_first_call_is_handed_on() {
+    let o = RelayOptions {
+        single_tool_call: true,
+        ..opts()
+    };
+    let script = vec![
+        tool("a", "f", Some("{\"n\":1}"), true),
+        tool("b", "g", Some("{\"n\":"), false),
+        tool("", "", Some("2}"), true),
+        tool("c", "h", None, true),
+    ];
+    let (result, sink) = run(script, &o);
+    let starts: Vec<&OutputEvent> = sink
+        .events
+        .iter()
+        .filter(|e| matches!(e, OutputEvent::ToolCallStart { .. }))
+        .collect();
+    assert_eq!(starts.len(), 1);
+    assert_eq!(
+        sink.events.last(),
+        Some(&OutputEvent::ToolCallEnd {
+            index: 0,
+            arguments: "{\"n\":1}".into()
+        })
+    );
+    let outcome = result.unwrap();
+    assert_eq!(outcome.finish, FinishReason::ToolCalls);
+    assert_eq!(outcome.truncated_tool_calls, 0);
 }
 
 #[test]

@@ -77,6 +77,10 @@ impl Format for Responses {
         &call.conv
     }
 
+    fn conversation_mut<'r>(&self, call: &'r mut Call) -> &'r mut Conversation {
+        &mut call.conv
+    }
+
     fn collector(&self, call: &Call) -> ResponseWriter<'static> {
         ResponseWriter::collecting(ResponseHead::new(&call.req))
     }

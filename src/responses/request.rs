@@ -14,8 +14,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::conversation::{
-    Conversation, Image, Message, Reasoning, ReasoningRequest, Role, ToolCall, ToolChoice,
-    ToolResult, ToolSpec,
+    Conversation, Image, Message, OutputFormat, Reasoning, ReasoningRequest, Role, ToolCall,
+    ToolChoice, ToolResult, ToolSpec,
 };
 use crate::error::Error;
 
@@ -53,6 +53,8 @@ pub struct ResponsesRequest {
     /// `store` (default true): keep the response for `previous_response_id`.
     pub store: bool,
     pub previous_response_id: Option<String>,
+    /// `text.format`: the shape of the answer (structured outputs).
+    pub output_format: Option<OutputFormat>,
     /// Request fields the response object echoes back, in OpenAI's shape.
     pub echo: Echo,
 }
@@ -75,6 +77,8 @@ pub struct Echo {
     pub parallel_tool_calls: bool,
     /// `truncation` as sent (`disabled` when absent).
     pub truncation: Value,
+    /// `text` as sent, with `format` defaulting to `{"type": "text"}`.
+    pub text: Value,
 }
 
 impl ResponsesRequest {
@@ -113,6 +117,8 @@ impl ResponsesRequest {
             max_output_tokens: self.max_output_tokens,
             stop_sequences: Vec::new(),
             stream: self.stream,
+            output_format: self.output_format.clone(),
+            single_tool_call: !self.echo.parallel_tool_calls,
         })
     }
 }
@@ -204,7 +210,9 @@ pub fn parse_responses_request(
         Some(t @ Value::String(_)) => t.clone(),
         Some(_) => return Err(bad("'truncation' must be 'auto' or 'disabled'.")),
     };
+    let (output_format, text) = parse_text(obj.get("text"))?;
     let echo = Echo {
+        text,
         tools: tools.echo,
         tool_choice: echo_choice,
         reasoning_effort: effort,
@@ -236,8 +244,32 @@ pub fn parse_responses_request(
         stream: parse_bool(obj, "stream")?.unwrap_or(false),
         store: parse_bool(obj, "store")?.unwrap_or(true),
         previous_response_id,
+        output_format,
         echo,
     })
+}
+
+/// `text`: the answer's format (`text.format`) and the object to echo.
+fn parse_text(text: Option<&Value>) -> Result<(Option<OutputFormat>, Value), Error> {
+    let mut echo = match text {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v.clone(),
+        Some(_) => return Err(bad("'text' must be an object.")),
+    };
+    let format = match echo.get("format") {
+        None | Some(Value::Null) => None,
+        Some(f @ Value::Object(o)) => {
+            let kind = o.get("type").and_then(Value::as_str).ok_or_else(|| {
+                bad("text.format.type is required: text, json_object or json_schema.")
+            })?;
+            OutputFormat::from_request(kind, Some(f), "text.format.type", "text.format")?
+        }
+        Some(_) => return Err(bad("text.format must be an object.")),
+    };
+    if echo.get("format").is_none_or(Value::is_null) {
+        echo["format"] = json!({"type": "text"});
+    }
+    Ok((format, echo))
 }
 
 fn parse_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, Error> {

@@ -58,6 +58,16 @@ impl EventOut for Vec<(String, Value)> {
     }
 }
 
+/// A message's one content part: `output_text`, or `refusal` for what the model said instead of
+/// the structured answer asked for.
+fn content_part(text: &str, refusal: bool) -> Value {
+    if refusal {
+        json!({"type": "refusal", "refusal": text})
+    } else {
+        json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+    }
+}
+
 /// `resp_` + 48 hex.
 pub fn response_id() -> String {
     format!("resp_{}", random_hex(48))
@@ -143,6 +153,8 @@ enum Item {
         text: String,
         status: &'static str,
         done: bool,
+        /// The text is what the model said instead of the structured answer asked for.
+        refusal: bool,
     },
     Call {
         id: String,
@@ -183,10 +195,14 @@ impl Item {
                 v
             }
             Item::Message {
-                id, text, status, ..
+                id,
+                text,
+                status,
+                refusal,
+                ..
             } => json!({
                 "type": "message", "id": id, "status": status, "role": "assistant",
-                "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+                "content": [content_part(text, *refusal)],
             }),
             Item::Call {
                 id,
@@ -306,7 +322,7 @@ impl<'a> ResponseWriter<'a> {
             "previous_response_id": h.previous_response_id,
             "reasoning": {"effort": e.reasoning_effort, "summary": e.reasoning_summary},
             "store": h.store, "temperature": e.temperature.unwrap_or(1.0),
-            "text": {"format": {"type": "text"}}, "tool_choice": e.tool_choice, "tools": e.tools,
+            "text": e.text, "tool_choice": e.tool_choice, "tools": e.tools,
             "top_p": e.top_p.unwrap_or(1.0), "truncation": e.truncation, "usage": null,
             "user": null, "metadata": e.metadata,
         })
@@ -342,17 +358,26 @@ impl<'a> ResponseWriter<'a> {
                 text,
                 status: st,
                 done,
+                refusal,
             }) => {
                 *st = status;
                 *done = true;
-                let part =
-                    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-                vec![
+                let part = content_part(text, *refusal);
+                let finished = if *refusal {
+                    (
+                        "response.refusal.done",
+                        json!({"item_id": id, "output_index": index, "content_index": 0,
+                            "refusal": text}),
+                    )
+                } else {
                     (
                         "response.output_text.done",
                         json!({"item_id": id, "output_index": index, "content_index": 0,
                             "text": text, "logprobs": []}),
-                    ),
+                    )
+                };
+                vec![
+                    finished,
                     (
                         "response.content_part.done",
                         json!({"item_id": id, "output_index": index, "content_index": 0,
@@ -398,10 +423,11 @@ impl<'a> ResponseWriter<'a> {
         Ok(())
     }
 
-    /// The open message item, opened (with its one `output_text` part) if needed.
-    fn message(&mut self) -> io::Result<usize> {
+    /// The open message item, opened (with its one `output_text` or `refusal` part) if needed.
+    fn message(&mut self, refusal: bool) -> io::Result<usize> {
         if let Some(i) = self.open {
-            if matches!(self.items.get(i), Some(Item::Message { .. })) {
+            if matches!(self.items.get(i), Some(Item::Message { refusal: r, .. }) if *r == refusal)
+            {
                 return Ok(i);
             }
         }
@@ -412,12 +438,13 @@ impl<'a> ResponseWriter<'a> {
             text: String::new(),
             status: "in_progress",
             done: false,
+            refusal,
         })?;
         self.open = Some(index);
         self.send(
             "response.content_part.added",
             json!({"item_id": id, "output_index": index, "content_index": 0,
-                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
+                "part": content_part("", refusal)}),
         )?;
         Ok(index)
     }
@@ -460,16 +487,22 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
-    fn on_text(&mut self, t: String) -> io::Result<()> {
+    fn on_text(&mut self, t: String, refusal: bool) -> io::Result<()> {
         if t.is_empty() {
             return Ok(());
         }
-        let index = self.message()?;
+        let index = self.message(refusal)?;
         let Some(Item::Message { id, text, .. }) = self.items.get_mut(index) else {
             return Ok(());
         };
         text.push_str(&t);
         let id = id.clone();
+        if refusal {
+            return self.send(
+                "response.refusal.delta",
+                json!({"item_id": id, "output_index": index, "content_index": 0, "delta": t}),
+            );
+        }
         self.send(
             "response.output_text.delta",
             json!({"item_id": id, "output_index": index, "content_index": 0, "delta": t,
@@ -714,7 +747,8 @@ impl<'a> ResponseWriter<'a> {
 impl Sink for ResponseWriter<'_> {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
         match event {
-            OutputEvent::Text(t) => self.on_text(t),
+            OutputEvent::Text(t) => self.on_text(t, false),
+            OutputEvent::Refusal(t) => self.on_text(t, true),
             OutputEvent::Reasoning(t) => self.on_reasoning(t),
             OutputEvent::ReasoningSignature(s) => {
                 let i = self.reasoning_for_signature()?;
