@@ -974,6 +974,7 @@ mod tests {
                 "cache_control": {"type": "ephemeral"}}))
             .collect();
         tools.push(json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 5}));
+        tools.push(json!({"type": "code_execution_20250522", "name": "code_execution"}));
         tools.push(
             json!({"type": "custom", "name": "mcp__x__y", "input_schema": {"type": "object"}}),
         );
@@ -987,6 +988,9 @@ mod tests {
         assert_eq!(c.tools[40].name, "mcp__x__y");
         assert_eq!(c.tools[41].schema, Value::Null);
         assert!(c.tools.iter().all(|t| t.name != "web_search"));
+        assert!(c
+            .ignored_tools
+            .contains(&"code_execution_20250522".to_string()));
         assert_eq!(c.tool_choice, ToolChoice::Required);
     }
 
