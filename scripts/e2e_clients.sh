@@ -15,6 +15,9 @@
 #   opencode      `opencode run` (npm opencode-ai), provider @ai-sdk/openai-compatible
 #   aider         `aider --message` (pip aider-chat), whole-file edit format: writes the file only
 #
+# Then each of Claude Code and Codex meets a spent Kiro quota (the fake answers 429
+# MONTHLY_REQUEST_COUNT): it must stop after one request and say so ("429" / "Quota exceeded").
+#
 # Usage: scripts/e2e_clients.sh [--no-build] [--no-install] [--debug] [client ...]
 # Clients are installed into $E2E_CLIENTS_DIR (default ~/.cache/kiro-gateway-e2e) when they are
 # not on PATH. Exit status 0 when every client that ran passed.
@@ -33,7 +36,7 @@ for arg in "$@"; do
         --no-build) BUILD=0 ;;
         --no-install) INSTALL=0 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) WANT+=("$arg") ;;
     esac
 done
@@ -229,16 +232,50 @@ run_aider() {
     check "aider ($(aider --version 2>/dev/null), whole-file format: write only)" "$d/project" "$d/out.log" 0
 }
 
+# A spent quota: one request, no retries, and the client says why.
+quota_check() { # name log gateway-route expected-text
+    local name=$1 log=$2 route=$3 want=$4 sent
+    sent=$(grep -c "POST $route 429" "$WORK/gateway.log")
+    if [ "$sent" = 1 ] && grep -q "$want" "$log"; then
+        RESULTS+=("PASS  $name")
+    else
+        FAILED=1
+        RESULTS+=("FAIL  $name: $sent requests answered 429 (want 1); output: $(tail -n 2 "$log" | tr '\n' ' ' | cut -c1-200)")
+    fi
+}
+
+run_claude_quota() {
+    command -v claude >/dev/null || return
+    local d; d=$(new_dir claude-code-quota)
+    (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=$KEY \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 \
+        timeout 300 claude -p "E2E_QUOTA: say hi") >"$d/out.log" 2>&1
+    quota_check "claude-code quota (stops at once)" "$d/out.log" /v1/messages "429"
+}
+
+run_codex_quota() {
+    command -v codex >/dev/null || return
+    local d; d=$(new_dir codex-quota)
+    mkdir -p "$d/home/.codex"
+    printf 'model_provider = "kiro"\nmodel = "claude-sonnet-4.5"\n[model_providers.kiro]\nname = "kiro-gateway"\nbase_url = "%s/v1"\nenv_key = "KIRO_GATEWAY_KEY"\nwire_api = "responses"\n' \
+        "$BASE" >"$d/home/.codex/config.toml"
+    (cd "$d/project" && HOME="$d/home" KIRO_GATEWAY_KEY=$KEY \
+        timeout 300 codex exec --skip-git-repo-check "E2E_QUOTA: say hi" </dev/null) >"$d/out.log" 2>&1
+    quota_check "codex quota (stops at once)" "$d/out.log" /v1/responses "Quota exceeded"
+}
+
 for client in "${WANT[@]}"; do
     case $client in
         claude-code)
             run_claude
             run_claude_interactive
+            run_claude_quota
             ;;
         codex)
             run_codex default
             run_codex gpt-5.5 -m gpt-5.5
             run_codex sonnet -m claude-sonnet-4.5
+            run_codex_quota
             ;;
         opencode) run_opencode ;;
         aider) run_aider ;;

@@ -18,6 +18,9 @@
 //!
 //! A freeform (custom) tool is expected as a Kiro tool with one string parameter; the script
 //! fills the first string property of its schema.
+//!
+//! A prompt with [`QUOTA_MARKER`] gets Kiro's monthly-quota refusal instead, to check that clients
+//! stop at once rather than retry.
 
 use super::{Ev, Recorded, Reply};
 use serde_json::{json, Value};
@@ -34,6 +37,8 @@ pub const EDITED: &str = "first line, edited";
 pub const SHELL_OUT: &str = "count.txt";
 /// How the final answer starts.
 pub const DONE: &str = "E2E done.";
+/// In the prompt: answer with Kiro's 429 for a spent monthly quota.
+pub const QUOTA_MARKER: &str = "E2E_QUOTA";
 
 /// The reply for one inference request.
 pub fn reply(request: &Recorded) -> Reply {
@@ -51,6 +56,13 @@ pub fn reply(request: &Recorded) -> Reply {
         .flatten()
         .map(result_text)
         .collect();
+    if texts.iter().any(|t| t.contains(QUOTA_MARKER)) {
+        return Reply::error(
+            429,
+            "You have reached the limit for this month.",
+            Some("MONTHLY_REQUEST_COUNT"),
+        );
+    }
     let Some(dir) = texts.iter().find_map(|t| work_dir(t)) else {
         return finish(vec![Ev::text("No E2E_DIR in the prompt.")]);
     };
