@@ -8,7 +8,8 @@
 #
 # Clients (each skipped with a note when it cannot be found or installed):
 #   claude-code   `claude -p` (npm @anthropic-ai/claude-code), default model and tools; then the
-#                 interactive `claude` in a pseudo-terminal (`script`), stopped once the task is done
+#                 interactive `claude` in a pseudo-terminal (`script`), stopped once the task is done;
+#                 then `claude -p --mcp-config` with an MCP tool whose name is over 64 characters
 #   codex         `codex exec` (npm @openai/codex), default model, a provider block with
 #                 wire_api = "responses"; again with -m gpt-5.5 (apply_patch tool) and with
 #                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only)
@@ -36,7 +37,7 @@ for arg in "$@"; do
         --no-build) BUILD=0 ;;
         --no-install) INSTALL=0 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) WANT+=("$arg") ;;
     esac
 done
@@ -232,6 +233,52 @@ run_aider() {
     check "aider ($(aider --version 2>/dev/null), whole-file format: write only)" "$d/project" "$d/out.log" 0
 }
 
+# An MCP server whose tool gets a name over 64 characters in Claude Code
+# (mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name):
+# the model calls it once and answers with what it returned.
+run_claude_mcp() {
+    command -v claude >/dev/null || return
+    local d; d=$(new_dir claude-code-mcp)
+    cat >"$d/mcp_server.py" <<'EOF'
+import json, sys
+TOOL = {"name": "fetch_the_current_weather_report_for_a_given_city_name",
+        "description": "Weather report for a city.",
+        "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("id") is None:
+        continue
+    method = msg.get("method")
+    if method == "initialize":
+        result = {"protocolVersion": msg.get("params", {}).get("protocolVersion", "2025-06-18"),
+                  "capabilities": {"tools": {}}, "serverInfo": {"name": "weather", "version": "1"}}
+    elif method == "tools/list":
+        result = {"tools": [TOOL]}
+    elif method == "tools/call":
+        result = {"content": [{"type": "text", "text": "MCP says: 18 C, sunny"}]}
+    else:
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32601, "message": method}}), flush=True)
+        continue
+    print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+EOF
+    printf '{"mcpServers": {"weather_service_for_long_names": {"type": "stdio", "command": "python3", "args": ["%s"]}}}\n' \
+        "$d/mcp_server.py" >"$d/mcp.json"
+    (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=$KEY \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 \
+        timeout 300 claude -p --dangerously-skip-permissions \
+        "E2E_MCP in E2E_DIR=$d/project : what is the weather in Paris?" --mcp-config "$d/mcp.json") \
+        >"$d/out.log" 2>&1
+    if grep -q "MCP says: 18 C, sunny" "$d/out.log"; then
+        RESULTS+=("PASS  claude-code MCP tool with a 91-character name")
+    else
+        FAILED=1
+        RESULTS+=("FAIL  claude-code MCP tool with a 91-character name: $(tail -n 2 "$d/out.log" | tr '\n' ' ' | cut -c1-240)")
+    fi
+}
+
 # A spent quota: one request, no retries, and the client says why.
 quota_check() { # name log gateway-route expected-text
     local name=$1 log=$2 route=$3 want=$4 sent
@@ -269,6 +316,7 @@ for client in "${WANT[@]}"; do
         claude-code)
             run_claude
             run_claude_interactive
+            run_claude_mcp
             run_claude_quota
             ;;
         codex)

@@ -20,7 +20,9 @@
 //! fills the first string property of its schema.
 //!
 //! A prompt with [`QUOTA_MARKER`] gets Kiro's monthly-quota refusal instead, to check that clients
-//! stop at once rather than retry.
+//! stop at once rather than retry. A prompt with [`MCP_MARKER`] calls the tool whose description
+//! starts with [`MCP_TOOL_DESCRIPTION`] once (an MCP server's tool, whatever name it reaches Kiro
+//! under) and then answers with its result.
 
 use super::{Ev, Recorded, Reply};
 use serde_json::{json, Value};
@@ -39,6 +41,10 @@ pub const SHELL_OUT: &str = "count.txt";
 pub const DONE: &str = "E2E done.";
 /// In the prompt: answer with Kiro's 429 for a spent monthly quota.
 pub const QUOTA_MARKER: &str = "E2E_QUOTA";
+/// In the prompt: call the MCP tool instead of the write / edit / shell plan.
+pub const MCP_MARKER: &str = "E2E_MCP";
+/// How the description of the MCP tool called after [`MCP_MARKER`] starts.
+pub const MCP_TOOL_DESCRIPTION: &str = "Weather report for a city";
 
 /// The reply for one inference request.
 pub fn reply(request: &Recorded) -> Reply {
@@ -82,7 +88,12 @@ pub fn reply(request: &Recorded) -> Reply {
         return finish(vec![Ev::text(&text)]);
     }
     let step = results.len();
-    let Some(call) = plan_step(step, &dir, &tools) else {
+    let call = if texts.iter().any(|t| t.contains(MCP_MARKER)) {
+        mcp_step(step, &tools)
+    } else {
+        plan_step(step, &dir, &tools)
+    };
+    let Some(call) = call else {
         let summary: Vec<String> = results
             .iter()
             .map(|r| r.chars().take(160).collect::<String>().replace('\n', " "))
@@ -170,6 +181,16 @@ fn update_patch() -> String {
 
 fn shell_command() -> String {
     format!("wc -l {FILE} > {SHELL_OUT}")
+}
+
+/// The call of the MCP tool at step 0, then `None`.
+fn mcp_step(step: usize, tools: &[&Value]) -> Option<(String, Value)> {
+    let tool = tools.iter().find(|t| {
+        t["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(MCP_TOOL_DESCRIPTION))
+    })?;
+    (step == 0).then(|| (name_of(tool), json!({"city": "Paris"})))
 }
 
 /// The tool call for `step` (0 write, 1 edit, 2 shell), or `None` when the plan is done.
