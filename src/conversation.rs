@@ -8,6 +8,8 @@
 
 use serde_json::Value;
 
+use crate::websearch::{Citation, SearchFailure, SearchHit, WebSearchRequest};
+
 use crate::error::Error;
 
 /// Who said a message. Client roles such as `developer` or `tool` are mapped at the edges.
@@ -241,6 +243,9 @@ pub struct Conversation {
     pub output_format: Option<OutputFormat>,
     /// At most one tool call per answer (`parallel_tool_calls: false`).
     pub single_tool_call: bool,
+    /// The client's hosted web search tool (served unless `WEB_SEARCH=off`; never in
+    /// `ignored_tools`).
+    pub web_search: Option<WebSearchRequest>,
 }
 
 /// A structured answer the client asked for.
@@ -280,6 +285,18 @@ pub enum OutputEvent {
     ToolCallArguments { index: usize, fragment: String },
     /// Tool call `index` is complete; `arguments` is the whole, valid JSON text.
     ToolCallEnd { index: usize, arguments: String },
+    /// The model asked for a web search, which starts now. `id` is bare hex: each format adds
+    /// its own prefix (`srvtoolu_`, `ws_`).
+    WebSearchCall { id: String, query: String },
+    /// The web search `id` ended: the pages found (already filtered), or why none.
+    WebSearchResult {
+        id: String,
+        query: String,
+        outcome: Result<Vec<SearchHit>, SearchFailure>,
+    },
+    /// Places in the text written since the last non-text event that cite search results
+    /// (offsets count from the start of that text); sent before anything else follows it.
+    Citations(Vec<Citation>),
 }
 
 /// Why the reply ended.
@@ -307,6 +324,8 @@ pub struct Usage {
     pub cache_write_tokens: u64,
     /// Kiro credits spent (`meteringEvent.usage`), when Kiro said.
     pub credits: Option<f64>,
+    /// Web searches made for this reply.
+    pub web_search_requests: u32,
 }
 
 /// How a reply ended, once every event was delivered.

@@ -27,6 +27,7 @@ use crate::relay::{RelayError, Sink};
 use crate::sse::SseWriter;
 use crate::structured::{self, Plan, Structured};
 use crate::util::now_unix_millis;
+use crate::websearch;
 
 /// How a client format writes an error: the HTTP status and the JSON body for an [`Error`].
 pub trait ErrorShape {
@@ -236,12 +237,14 @@ fn answer<F: Format>(
     let plan = plan.as_ref();
     let conv = format.conversation(&req);
     let prepared = app.prepare(conv)?;
-    if !conv.ignored_tools.is_empty() {
-        app.log_ignored_tools(&conv.ignored_tools);
-        inc.extra_headers.push((
-            "x-kiro-gateway-ignored-tools".into(),
-            conv.ignored_tools.join(", "),
-        ));
+    let mut ignored = conv.ignored_tools.clone();
+    if let Some(ws) = conv.web_search.as_ref().filter(|_| !app.config.web_search) {
+        ignored.push(ws.tool_type.clone());
+    }
+    if !ignored.is_empty() {
+        app.log_ignored_tools(&ignored);
+        inc.extra_headers
+            .push(("x-kiro-gateway-ignored-tools".into(), ignored.join(", ")));
     }
     let key = inc.client.clone();
     if let Some(key) = &key {
@@ -267,6 +270,7 @@ fn answer<F: Format>(
     inc.record.conversation_id = prepared.conversation_key.clone();
     let reply = Reply {
         req: &req,
+        conv,
         prepared: &prepared,
         plan,
     };
@@ -280,23 +284,27 @@ fn answer<F: Format>(
 /// What the answer to one request is made from.
 struct Reply<'r, R> {
     req: &'r R,
+    conv: &'r Conversation,
     prepared: &'r Prepared,
     /// How to read back a structured answer.
     plan: Option<&'r Plan>,
 }
 
-/// Relay Kiro's reply into `sink`, through the structured-output reader when one was asked for.
+/// Relay Kiro's reply into `sink` (running the web searches the model asks for, when the client
+/// offered a web search tool), through the structured-output reader when one was asked for.
 fn relay_into<R>(
     app: &App,
     up: &mut Upstream,
     reply: &Reply<'_, R>,
     sink: &mut dyn Sink,
+    debug: &mut DebugCapture,
 ) -> Result<Outcome, RelayError> {
     let Some(plan) = reply.plan else {
-        return app.relay(up, reply.prepared, sink);
+        return websearch::session::relay(app, reply.conv, reply.prepared, up, sink, debug);
     };
     let mut reader = Structured::new(sink, plan);
-    let outcome = app.relay(up, reply.prepared, &mut reader)?;
+    let outcome =
+        websearch::session::relay(app, reply.conv, reply.prepared, up, &mut reader, debug)?;
     Ok(reader.finish(outcome)?)
 }
 
@@ -311,7 +319,7 @@ fn collect<F: Format>(
 ) -> Result<(), Error> {
     let req = reply.req;
     let mut collected = format.collector(req);
-    let result = relay_into(app, &mut up, &reply, &mut collected);
+    let result = relay_into(app, &mut up, &reply, &mut collected, debug);
     if let Some(raw) = up.take_raw() {
         debug.raw_stream(raw);
     }
@@ -344,7 +352,7 @@ fn stream<F: Format>(
     };
     let mut writer = format.stream(app, reply.req, &mut sse, info);
     let result = match writer.start() {
-        Ok(()) => relay_into(app, &mut up, &reply, &mut writer),
+        Ok(()) => relay_into(app, &mut up, &reply, &mut writer, debug),
         Err(_) => Err(RelayError::ClientGone),
     };
     match &result {

@@ -593,6 +593,7 @@ impl Relay<'_> {
             cache_read_tokens: cache_read,
             cache_write_tokens: cache_write,
             credits: self.credits,
+            web_search_requests: 0,
         }
     }
 }

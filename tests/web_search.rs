@@ -1,17 +1,19 @@
 //! Web search through Kiro's MCP endpoint: the gateway's search call against the fake Kiro's
 //! `/mcp` (what is sent, how results and faults come back), and end to end through the client APIs.
 
+mod common;
 mod fake_kiro;
 
 use std::time::Duration;
 
+use common::{parse_sse, Gateway, SseEvent, KEY};
 use fake_kiro::mcp::{default_url, McpReply};
 use fake_kiro::{FakeKiro, Reply, DEFAULT_PROFILE_ARN};
 use kiro_gateway::auth::TokenStore;
 use kiro_gateway::config::Config;
 use kiro_gateway::kiro::mcp::{self, SearchCall};
 use kiro_gateway::websearch::{SearchError, SearchFailure, SearchHit};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn config(fake: &FakeKiro) -> Config {
     let mut c = Config::defaults();
@@ -212,4 +214,626 @@ fn tools_list_tells_which_arguments_the_tool_takes() {
     args.sort();
     assert_eq!(args, ["allowed_domains", "query"]);
     assert_eq!(fake.mcp_requests()[0].body["method"], "tools/list");
+}
+
+// ------------------------------------------------------------------------------------------
+// End to end through the client APIs
+// ------------------------------------------------------------------------------------------
+
+const Q: &str = "rust news";
+
+/// The answer the fake model gives after searching `query`: it links the first page.
+fn cited_answer(query: &str) -> String {
+    format!(
+        "Rust 1.90 is out, see [the example page]({}) for details.",
+        default_url(query, 0)
+    )
+}
+
+fn post(gw: &Gateway, path: &str, body: &Value) -> (u16, Vec<(String, String)>, String) {
+    gw.post_raw(
+        path,
+        &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn post_json(gw: &Gateway, path: &str, body: &Value) -> (u16, Value) {
+    let (status, _, text) = post(gw, path, body);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn stream(gw: &Gateway, path: &str, body: &Value) -> Vec<SseEvent> {
+    let (status, _, text) = post(gw, path, body);
+    assert_eq!(status, 200, "{text}");
+    parse_sse(&text)
+}
+
+fn header(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.clone())
+}
+
+fn anthropic(tool: Value, stream: bool) -> Value {
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": stream,
+           "tools": [tool],
+           "messages": [{"role": "user", "content": "What is new in Rust?"}]})
+}
+
+fn search_tool() -> Value {
+    json!({"type": "web_search_20250305", "name": "web_search"})
+}
+
+/// The `type`s of a message's content blocks.
+fn block_types(content: &Value) -> Vec<String> {
+    content
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn anthropic_one_search_then_an_answer_with_citations() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(search_tool(), false));
+    assert_eq!(status, 200, "{body}");
+    let content = &body["content"];
+    assert_eq!(
+        block_types(content),
+        ["server_tool_use", "web_search_tool_result", "text"]
+    );
+    let call = &content[0];
+    assert!(call["id"].as_str().unwrap().starts_with("srvtoolu_"));
+    assert_eq!(call["name"], "web_search");
+    assert_eq!(call["input"], json!({"query": Q}));
+    let result = &content[1];
+    assert_eq!(result["tool_use_id"], call["id"]);
+    let pages = result["content"].as_array().unwrap();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages[0]["type"], "web_search_result");
+    assert_eq!(pages[0]["url"], default_url(Q, 0));
+    assert_eq!(pages[0]["title"], "rust news - Example");
+    assert_eq!(pages[0]["page_age"], "March 3, 2026");
+    assert!(pages[0]["encrypted_content"]
+        .as_str()
+        .unwrap()
+        .starts_with("kgw1."));
+    assert_eq!(pages[1]["page_age"], Value::Null);
+    let text = &content[2];
+    assert_eq!(text["text"], cited_answer(Q));
+    let citations = text["citations"].as_array().unwrap();
+    assert_eq!(citations.len(), 1);
+    assert_eq!(citations[0]["type"], "web_search_result_location");
+    assert_eq!(citations[0]["url"], default_url(Q, 0));
+    assert_eq!(citations[0]["title"], "rust news - Example");
+    assert_eq!(citations[0]["cited_text"], "Everything about rust news.");
+    assert!(citations[0]["encrypted_index"].is_string());
+    assert_eq!(body["stop_reason"], "end_turn");
+    assert_eq!(body["usage"]["server_tool_use"]["web_search_requests"], 1);
+
+    // Kiro saw a plain web_search tool, called it, and got the pages as the tool's result.
+    assert_eq!(fake.search_queries(), [Q]);
+    let sent = fake.requests();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].tool_names().contains(&"web_search".to_string()));
+    let results = sent[1].tool_results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["toolUseId"], "tooluse_search_0");
+    let fed = results[0].to_string();
+    assert!(fed.contains(&default_url(Q, 2)), "{fed}");
+    assert!(fed.contains("Latest on rust news."), "{fed}");
+    assert!(sent[1].raw_body.contains("tooluse_search_0"));
+}
+
+#[test]
+fn anthropic_stream_shows_the_search_in_anthropics_event_order() {
+    let fake = FakeKiro::start();
+    fake.plan_searches_with_preamble("Let me look.", &[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let events = stream(&gw, "/v1/messages", &anthropic(search_tool(), true));
+    let shape: Vec<String> = events
+        .iter()
+        .filter(|e| e.event.as_deref() != Some("ping"))
+        .map(|e| {
+            let v = e.json();
+            match v["type"].as_str().unwrap() {
+                "content_block_start" => {
+                    format!("start {}", v["content_block"]["type"].as_str().unwrap())
+                }
+                "content_block_delta" => format!("delta {}", v["delta"]["type"].as_str().unwrap()),
+                other => other.to_string(),
+            }
+        })
+        .collect();
+    let mut want: Vec<String> = vec!["message_start".into(), "start text".into()];
+    let deltas = shape.iter().filter(|s| *s == "delta text_delta").count();
+    assert!(deltas >= 4, "{shape:?}");
+    let first_stop = shape
+        .iter()
+        .position(|s| s == "content_block_stop")
+        .unwrap();
+    assert_eq!(&shape[..2], &want[..]);
+    want = shape[first_stop..].to_vec();
+    let text_deltas_after = want.iter().filter(|s| *s == "delta text_delta").count();
+    want.retain(|s| s != "delta text_delta");
+    assert_eq!(
+        want,
+        [
+            "content_block_stop",
+            "start server_tool_use",
+            "delta input_json_delta",
+            "content_block_stop",
+            "start web_search_tool_result",
+            "content_block_stop",
+            "start text",
+            "delta citations_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert!(text_deltas_after >= 5);
+    let find = |kind: &str| {
+        events
+            .iter()
+            .map(SseEvent::json)
+            .find(|v| v["content_block"]["type"] == kind)
+            .unwrap()
+    };
+    let call = find("server_tool_use");
+    assert_eq!(call["content_block"]["input"], json!({}));
+    let delta = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["delta"]["type"] == "input_json_delta")
+        .unwrap();
+    let partial: Value =
+        serde_json::from_str(delta["delta"]["partial_json"].as_str().unwrap()).unwrap();
+    assert_eq!(partial, json!({"query": Q}));
+    let result = find("web_search_tool_result");
+    assert_eq!(
+        result["content_block"]["tool_use_id"],
+        call["content_block"]["id"]
+    );
+    assert_eq!(
+        result["content_block"]["content"].as_array().unwrap().len(),
+        3
+    );
+    let citation = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["delta"]["type"] == "citations_delta")
+        .unwrap();
+    assert_eq!(citation["delta"]["citation"]["url"], default_url(Q, 0));
+    let end = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(end["usage"]["server_tool_use"]["web_search_requests"], 1);
+    assert_eq!(end["delta"]["stop_reason"], "end_turn");
+    // The preamble went into Kiro's history with the call.
+    let second = &fake.requests()[1];
+    assert!(
+        second.raw_body.contains("Let me look."),
+        "{}",
+        second.raw_body
+    );
+}
+
+#[test]
+fn anthropic_two_searches_then_an_answer() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(
+        &["first query", "second query"],
+        &cited_answer("second query"),
+    );
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(search_tool(), false));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        block_types(&body["content"]),
+        [
+            "server_tool_use",
+            "web_search_tool_result",
+            "server_tool_use",
+            "web_search_tool_result",
+            "text"
+        ]
+    );
+    assert_eq!(body["content"][2]["input"]["query"], "second query");
+    assert_eq!(body["usage"]["server_tool_use"]["web_search_requests"], 2);
+    assert_eq!(fake.search_queries(), ["first query", "second query"]);
+    assert_eq!(fake.requests().len(), 3);
+    // The answer cites a page of the second search.
+    assert_eq!(
+        body["content"][4]["citations"][0]["url"],
+        default_url("second query", 0)
+    );
+}
+
+#[test]
+fn anthropic_max_uses_reached_is_reported_and_the_answer_goes_on() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&["one", "two"], "Answer with what I found.");
+    let gw = Gateway::start(&fake.url(), &[]);
+    let tool = json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 1});
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(tool, false));
+    assert_eq!(status, 200, "{body}");
+    let content = &body["content"];
+    assert_eq!(content[1]["content"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        content[3]["content"],
+        json!({"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"})
+    );
+    assert_eq!(content[4]["text"], "Answer with what I found.");
+    assert_eq!(body["usage"]["server_tool_use"]["web_search_requests"], 1);
+    assert_eq!(fake.search_queries(), ["one"]);
+    let third = &fake.requests()[2];
+    let result = &third.tool_results()[0];
+    assert_eq!(result["status"], "error", "{result}");
+    assert!(
+        result.to_string().contains("No more web searches"),
+        "{result}"
+    );
+}
+
+#[test]
+fn anthropic_failed_search_is_an_error_block_and_the_answer_goes_on() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], "I could not search, but here is what I know.");
+    fake.push_mcp_reply(McpReply::Http(Reply::error(500, "Internal", None)));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(search_tool(), false));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["content"][1]["content"],
+        json!({"type": "web_search_tool_result_error", "error_code": "unavailable"})
+    );
+    assert_eq!(
+        body["content"][2]["text"],
+        "I could not search, but here is what I know."
+    );
+    let result = &fake.requests()[1].tool_results()[0];
+    assert_eq!(result["status"], "error");
+    // The stream says the same.
+    fake.push_mcp_reply(McpReply::RpcError {
+        code: -32603,
+        message: "down".into(),
+    });
+    let events = stream(&gw, "/v1/messages", &anthropic(search_tool(), true));
+    let block = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["content_block"]["type"] == "web_search_tool_result")
+        .unwrap();
+    assert_eq!(
+        block["content_block"]["content"]["error_code"],
+        "unavailable"
+    );
+    assert_eq!(events.last().unwrap().json()["type"], "message_stop");
+}
+
+#[test]
+fn anthropic_domain_filters_apply_to_the_results() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], "done");
+    let gw = Gateway::start(&fake.url(), &[]);
+    let urls = |body: &Value| -> Vec<String> {
+        body["content"][1]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["url"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let allow = json!({"type": "web_search_20250305", "name": "web_search",
+        "allowed_domains": ["example.org"]});
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(allow, false));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(urls(&body), [default_url(Q, 1)]);
+    let block = json!({"type": "web_search_20260209", "name": "web_search",
+        "blocked_domains": ["https://example.com/"]});
+    let (status, body) = post_json(&gw, "/v1/messages", &anthropic(block, false));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(urls(&body), [default_url(Q, 1), default_url(Q, 2)]);
+    // What the model read was filtered too.
+    let fed = fake.requests()[1].tool_results()[0].to_string();
+    assert!(
+        !fed.contains(&default_url(Q, 0)) && fed.contains(&default_url(Q, 1)),
+        "{fed}"
+    );
+}
+
+#[test]
+fn anthropic_bad_search_tools_are_400s_naming_the_field() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[]);
+    for (tool, field) in [
+        (
+            json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 0}),
+            "tools[0].max_uses",
+        ),
+        (
+            json!({"type": "web_search_20250305", "name": "web_search", "allowed_domains": "a.com"}),
+            "tools[0].allowed_domains",
+        ),
+        (
+            json!({"type": "web_search_20250305", "name": "web_search", "blocked_domains": [1]}),
+            "tools[0].blocked_domains",
+        ),
+        (
+            json!({"type": "web_search_20250305", "name": "web_search",
+                   "allowed_domains": ["a.com"], "blocked_domains": ["b.com"]}),
+            "tools[0].allowed_domains",
+        ),
+    ] {
+        let (status, body) = post_json(&gw, "/v1/messages", &anthropic(tool, false));
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{field}: {message}");
+    }
+    assert!(fake.requests().is_empty());
+    assert!(fake.mcp_requests().is_empty());
+}
+
+#[test]
+fn with_web_search_off_the_tool_is_ignored_and_named_in_a_header() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("WEB_SEARCH", "off")]);
+    let (status, headers, text) = post(&gw, "/v1/messages", &anthropic(search_tool(), false));
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        header(&headers, "x-kiro-gateway-ignored-tools").as_deref(),
+        Some("web_search_20250305")
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["content"][0]["text"], "Hello from fake Kiro");
+    assert!(!fake
+        .last_request()
+        .unwrap()
+        .tool_names()
+        .contains(&"web_search".to_string()));
+    // Responses too.
+    let (status, headers, _) = post(
+        &gw,
+        "/v1/responses",
+        &json!({"model": "claude-sonnet-4-5", "input": "hi", "tools": [{"type": "web_search"}]}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "x-kiro-gateway-ignored-tools").as_deref(),
+        Some("web_search")
+    );
+    assert!(fake.mcp_requests().is_empty());
+}
+
+#[test]
+fn anthropic_history_replay_keeps_the_query_and_the_pages_text() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, first) = post_json(&gw, "/v1/messages", &anthropic(search_tool(), false));
+    assert_eq!(status, 200, "{first}");
+    fake.clear_reply_fn();
+    fake.clear_requests();
+    let follow_up = json!({"model": "claude-sonnet-4-5", "max_tokens": 1024,
+        "tools": [search_tool()],
+        "messages": [
+            {"role": "user", "content": "What is new in Rust?"},
+            {"role": "assistant", "content": first["content"]},
+            {"role": "user", "content": "Summarise the second page."}]});
+    let (status, body) = post_json(&gw, "/v1/messages", &follow_up);
+    assert_eq!(status, 200, "{body}");
+    let sent = fake.last_request().unwrap().raw_body;
+    assert!(
+        sent.contains("Searched the web for \\\"rust news\\\""),
+        "{sent}"
+    );
+    assert!(sent.contains(&default_url(Q, 1)), "{sent}");
+    // The excerpt came back through our encrypted_content.
+    assert!(sent.contains("Reference for rust news."), "{sent}");
+    assert!(sent.contains("Rust 1.90 is out"), "{sent}");
+    assert!(fake.mcp_requests().len() == 1, "no new search");
+}
+
+fn responses_body(stream: bool, include: bool) -> Value {
+    let mut b = json!({"model": "claude-sonnet-4-5", "stream": stream,
+        "tools": [{"type": "web_search"}], "input": "What is new in Rust?"});
+    if include {
+        b["include"] = json!(["web_search_call.action.sources"]);
+    }
+    b
+}
+
+#[test]
+fn responses_search_call_item_and_url_citations() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/responses", &responses_body(false, true));
+    assert_eq!(status, 200, "{body}");
+    let output = body["output"].as_array().unwrap();
+    assert_eq!(output.len(), 2, "{body}");
+    let call = &output[0];
+    assert_eq!(call["type"], "web_search_call");
+    assert!(call["id"].as_str().unwrap().starts_with("ws_"));
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["action"]["type"], "search");
+    assert_eq!(call["action"]["query"], Q);
+    let sources: Vec<&str> = call["action"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.len(), 3);
+    let part = &output[1]["content"][0];
+    let text = part["text"].as_str().unwrap();
+    assert_eq!(text, cited_answer(Q));
+    let a = &part["annotations"][0];
+    assert_eq!(a["type"], "url_citation");
+    assert_eq!(a["url"], default_url(Q, 0));
+    assert_eq!(a["title"], "rust news - Example");
+    let chars: Vec<char> = text.chars().collect();
+    let span: String = chars
+        [a["start_index"].as_u64().unwrap() as usize..a["end_index"].as_u64().unwrap() as usize]
+        .iter()
+        .collect();
+    assert_eq!(span, format!("[the example page]({})", default_url(Q, 0)));
+    // Without the include, no sources.
+    let (_, body) = post_json(&gw, "/v1/responses", &responses_body(false, false));
+    assert!(
+        body["output"][0]["action"].get("sources").is_none(),
+        "{body}"
+    );
+}
+
+#[test]
+fn responses_stream_reports_the_search_while_it_runs() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let events = stream(&gw, "/v1/responses", &responses_body(true, false));
+    let kinds: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.event.clone())
+        .filter(|k| k != "response.output_text.delta")
+        .collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("{k}: {kinds:?}"))
+    };
+    assert!(pos("response.created") < pos("response.output_item.added"));
+    let added = pos("response.output_item.added");
+    assert_eq!(kinds[added + 1], "response.web_search_call.in_progress");
+    assert_eq!(kinds[added + 2], "response.web_search_call.searching");
+    assert_eq!(kinds[added + 3], "response.web_search_call.completed");
+    assert_eq!(kinds[added + 4], "response.output_item.done");
+    assert!(pos("response.output_text.annotation.added") < pos("response.output_text.done"));
+    assert_eq!(kinds.last().unwrap(), "response.completed");
+    let first_item = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["type"] == "response.output_item.added")
+        .unwrap();
+    assert_eq!(first_item["item"]["type"], "web_search_call");
+    assert_eq!(first_item["item"]["status"], "in_progress");
+    let annotation = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|v| v["type"] == "response.output_text.annotation.added")
+        .unwrap();
+    assert_eq!(annotation["annotation"]["url"], default_url(Q, 0));
+    assert_eq!(annotation["annotation_index"], 0);
+    let done = events.last().unwrap().json();
+    assert_eq!(done["response"]["output"][0]["type"], "web_search_call");
+    assert_eq!(
+        done["response"]["output"][1]["content"][0]["annotations"][0]["type"],
+        "url_citation"
+    );
+}
+
+#[test]
+fn responses_failed_search_is_a_failed_call_and_history_keeps_searches() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], "Nothing found.");
+    fake.push_mcp_reply(McpReply::ToolError("down".into()));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/responses", &responses_body(false, false));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["output"][0]["status"], "failed");
+    assert_eq!(body["output"][1]["content"][0]["text"], "Nothing found.");
+    // A follow-up by previous_response_id carries the search into Kiro's history.
+    fake.clear_reply_fn();
+    fake.clear_requests();
+    let (status, _) = post_json(
+        &gw,
+        "/v1/responses",
+        &json!({"model": "claude-sonnet-4-5", "previous_response_id": body["id"],
+                "input": "and now?"}),
+    );
+    assert_eq!(status, 200);
+    let sent = fake.last_request().unwrap().raw_body;
+    assert!(
+        sent.contains("Searched the web for \\\"rust news\\\": failed (unavailable)"),
+        "{sent}"
+    );
+}
+
+#[test]
+fn responses_history_by_previous_response_id_keeps_the_pages_text() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, "/v1/responses", &responses_body(false, false));
+    assert_eq!(status, 200, "{body}");
+    fake.clear_reply_fn();
+    fake.clear_requests();
+    let (status, _) = post_json(
+        &gw,
+        "/v1/responses",
+        &json!({"model": "claude-sonnet-4-5", "previous_response_id": body["id"],
+                "input": "More on the docs page?"}),
+    );
+    assert_eq!(status, 200);
+    let sent = fake.last_request().unwrap().raw_body;
+    assert!(sent.contains(&default_url(Q, 1)), "{sent}");
+    assert!(sent.contains("Reference for rust news."), "{sent}");
+}
+
+#[test]
+fn chat_web_search_options_give_url_citation_annotations() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let body = json!({"model": "claude-sonnet-4-5",
+        "web_search_options": {"search_context_size": "low",
+            "user_location": {"type": "approximate", "approximate": {"country": "FR"}}},
+        "messages": [{"role": "user", "content": "What is new in Rust?"}]});
+    let (status, resp) = post_json(&gw, "/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{resp}");
+    let message = &resp["choices"][0]["message"];
+    assert_eq!(message["content"], cited_answer(Q));
+    let a = &message["annotations"][0];
+    assert_eq!(a["type"], "url_citation");
+    assert_eq!(a["url_citation"]["url"], default_url(Q, 0));
+    assert_eq!(a["url_citation"]["start_index"], 22);
+    assert_eq!(resp["choices"][0]["finish_reason"], "stop");
+    // The model was told where the user is.
+    let tools = fake.requests()[0].body.to_string();
+    assert!(tools.contains("The user is near FR."), "{tools}");
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let events = stream(&gw, "/v1/chat/completions", &streamed);
+    let annotations: Vec<Value> = events
+        .iter()
+        .map(SseEvent::json)
+        .filter_map(|v| v["choices"][0]["delta"].get("annotations").cloned())
+        .collect();
+    assert_eq!(annotations.len(), 1, "{events:?}");
+    assert_eq!(annotations[0][0]["url_citation"]["url"], default_url(Q, 0));
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+    let (status, bad) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model": "claude-sonnet-4-5", "web_search_options": "yes",
+                "messages": [{"role": "user", "content": "x"}]}),
+    );
+    assert_eq!(status, 400);
+    assert!(bad["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("web_search_options"));
 }

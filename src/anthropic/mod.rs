@@ -64,9 +64,10 @@ impl Format for Messages {
         &self,
         _: &App,
         conv: &Conversation,
-        collected: Collector,
+        mut collected: Collector,
         outcome: &Outcome,
     ) -> Result<Value, Error> {
+        collected.close_parts();
         Ok(response::message_json(&conv.model, &collected, outcome))
     }
 

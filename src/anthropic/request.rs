@@ -13,6 +13,7 @@ use crate::conversation::{
     ToolChoice, ToolResult, ToolSpec,
 };
 use crate::error::Error;
+use crate::websearch::{self, codec, SearchFailure, SearchHit, WebSearchRequest};
 
 use super::response::is_placeholder_signature;
 
@@ -79,6 +80,7 @@ pub fn parse_messages_request(
     };
     conv.messages = parse_messages(messages, max_image_bytes)?;
     (conv.tools, conv.ignored_tools) = parse_tools(obj.get("tools"))?;
+    conv.web_search = web_search_tool(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
     conv.reasoning = parse_reasoning(obj.get("thinking"), obj.get("output_config"))?;
@@ -263,8 +265,10 @@ fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message,
             )))
         }
     };
-    let mut texts: Vec<&str> = Vec::new();
+    let mut texts: Vec<std::borrow::Cow<str>> = Vec::new();
     let mut reasoning: Option<Reasoning> = None;
+    // Searches of earlier turns: the query of each `server_tool_use`, by id.
+    let mut queries: Vec<(&str, &str)> = Vec::new();
     for (j, b) in blocks.iter().enumerate() {
         let at = format!("messages[{i}].content[{j}]");
         let kind = block_type(b)
@@ -273,7 +277,8 @@ fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message,
             "text" => texts.push(
                 b.get("text")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| bad(format!("{at}.text must be a string.")))?,
+                    .ok_or_else(|| bad(format!("{at}.text must be a string.")))?
+                    .into(),
             ),
             "image" => {
                 let image = parse_image(b, &at, max_image_bytes)?;
@@ -282,7 +287,26 @@ fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message,
                     msg.images.push(image);
                 }
             }
-            "document" => texts.push(document_text(b, &at)?),
+            "document" => texts.push(document_text(b, &at)?.into()),
+            "server_tool_use" if role == Role::Assistant => {
+                let id = b.get("id").and_then(Value::as_str).unwrap_or("");
+                let query = b
+                    .pointer("/input/query")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                queries.push((id, query));
+            }
+            // The query and what was found become text of the turn, so that follow-ups can
+            // refer to them (Kiro has no block for a search).
+            "web_search_tool_result" if role == Role::Assistant => {
+                let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
+                let query = queries
+                    .iter()
+                    .find(|(q_id, _)| *q_id == id)
+                    .map_or("", |(_, q)| *q);
+                let text = websearch::history_text(query, &replayed_results(b.get("content")));
+                texts.push(text.trim_end().to_string().into());
+            }
             "tool_use" => {
                 if role != Role::Assistant {
                     return Err(bad(format!(
@@ -318,6 +342,40 @@ fn parse_message(m: &Value, i: usize, max_image_bytes: usize) -> Result<Message,
     msg.text = texts.join("\n");
     msg.reasoning = reasoning;
     Ok(msg)
+}
+
+/// The pages of a replayed `web_search_tool_result` (their excerpts when the gateway minted
+/// the `encrypted_content`), or its error.
+fn replayed_results(content: Option<&Value>) -> Result<Vec<SearchHit>, SearchFailure> {
+    match content {
+        Some(Value::Array(list)) => Ok(list
+            .iter()
+            .filter_map(|r| {
+                let url = r.get("url").and_then(Value::as_str)?;
+                let title = r.get("title").and_then(Value::as_str).unwrap_or(url);
+                Some(SearchHit {
+                    title: title.to_string(),
+                    url: url.to_string(),
+                    snippet: r
+                        .get("encrypted_content")
+                        .and_then(Value::as_str)
+                        .and_then(codec::decode_content)
+                        .flatten(),
+                    page_age: r
+                        .get("page_age")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                })
+            })
+            .collect()),
+        Some(other) => Err(SearchFailure::from_code(
+            other
+                .get("error_code")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        )),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// An `image` block with a base64 source. URL and file sources are refused: the gateway does not
@@ -499,6 +557,8 @@ fn parse_tools(v: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<String>), Error>
         match t.get("type") {
             None | Some(Value::Null) => {}
             Some(Value::String(k)) if k == "custom" => {}
+            // Served by the gateway (`web_search_tool`), unless WEB_SEARCH=off.
+            Some(Value::String(k)) if websearch::is_anthropic_tool(k) => continue,
             Some(Value::String(k)) => {
                 log::debug!("tools[{i}]: leaving out the '{k}' tool (not a custom tool)");
                 if !ignored.contains(k) {
@@ -534,6 +594,23 @@ fn parse_tools(v: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<String>), Error>
         });
     }
     Ok((out, ignored))
+}
+
+/// The web search server tool among `tools`, validated (`docs/web-search.md#anthropic-messages`).
+fn web_search_tool(tools: Option<&Value>) -> Result<Option<WebSearchRequest>, Error> {
+    let Some(list) = tools.and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    for (i, t) in list.iter().enumerate() {
+        let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
+        if websearch::is_anthropic_tool(kind) {
+            return Ok(Some(websearch::parse_anthropic_tool(
+                t,
+                &format!("tools[{i}]"),
+            )?));
+        }
+    }
+    Ok(None)
 }
 
 fn parse_tool_choice(v: Option<&Value>) -> Result<ToolChoice, Error> {

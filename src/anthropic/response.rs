@@ -13,10 +13,11 @@ use serde_json::{json, Value};
 use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
 use crate::error::{Error, ErrorClass};
 use crate::pipeline::Stream;
-use crate::relay::collector::Collector;
+use crate::relay::collector::{Collector, Part};
 use crate::relay::Sink;
 use crate::sse::SseWriter;
 use crate::util::random_hex;
+use crate::websearch::{codec, Citation, SearchFailure, SearchHit, TOOL_NAME};
 
 /// `msg_` + 24 hex.
 pub fn message_id() -> String {
@@ -49,12 +50,56 @@ pub fn stop_reason(f: &FinishReason) -> (&'static str, Option<&str>) {
 
 /// Anthropic `usage` object.
 pub fn usage_json(u: &Usage) -> Value {
-    json!({
+    let mut v = json!({
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
         "cache_read_input_tokens": u.cache_read_tokens,
         "cache_creation_input_tokens": u.cache_write_tokens,
-    })
+    });
+    add_server_tool_use(&mut v, u);
+    v
+}
+
+/// `server_tool_use.web_search_requests` when searches were made.
+fn add_server_tool_use(v: &mut Value, u: &Usage) {
+    if u.web_search_requests > 0 {
+        v["server_tool_use"] =
+            json!({"web_search_requests": u.web_search_requests, "web_fetch_requests": 0});
+    }
+}
+
+/// The `id` of the `server_tool_use` block of search `id` (`docs/web-search.md#anthropic-messages`).
+fn server_tool_id(id: &str) -> String {
+    format!("srvtoolu_{id}")
+}
+
+/// The `server_tool_use` block of a search.
+pub fn server_tool_use_json(id: &str, query: &str) -> Value {
+    json!({"type": "server_tool_use", "id": server_tool_id(id), "name": TOOL_NAME,
+        "input": {"query": query}})
+}
+
+/// The `web_search_tool_result` block: the pages, or the error object with Anthropic's code.
+pub fn search_result_json(id: &str, outcome: &Result<Vec<SearchHit>, SearchFailure>) -> Value {
+    let content = match outcome {
+        Ok(hits) => Value::Array(
+            hits.iter()
+                .map(|h| {
+                    json!({"type": "web_search_result", "title": h.title, "url": h.url,
+                        "encrypted_content": codec::encode_content(h), "page_age": h.page_age})
+                })
+                .collect(),
+        ),
+        Err(f) => json!({"type": "web_search_tool_result_error", "error_code": f.code()}),
+    };
+    json!({"type": "web_search_tool_result", "tool_use_id": server_tool_id(id),
+        "content": content})
+}
+
+/// A `web_search_result_location` citation.
+pub fn citation_json(c: &Citation) -> Value {
+    json!({"type": "web_search_result_location", "url": c.url, "title": c.title,
+        "encrypted_index": codec::encode_index(&c.url), "cited_text": c.cited_text})
 }
 
 /// Anthropic's error `type` for `e`.
@@ -107,9 +152,30 @@ pub fn message_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
     if let Some(data) = &c.redacted {
         content.push(json!({"type": "redacted_thinking", "data": data}));
     }
-    let text = format!("{}{}", c.text, c.refusal);
-    if !text.is_empty() {
-        content.push(json!({"type": "text", "text": text}));
+    if c.parts.is_empty() {
+        let text = format!("{}{}", c.text, c.refusal);
+        if !text.is_empty() {
+            content.push(json!({"type": "text", "text": text}));
+        }
+    } else {
+        for part in &c.parts {
+            content.push(match part {
+                Part::Text {
+                    start,
+                    end,
+                    citations,
+                } => {
+                    let mut block =
+                        json!({"type": "text", "text": c.text.get(*start..*end).unwrap_or("")});
+                    if !citations.is_empty() {
+                        block["citations"] = citations.iter().map(citation_json).collect();
+                    }
+                    block
+                }
+                Part::SearchCall { id, query } => server_tool_use_json(id, query),
+                Part::SearchResult { id, outcome, .. } => search_result_json(id, outcome),
+            });
+        }
     }
     for call in c.complete_calls() {
         let input = match serde_json::from_str::<Value>(&call.arguments) {
@@ -381,7 +447,43 @@ impl<'a> StreamWriter<'a> {
                 Some(Open::Tool { call: c, .. }) if c == call => self.close(),
                 _ => Ok(()),
             },
+            // The block starts with an empty input and the query follows as one delta, as
+            // Anthropic streams it; the block closes before the search runs.
+            OutputEvent::WebSearchCall { id, query } => {
+                let mut block = server_tool_use_json(&id, &query);
+                block["input"] = json!({});
+                let index = self.begin(block)?;
+                let partial = json!({ "query": query }).to_string();
+                self.delta(
+                    index,
+                    json!({"type": "input_json_delta", "partial_json": partial}),
+                )?;
+                self.stop(index)
+            }
+            OutputEvent::WebSearchResult { id, outcome, .. } => {
+                let index = self.begin(search_result_json(&id, &outcome))?;
+                self.stop(index)
+            }
+            OutputEvent::Citations(list) => match self.open {
+                Some(Open::Text { index }) => {
+                    for c in &list {
+                        self.delta(
+                            index,
+                            json!({"type": "citations_delta", "citation": citation_json(c)}),
+                        )?;
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
         }
+    }
+
+    fn stop(&mut self, index: usize) -> io::Result<()> {
+        self.send(
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        )
     }
 }
 
@@ -411,13 +513,15 @@ impl Stream for StreamWriter<'_> {
         }
         let (reason, sequence) = stop_reason(&outcome.finish);
         let u = &outcome.usage;
+        let mut usage = json!({"output_tokens": u.output_tokens, "input_tokens": u.input_tokens,
+            "cache_read_input_tokens": u.cache_read_tokens,
+            "cache_creation_input_tokens": u.cache_write_tokens});
+        add_server_tool_use(&mut usage, u);
         self.send(
             "message_delta",
             json!({"type": "message_delta",
                 "delta": {"stop_reason": reason, "stop_sequence": sequence},
-                "usage": {"output_tokens": u.output_tokens, "input_tokens": u.input_tokens,
-                    "cache_read_input_tokens": u.cache_read_tokens,
-                    "cache_creation_input_tokens": u.cache_write_tokens}}),
+                "usage": usage}),
         )?;
         self.send("message_stop", json!({"type": "message_stop"}))
     }
@@ -465,6 +569,7 @@ mod tests {
                 cache_read_tokens: 100,
                 cache_write_tokens: 3,
                 credits: None,
+                web_search_requests: 0,
             },
             truncated_tool_calls: 0,
         }

@@ -180,6 +180,10 @@ fn parse_options(obj: &Map<String, Value>, conv: &mut Conversation) -> Result<()
         }
         Some(_) => return Err(bad("response_format must be an object.")),
     };
+    conv.web_search = match obj.get("web_search_options") {
+        None | Some(Value::Null) => None,
+        Some(o) => Some(crate::websearch::parse_chat_options(o)?),
+    };
     Ok(())
 }
 

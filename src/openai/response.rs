@@ -12,6 +12,7 @@ use crate::relay::collector::Collector;
 use crate::relay::Sink;
 use crate::sse::SseWriter;
 use crate::util::{now_unix, random_hex};
+use crate::websearch::Citation;
 
 /// `chatcmpl-` + 32 hex.
 pub fn completion_id() -> String {
@@ -57,6 +58,17 @@ pub struct ChunkWriter<'a> {
     include_usage: bool,
     /// Copy of the text written, for the debug log.
     trace: Option<String>,
+    /// Characters of content so far, and where the text since the last other event started:
+    /// citation offsets count from the start of the content.
+    text_chars: usize,
+    run_start: usize,
+}
+
+/// A Chat Completions `url_citation` annotation; `offset` is where the citing text run starts in
+/// the message content.
+pub fn annotation_json(c: &Citation, offset: usize) -> Value {
+    json!({"type": "url_citation", "url_citation": {"start_index": c.start + offset,
+        "end_index": c.end + offset, "url": c.url, "title": c.title}})
 }
 
 impl<'a> ChunkWriter<'a> {
@@ -76,6 +88,8 @@ impl<'a> ChunkWriter<'a> {
             prefix: String::new(),
             include_usage,
             trace: info.trace.then(String::new),
+            text_chars: 0,
+            run_start: 0,
         }
     }
 
@@ -128,9 +142,24 @@ impl<'a> ChunkWriter<'a> {
 
 impl Sink for ChunkWriter<'_> {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
+        match &event {
+            OutputEvent::Text(t) => self.text_chars += t.chars().count(),
+            OutputEvent::Citations(_) => {}
+            _ => self.run_start = self.text_chars,
+        }
         match event {
             OutputEvent::Text(t) if self.role_sent => self.text_chunk(&t),
             OutputEvent::Text(t) => self.chunk(json!({"content": t}), None),
+            // Chat Completions shows no search, only its citations; a comment keeps the line
+            // alive while the search runs.
+            OutputEvent::WebSearchCall { .. } => self.sse.comment("web search"),
+            OutputEvent::WebSearchResult { .. } => Ok(()),
+            OutputEvent::Citations(list) => {
+                let offset = self.run_start;
+                let annotations: Vec<Value> =
+                    list.iter().map(|c| annotation_json(c, offset)).collect();
+                self.chunk(json!({ "annotations": annotations }), None)
+            }
             OutputEvent::Reasoning(t) => self.chunk(json!({"reasoning_content": t}), None),
             OutputEvent::ToolCallStart { index, id, name } => self.chunk(
                 json!({"tool_calls": [{"index": index, "id": id, "type": "function",
@@ -211,6 +240,9 @@ pub fn completion_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
         .collect();
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
+    }
+    if !c.citations.is_empty() {
+        message["annotations"] = c.citations.iter().map(|a| annotation_json(a, 0)).collect();
     }
     json!({
         "id": completion_id(), "object": "chat.completion", "created": now_unix(), "model": model,

@@ -18,6 +18,7 @@ use crate::conversation::{
     ToolChoice, ToolResult, ToolSpec,
 };
 use crate::error::Error;
+use crate::websearch::{self, SearchFailure, SearchHit, WebSearchRequest};
 
 use super::tools::{kiro_name, ToolMap, Tools, CUSTOM_INPUT};
 
@@ -57,6 +58,8 @@ pub struct ResponsesRequest {
     pub output_format: Option<OutputFormat>,
     /// Request fields the response object echoes back, in OpenAI's shape.
     pub echo: Echo,
+    /// A `web_search` / `web_search_preview` tool.
+    pub web_search: Option<WebSearchRequest>,
 }
 
 /// Request fields echoed in the `response` object.
@@ -79,6 +82,8 @@ pub struct Echo {
     pub truncation: Value,
     /// `text` as sent, with `format` defaulting to `{"type": "text"}`.
     pub text: Value,
+    /// `include` names `web_search_call.action.sources`.
+    pub search_sources: bool,
 }
 
 impl ResponsesRequest {
@@ -119,6 +124,7 @@ impl ResponsesRequest {
             stream: self.stream,
             output_format: self.output_format.clone(),
             single_tool_call: !self.echo.parallel_tool_calls,
+            web_search: self.web_search.clone(),
         })
     }
 }
@@ -171,6 +177,14 @@ pub fn parse_responses_request(
             }
         }
     }
+    let search_sources = obj
+        .get("include")
+        .and_then(Value::as_array)
+        .is_some_and(|l| l.iter().any(|i| i == "web_search_call.action.sources"));
+    let web_search = tools.web_search.take().map(|w| WebSearchRequest {
+        include_sources: search_sources,
+        ..w
+    });
     let (tool_choice, echo_choice) = parse_tool_choice(obj.get("tool_choice"))?;
     let reasoning_obj = match obj.get("reasoning") {
         None | Some(Value::Null) => None,
@@ -229,6 +243,7 @@ pub fn parse_responses_request(
             .and_then(Value::as_bool)
             .unwrap_or(true),
         truncation,
+        search_sources,
     };
     Ok(ResponsesRequest {
         model,
@@ -246,6 +261,7 @@ pub fn parse_responses_request(
         previous_response_id,
         output_format,
         echo,
+        web_search,
     })
 }
 
@@ -384,6 +400,35 @@ fn parse_items(
                 }
             }
             "additional_tools" => {} // read with the tools
+            // A search made earlier: its query and the pages it listed, as assistant text.
+            "web_search_call" => {
+                let query = obj
+                    .get("action")
+                    .and_then(|a| a.get("query"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let hits: Vec<SearchHit> = obj
+                    .get("action")
+                    .and_then(|a| a.get("sources"))
+                    .and_then(Value::as_array)
+                    .map(|l| {
+                        l.iter()
+                            .filter_map(|s| s.get("url").and_then(Value::as_str))
+                            .map(|u| SearchHit {
+                                title: u.to_string(),
+                                url: u.to_string(),
+                                ..SearchHit::default()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let outcome = match obj.get("status").and_then(Value::as_str) {
+                    Some("failed") => Err(SearchFailure::Unavailable),
+                    _ => Ok(hits),
+                };
+                let text = websearch::history_text(query, &outcome);
+                append_text(&mut assistant_turn(&mut out).text, text.trim_end());
+            }
             kind if REPLAYED_SERVER_ITEMS.contains(&kind) => {
                 log::debug!("input[{i}]: leaving out a replayed '{kind}' item");
             }
@@ -840,13 +885,35 @@ mod tests {
     }
 
     #[test]
+    fn web_search_tools_and_replayed_calls_are_read() {
+        let r = parse(
+            json!({"model": "m", "include": ["web_search_call.action.sources"],
+            "tools": [{"type": "web_search_preview"}, {"type": "function", "name": "f"}],
+            "input": [
+                {"role": "user", "content": "news?"},
+                {"type": "web_search_call", "id": "ws_1", "status": "completed",
+                 "action": {"type": "search", "query": "rust news",
+                            "sources": [{"type": "url", "url": "https://a.com/x"}]}},
+                {"type": "web_search_call", "id": "ws_2", "status": "failed",
+                 "action": {"type": "search", "query": "again"}},
+                {"type": "message", "role": "assistant", "content": [
+                    {"type": "output_text", "text": "Here.", "annotations": []}]}]}),
+        )
+        .unwrap();
+        let ws = r.web_search.unwrap();
+        assert!(ws.include_sources);
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(r.echo.tools.len(), 2);
+        let text = &r.input[1].text;
+        assert!(text.contains("\"rust news\""), "{text}");
+        assert!(text.contains("https://a.com/x"), "{text}");
+        assert!(text.contains("failed (unavailable)"), "{text}");
+        assert!(text.ends_with("Here."), "{text}");
+    }
+
+    #[test]
     fn hosted_tools_are_left_out_and_named() {
-        for kind in [
-            "web_search",
-            "file_search",
-            "computer_use_preview",
-            "local_shell",
-        ] {
+        for kind in ["file_search", "computer_use_preview", "local_shell"] {
             let r = parse(json!({"model": "m", "input": "x", "tools": [
                 {"type": "function", "name": "ok"}, {"type": kind}]}))
             .unwrap();
@@ -982,6 +1049,11 @@ mod tests {
             (
                 json!({"model": "m", "input": "x", "truncation": 1}),
                 "truncation",
+            ),
+            (
+                json!({"model": "m", "input": "x", "tools": [
+                    {"type": "web_search", "filters": {"allowed_domains": "a.com"}}]}),
+                "tools[0].filters.allowed_domains",
             ),
             (
                 json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]}),

@@ -18,6 +18,7 @@ use crate::relay::Sink;
 use crate::sse::SseWriter;
 use crate::tokens::estimate_tokens;
 use crate::util::{now_unix, random_hex};
+use crate::websearch::{history_text, Citation, SearchFailure, SearchHit};
 
 use super::request::{Echo, ResponsesRequest, SIGNATURE_PREFIX};
 use super::tools::{custom_input, ClientTool, CustomInputStream, ToolMap};
@@ -60,11 +61,11 @@ impl EventOut for Vec<(String, Value)> {
 
 /// A message's one content part: `output_text`, or `refusal` for what the model said instead of
 /// the structured answer asked for.
-fn content_part(text: &str, refusal: bool) -> Value {
+fn content_part(text: &str, refusal: bool, annotations: &[Value]) -> Value {
     if refusal {
         json!({"type": "refusal", "refusal": text})
     } else {
-        json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+        json!({"type": "output_text", "text": text, "annotations": annotations, "logprobs": []})
     }
 }
 
@@ -155,6 +156,16 @@ enum Item {
         done: bool,
         /// The text is what the model said instead of the structured answer asked for.
         refusal: bool,
+        /// `url_citation`s of web search results in `text`.
+        annotations: Vec<Value>,
+    },
+    Search {
+        id: String,
+        query: String,
+        /// `None` while the search runs.
+        outcome: Option<Result<Vec<SearchHit>, SearchFailure>>,
+        /// List the pages in `action.sources` (`include: ["web_search_call.action.sources"]`).
+        sources: bool,
     },
     Call {
         id: String,
@@ -199,11 +210,36 @@ impl Item {
                 text,
                 status,
                 refusal,
+                annotations,
                 ..
             } => json!({
                 "type": "message", "id": id, "status": status, "role": "assistant",
-                "content": [content_part(text, *refusal)],
+                "content": [content_part(text, *refusal, annotations)],
             }),
+            Item::Search {
+                id,
+                query,
+                outcome,
+                sources,
+            } => {
+                let status = match outcome {
+                    None => "in_progress",
+                    Some(Ok(_)) => "completed",
+                    Some(Err(_)) => "failed",
+                };
+                let mut action = json!({"type": "search", "query": query});
+                if *sources {
+                    let list: Vec<Value> = match outcome {
+                        Some(Ok(hits)) => hits
+                            .iter()
+                            .map(|h| json!({"type": "url", "url": h.url}))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    action["sources"] = Value::Array(list);
+                }
+                json!({"type": "web_search_call", "id": id, "status": status, "action": action})
+            }
             Item::Call {
                 id,
                 call_id,
@@ -238,6 +274,7 @@ impl Item {
             Item::Reasoning { done, .. } | Item::Message { done, .. } | Item::Call { done, .. } => {
                 *done
             }
+            Item::Search { outcome, .. } => outcome.is_some(),
         }
     }
 }
@@ -254,6 +291,8 @@ pub struct ResponseWriter<'a> {
     open: Option<usize>,
     /// Relay tool-call index → item index.
     calls: Vec<Option<usize>>,
+    /// Characters of text since the last other event (citation offsets count from its start).
+    run_chars: usize,
     /// Copy of the events written, for the debug log.
     pub trace: Option<String>,
 }
@@ -268,6 +307,7 @@ impl<'a> ResponseWriter<'a> {
             items: Vec::new(),
             open: None,
             calls: Vec::new(),
+            run_chars: 0,
             trace: trace.then(String::new),
         }
     }
@@ -282,6 +322,7 @@ impl<'a> ResponseWriter<'a> {
             items: Vec::new(),
             open: None,
             calls: Vec::new(),
+            run_chars: 0,
             trace: None,
         }
     }
@@ -359,10 +400,11 @@ impl<'a> ResponseWriter<'a> {
                 status: st,
                 done,
                 refusal,
+                annotations,
             }) => {
                 *st = status;
                 *done = true;
-                let part = content_part(text, *refusal);
+                let part = content_part(text, *refusal, annotations);
                 let finished = if *refusal {
                     (
                         "response.refusal.done",
@@ -439,12 +481,13 @@ impl<'a> ResponseWriter<'a> {
             status: "in_progress",
             done: false,
             refusal,
+            annotations: Vec::new(),
         })?;
         self.open = Some(index);
         self.send(
             "response.content_part.added",
             json!({"item_id": id, "output_index": index, "content_index": 0,
-                "part": content_part("", refusal)}),
+                "part": content_part("", refusal, &[])}),
         )?;
         Ok(index)
     }
@@ -721,6 +764,12 @@ impl<'a> ResponseWriter<'a> {
                     }
                 }
                 Item::Call { .. } => {}
+                Item::Search {
+                    query,
+                    outcome: Some(outcome),
+                    ..
+                } => m.text.push_str(&history_text(query, outcome)),
+                Item::Search { .. } => {}
                 Item::Reasoning {
                     text,
                     signature,
@@ -744,11 +793,108 @@ impl<'a> ResponseWriter<'a> {
     }
 }
 
+impl ResponseWriter<'_> {
+    /// The search starts: its item (`in_progress`), then `in_progress` and `searching`.
+    fn on_search_call(&mut self, id: String, query: String) -> io::Result<()> {
+        self.close_open("completed")?;
+        let item_id = format!("ws_{id}");
+        let index = self.add_item(Item::Search {
+            id: item_id.clone(),
+            query,
+            outcome: None,
+            sources: self.head.echo.search_sources,
+        })?;
+        for kind in [
+            "response.web_search_call.in_progress",
+            "response.web_search_call.searching",
+        ] {
+            self.send(kind, json!({"item_id": item_id, "output_index": index}))?;
+        }
+        Ok(())
+    }
+
+    /// The search ended: `completed` (a failed search has no event of its own: its item says
+    /// `failed`), then the item.
+    fn on_search_result(
+        &mut self,
+        id: String,
+        result: Result<Vec<SearchHit>, SearchFailure>,
+    ) -> io::Result<()> {
+        let item_id = format!("ws_{id}");
+        let found = self
+            .items
+            .iter()
+            .position(|i| matches!(i, Item::Search { id, .. } if *id == item_id));
+        let Some(index) = found else {
+            return Ok(());
+        };
+        let ok = result.is_ok();
+        if let Some(Item::Search { outcome, .. }) = self.items.get_mut(index) {
+            *outcome = Some(result);
+        }
+        if ok {
+            self.send(
+                "response.web_search_call.completed",
+                json!({"item_id": item_id, "output_index": index}),
+            )?;
+        }
+        let item = self.items.get(index).map(Item::json);
+        if let Some(item) = item {
+            self.send(
+                "response.output_item.done",
+                json!({"output_index": index, "item": item}),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `url_citation` annotations on the open message's text.
+    fn on_citations(&mut self, list: Vec<Citation>) -> io::Result<()> {
+        let Some(index) = self.open else {
+            return Ok(());
+        };
+        let run = self.run_chars;
+        let Some(Item::Message {
+            id,
+            text,
+            annotations,
+            ..
+        }) = self.items.get_mut(index)
+        else {
+            return Ok(());
+        };
+        let offset = text.chars().count().saturating_sub(run);
+        let id = id.clone();
+        let mut events = Vec::new();
+        for c in list {
+            let a = json!({"type": "url_citation", "start_index": c.start + offset,
+                "end_index": c.end + offset, "url": c.url, "title": c.title});
+            events.push(
+                json!({"item_id": id, "output_index": index, "content_index": 0,
+                "annotation_index": annotations.len(), "annotation": a}),
+            );
+            annotations.push(a);
+        }
+        for e in events {
+            self.send("response.output_text.annotation.added", e)?;
+        }
+        Ok(())
+    }
+}
+
 impl Sink for ResponseWriter<'_> {
     fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
+        match &event {
+            OutputEvent::Text(t) => self.run_chars += t.chars().count(),
+            OutputEvent::Citations(_) => {}
+            _ => self.run_chars = 0,
+        }
         match event {
             OutputEvent::Text(t) => self.on_text(t, false),
             OutputEvent::Refusal(t) => self.on_text(t, true),
+            OutputEvent::WebSearchCall { id, query } => self.on_search_call(id, query),
+            OutputEvent::WebSearchResult { id, outcome, .. } => self.on_search_result(id, outcome),
+            OutputEvent::Citations(list) => self.on_citations(list),
             OutputEvent::Reasoning(t) => self.on_reasoning(t),
             OutputEvent::ReasoningSignature(s) => {
                 let i = self.reasoning_for_signature()?;

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::conversation::ToolSpec;
 use crate::error::Error;
+use crate::websearch::{self, WebSearchRequest};
 
 /// The one parameter of the Kiro tool that stands for a freeform tool.
 pub const CUSTOM_INPUT: &str = "input";
@@ -94,6 +95,8 @@ pub struct Tools {
     pub map: ToolMap,
     /// Types of hosted tools left out, each once, in order.
     pub ignored: Vec<String>,
+    /// The web search tool, which the gateway serves through Kiro (`crate::websearch`).
+    pub web_search: Option<WebSearchRequest>,
 }
 
 impl Tools {
@@ -112,6 +115,12 @@ impl Tools {
                 }
                 "namespace" => {
                     self.add_namespace(tool, &here)?;
+                    self.echo.push(tool.clone());
+                }
+                k if websearch::is_responses_tool(k) => {
+                    if self.web_search.is_none() {
+                        self.web_search = Some(websearch::parse_responses_tool(tool, &here)?);
+                    }
                     self.echo.push(tool.clone());
                 }
                 k if HOSTED_TOOL_TYPES.contains(&k) => {
@@ -523,7 +532,9 @@ mod tests {
         ]))
         .unwrap();
         assert!(t.specs.is_empty());
-        assert_eq!(t.ignored, ["web_search", "file_search", "tool_search"]);
+        // web_search is served (`crate::websearch`), not ignored.
+        assert_eq!(t.ignored, ["file_search", "tool_search"]);
+        assert!(t.web_search.is_some());
         assert_eq!(t.echo.len(), 4);
     }
 

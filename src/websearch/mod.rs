@@ -9,6 +9,7 @@
 //! See `docs/web-search.md` for the client shapes.
 
 pub mod codec;
+pub mod session;
 
 use serde_json::Value;
 
@@ -26,6 +27,9 @@ pub const MAX_QUERY_CHARS: usize = 500;
 /// A client's hosted web search tool, validated.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WebSearchRequest {
+    /// The tool's type as the client wrote it (`web_search_20250305`, `web_search_preview`, or
+    /// `web_search_options` for Chat), to name it when it is not served.
+    pub tool_type: String,
     /// Searches allowed in this request (at least 1).
     pub max_uses: u32,
     /// Only results from these domains (lowercase, no scheme); empty means all.
@@ -107,6 +111,17 @@ impl SearchFailure {
         }
     }
 
+    /// The failure an Anthropic `error_code` names (unknown codes read as `unavailable`).
+    pub fn from_code(code: &str) -> SearchFailure {
+        match code {
+            "too_many_requests" => SearchFailure::TooManyRequests,
+            "invalid_tool_input" => SearchFailure::InvalidInput,
+            "query_too_long" => SearchFailure::QueryTooLong,
+            "max_uses_exceeded" => SearchFailure::MaxUsesExceeded,
+            _ => SearchFailure::Unavailable,
+        }
+    }
+
     /// What the model is told instead of results.
     pub fn explain(self) -> &'static str {
         match self {
@@ -155,6 +170,12 @@ pub struct BadField {
     pub message: String,
 }
 
+impl From<BadField> for crate::error::Error {
+    fn from(b: BadField) -> crate::error::Error {
+        crate::error::Error::BadRequest(format!("{}.", b.message))
+    }
+}
+
 impl BadField {
     fn new(field: String, message: impl Into<String>) -> BadField {
         BadField {
@@ -199,11 +220,12 @@ pub fn parse_anthropic_tool(tool: &Value, at: &str) -> Result<WebSearchRequest, 
     if !allowed.is_empty() && !blocked.is_empty() {
         return Err(BadField::new(
             format!("{at}.allowed_domains"),
-            "allowed_domains and blocked_domains cannot be used together",
+            format!("{at}.allowed_domains and {at}.blocked_domains cannot be used together"),
         ));
     }
     let user_location = parse_location(tool.get("user_location"), &format!("{at}.user_location"))?;
     Ok(WebSearchRequest {
+        tool_type: tool_type(tool),
         max_uses,
         allowed_domains: allowed,
         blocked_domains: blocked,
@@ -224,12 +246,13 @@ pub fn parse_responses_tool(tool: &Value, at: &str) -> Result<WebSearchRequest, 
         Some(_) => {
             return Err(BadField::new(
                 format!("{at}.filters"),
-                "filters must be an object",
+                format!("{at}.filters must be an object"),
             ))
         }
     };
     let user_location = parse_location(tool.get("user_location"), &format!("{at}.user_location"))?;
     Ok(WebSearchRequest {
+        tool_type: tool_type(tool),
         max_uses: DEFAULT_MAX_USES,
         allowed_domains: allowed,
         blocked_domains: Vec::new(),
@@ -257,15 +280,23 @@ pub fn parse_chat_options(options: &Value) -> Result<WebSearchRequest, BadField>
         Some(_) => {
             return Err(BadField::new(
                 format!("{AT}.user_location"),
-                "user_location must be an object",
+                format!("{AT}.user_location must be an object"),
             ))
         }
     };
     Ok(WebSearchRequest {
+        tool_type: AT.into(),
         max_uses: DEFAULT_MAX_USES,
         user_location,
         ..WebSearchRequest::default()
     })
+}
+
+fn tool_type(tool: &Value) -> String {
+    tool.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or(TOOL_NAME)
+        .to_string()
 }
 
 fn parse_max_uses(v: Option<&Value>, at: &str) -> Result<u32, BadField> {

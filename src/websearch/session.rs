@@ -1,0 +1,394 @@
+//! The search loop inside one client request: Kiro is offered a plain `web_search` tool; when the
+//! model calls it, the gateway searches (`kiro::mcp`), gives the model the pages as the tool's
+//! result and asks Kiro to go on, until the model answers or `max_uses` is spent.
+//!
+//! The client never sees the tool round trip: the calls of the internal tool are taken out of the
+//! relay's events and replaced by [`OutputEvent::WebSearchCall`] / [`OutputEvent::WebSearchResult`],
+//! which each format writes in its own web search shape, and the answer's links to the pages found
+//! become [`OutputEvent::Citations`]. Everything else passes through unchanged.
+
+use std::io;
+
+use serde_json::Value;
+
+use crate::auth::accounts::Account;
+use crate::config::Config;
+use crate::conversation::{
+    Conversation, FinishReason, Message, Outcome, OutputEvent, Role, ToolCall, ToolChoice,
+    ToolResult, Usage,
+};
+use crate::debug::DebugCapture;
+use crate::kiro::client::Upstream;
+use crate::kiro::mcp::{self, SearchCall};
+use crate::pipeline::{App, Prepared};
+use crate::relay::{RelayError, Sink};
+use crate::util::random_hex;
+
+use super::{
+    find_citations, query_of, results_for_model, SearchFailure, SearchHit, WebSearchRequest,
+    TOOL_NAME,
+};
+
+/// The web search this request gets: the client asked for one, `WEB_SEARCH` is on, the client
+/// allows tools, and none of its own tools is already called `web_search`.
+pub fn active<'c>(conv: &'c Conversation, config: &Config) -> Option<&'c WebSearchRequest> {
+    let ws = conv.web_search.as_ref()?;
+    if !config.web_search || conv.tool_choice == ToolChoice::None {
+        return None;
+    }
+    if conv.tools.iter().any(|t| t.name == TOOL_NAME) {
+        log::warn!("a client tool is named '{TOOL_NAME}'; the hosted web search is not offered");
+        return None;
+    }
+    Some(ws)
+}
+
+/// The conversation Kiro gets: the client's, plus the `web_search` tool when it is active.
+pub fn offer_tool(conv: &Conversation, config: &Config) -> Option<Conversation> {
+    let ws = active(conv, config)?;
+    let mut with = conv.clone();
+    with.tools.push(ws.tool_spec());
+    Some(with)
+}
+
+/// A call of the internal tool seen in one round.
+struct PendingSearch {
+    /// The relay's id of the call (goes into Kiro's history).
+    call_id: String,
+    arguments: String,
+}
+
+/// Takes the internal tool's calls out of one round's events, renumbers the client's own tool
+/// calls, keeps the round's text for the history, and finds citations at the end of each text run.
+struct Tap<'s> {
+    inner: &'s mut dyn Sink,
+    hits: &'s [SearchHit],
+    /// Relay tool-call index → the client's index (`None`: an internal search call).
+    calls: Vec<Option<usize>>,
+    client_calls: usize,
+    searches: Vec<(usize, PendingSearch)>,
+    /// This round's visible text (the assistant turn of the history).
+    text: String,
+    /// Text since the last other event (only kept when there are pages to cite).
+    run: String,
+}
+
+impl<'s> Tap<'s> {
+    fn new(inner: &'s mut dyn Sink, hits: &'s [SearchHit]) -> Tap<'s> {
+        Tap {
+            inner,
+            hits,
+            calls: Vec::new(),
+            client_calls: 0,
+            searches: Vec::new(),
+            text: String::new(),
+            run: String::new(),
+        }
+    }
+
+    /// The text run ends: its citations go out before whatever follows it.
+    fn end_run(&mut self) -> io::Result<()> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        let citations = find_citations(&self.run, self.hits);
+        self.run.clear();
+        if citations.is_empty() {
+            return Ok(());
+        }
+        self.inner.emit(OutputEvent::Citations(citations))
+    }
+
+    fn search_mut(&mut self, index: usize) -> Option<&mut PendingSearch> {
+        self.searches
+            .iter_mut()
+            .find(|(i, _)| *i == index)
+            .map(|(_, s)| s)
+    }
+
+    fn client_index(&self, index: usize) -> Option<Option<usize>> {
+        self.calls.get(index).copied()
+    }
+}
+
+impl Sink for Tap<'_> {
+    fn emit(&mut self, event: OutputEvent) -> io::Result<()> {
+        match event {
+            OutputEvent::Text(t) => {
+                self.text.push_str(&t);
+                if !self.hits.is_empty() {
+                    self.run.push_str(&t);
+                }
+                self.inner.emit(OutputEvent::Text(t))
+            }
+            OutputEvent::ToolCallStart { index, id, name } => {
+                self.end_run()?;
+                if self.calls.len() <= index {
+                    self.calls.resize(index + 1, None);
+                }
+                if name == TOOL_NAME {
+                    self.searches.push((
+                        index,
+                        PendingSearch {
+                            call_id: id,
+                            arguments: String::new(),
+                        },
+                    ));
+                    return Ok(());
+                }
+                let client = self.client_calls;
+                self.client_calls += 1;
+                if let Some(slot) = self.calls.get_mut(index) {
+                    *slot = Some(client);
+                }
+                self.inner.emit(OutputEvent::ToolCallStart {
+                    index: client,
+                    id,
+                    name,
+                })
+            }
+            OutputEvent::ToolCallArguments { index, fragment } => match self.client_index(index) {
+                Some(Some(client)) => self.inner.emit(OutputEvent::ToolCallArguments {
+                    index: client,
+                    fragment,
+                }),
+                _ => {
+                    if let Some(s) = self.search_mut(index) {
+                        s.arguments.push_str(&fragment);
+                    }
+                    Ok(())
+                }
+            },
+            OutputEvent::ToolCallEnd { index, arguments } => match self.client_index(index) {
+                Some(Some(client)) => self.inner.emit(OutputEvent::ToolCallEnd {
+                    index: client,
+                    arguments,
+                }),
+                _ => {
+                    if let Some(s) = self.search_mut(index) {
+                        s.arguments = arguments;
+                    }
+                    Ok(())
+                }
+            },
+            other => {
+                self.end_run()?;
+                self.inner.emit(other)
+            }
+        }
+    }
+
+    fn keepalive(&mut self) -> io::Result<()> {
+        self.inner.keepalive()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Relay the reply into `sink`, running the searches the model asks for. Without an active web
+/// search this is exactly [`App::relay`].
+pub fn relay(
+    app: &App,
+    conv: &Conversation,
+    prepared: &Prepared,
+    up: &mut Upstream,
+    sink: &mut dyn Sink,
+    debug: &mut DebugCapture,
+) -> Result<Outcome, RelayError> {
+    let Some(ws) = active(conv, &app.config) else {
+        return app.relay(up, prepared, sink);
+    };
+    let mut history = conv.clone();
+    let mut hits: Vec<SearchHit> = Vec::new();
+    let mut total = Usage::default();
+    let mut used: u32 = 0;
+    let mut refused_rounds = 0;
+    let mut kiro_takes_domains: Option<bool> = None;
+    let mut next: Option<(Prepared, Upstream)> = None;
+    loop {
+        let mut tap = Tap::new(sink, &hits);
+        let result = match next.as_mut() {
+            None => app.relay(up, prepared, &mut tap),
+            Some((p, u)) => app.relay(u, p, &mut tap),
+        };
+        let outcome = result?;
+        tap.end_run()?;
+        let Tap {
+            searches,
+            client_calls,
+            text,
+            ..
+        } = tap;
+        add_usage(&mut total, &outcome.usage);
+        if searches.is_empty() {
+            return Ok(Outcome {
+                usage: total,
+                ..outcome
+            });
+        }
+        if used >= ws.max_uses {
+            refused_rounds += 1;
+        }
+        // The model asked again after being told no search was left: the answer stops here.
+        let last_round = client_calls > 0 || refused_rounds > 1;
+        let account_name = next
+            .as_ref()
+            .map_or(up.account.clone(), |(_, u)| u.account.clone());
+        let account = account_for(app, &account_name);
+        let mut assistant = Message::text(Role::Assistant, text);
+        let mut results = Message::text(Role::User, "");
+        for (_, call) in searches {
+            let id = random_hex(24);
+            let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
+            let query = query_of(&arguments);
+            let shown = query.clone().unwrap_or_else(|_| {
+                arguments
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            });
+            sink.emit(OutputEvent::WebSearchCall {
+                id: id.clone(),
+                query: shown.clone(),
+            })?;
+            sink.flush()?;
+            let outcome = match query {
+                Err(f) => Err(f),
+                Ok(_) if used >= ws.max_uses || last_round && client_calls == 0 => {
+                    Err(SearchFailure::MaxUsesExceeded)
+                }
+                Ok(q) => {
+                    used += 1;
+                    total.web_search_requests += 1;
+                    let takes =
+                        *kiro_takes_domains.get_or_insert_with(|| takes_domains(app, account, ws));
+                    run_search(app, account, ws, &q, takes)
+                }
+            };
+            sink.emit(OutputEvent::WebSearchResult {
+                id,
+                query: shown.clone(),
+                outcome: outcome.clone(),
+            })?;
+            sink.flush()?;
+            let tool_text = match &outcome {
+                Ok(found) => results_for_model(&shown, found),
+                Err(f) => f.explain().to_string(),
+            };
+            if let Ok(found) = outcome.as_ref() {
+                hits.extend(found.iter().cloned());
+            }
+            assistant.tool_calls.push(ToolCall {
+                id: call.call_id.clone(),
+                name: TOOL_NAME.into(),
+                input: if arguments.is_object() {
+                    arguments
+                } else {
+                    serde_json::json!({})
+                },
+            });
+            results.tool_results.push(ToolResult {
+                tool_use_id: call.call_id,
+                text: tool_text,
+                is_error: outcome.is_err(),
+                images: Vec::new(),
+            });
+        }
+        if last_round {
+            let finish = if client_calls > 0 {
+                FinishReason::ToolCalls
+            } else {
+                FinishReason::Stop
+            };
+            return Ok(Outcome {
+                finish,
+                usage: total,
+                ..outcome
+            });
+        }
+        history.messages.push(assistant);
+        history.messages.push(results);
+        let p = app.prepare(&history).map_err(RelayError::Failed)?;
+        let u = app.open(&p, debug).map_err(RelayError::Failed)?;
+        next = Some((p, u));
+    }
+}
+
+fn add_usage(total: &mut Usage, round: &Usage) {
+    total.input_tokens += round.input_tokens;
+    total.output_tokens += round.output_tokens;
+    total.cache_read_tokens += round.cache_read_tokens;
+    total.cache_write_tokens += round.cache_write_tokens;
+    total.credits = match (total.credits, round.credits) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+}
+
+/// The account that served the reply (searches go out with its token), else the first usable one.
+fn account_for<'a>(app: &'a App, name: &str) -> Option<&'a Account> {
+    app.pool
+        .accounts
+        .iter()
+        .find(|a| a.name == name)
+        .or_else(|| {
+            let first = app.pool.candidates(None).ok()?.first().copied()?;
+            app.pool.accounts.get(first)
+        })
+}
+
+/// Whether Kiro's tool takes domain lists (asked only when the client set a filter).
+fn takes_domains(app: &App, account: Option<&Account>, ws: &WebSearchRequest) -> bool {
+    if ws.allowed_domains.is_empty() && ws.blocked_domains.is_empty() {
+        return false;
+    }
+    let Some(a) = account else { return false };
+    match mcp::tool_arguments(&app.config, &a.store, &a.agent) {
+        Ok(Some(args)) => args.iter().any(|n| n == "allowed_domains"),
+        Ok(None) => false,
+        Err(e) => {
+            log::debug!("could not list Kiro's search arguments: {e}");
+            false
+        }
+    }
+}
+
+fn run_search(
+    app: &App,
+    account: Option<&Account>,
+    ws: &WebSearchRequest,
+    query: &str,
+    pass_domains: bool,
+) -> Result<Vec<SearchHit>, SearchFailure> {
+    let Some(a) = account else {
+        return Err(SearchFailure::Unavailable);
+    };
+    let none: &[String] = &[];
+    let call = SearchCall {
+        query,
+        allowed_domains: if pass_domains {
+            &ws.allowed_domains
+        } else {
+            none
+        },
+        blocked_domains: if pass_domains {
+            &ws.blocked_domains
+        } else {
+            none
+        },
+    };
+    match mcp::search(&app.config, &a.store, &a.agent, call) {
+        Ok(found) => {
+            let kept = ws.filter(found);
+            log::info!("web search: {} result(s) kept", kept.len());
+            Ok(kept)
+        }
+        Err(e) => {
+            log::warn!("{e}");
+            Err(e.failure)
+        }
+    }
+}
