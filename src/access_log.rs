@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::util::IsoStyle;
+
 /// How access log lines are written (`LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -111,7 +113,12 @@ impl RequestRecord {
     /// The access log line (without timestamp and level: the logger adds those).
     pub fn log_line(&self, format: LogFormat) -> String {
         match format {
-            LogFormat::Json => serde_json::to_string(self).unwrap_or_default(),
+            LogFormat::Json => {
+                let mut v = serde_json::to_value(self).unwrap_or_default();
+                v["time"] =
+                    crate::util::format_iso8601(self.unix_ms as i64, IsoStyle::MillisZ).into();
+                v.to_string()
+            }
             LogFormat::Text => self.text_line(),
         }
     }

@@ -5,7 +5,11 @@
 //! Both pages take the admin key (`METRICS_KEY`, else `PROXY_API_KEY`): as a bearer token, as
 //! `x-api-key`, or as the password of HTTP Basic auth so that a browser can ask for it.
 
+use std::io::Write;
+
 use serde_json::Value;
+
+use crate::access_log::LogFormat;
 
 use crate::config::{ClientProfile, Config};
 use crate::http::Incoming;
@@ -26,7 +30,7 @@ pub fn finish(app: &App, inc: &Incoming) {
     r.duration = inc.started.elapsed();
     r.model_requested = inc.model.clone();
     r.retries = m.take_request_retries();
-    log::info!(target: "kiro_gateway::access", "{}", r.log_line(app.config.log_format));
+    write_access_line(&r, app.config.log_format);
     m.finish(&r);
     if !r.key.is_empty() && r.api != "-" {
         let add = DayTotals {
@@ -36,6 +40,23 @@ pub fn finish(app: &App, inc: &Incoming) {
             credits: r.credits,
         };
         app.usage.record(&r.key, r.unix_ms, &add);
+    }
+}
+
+/// The access log's target: `LOG_LEVEL` above INFO silences it.
+const ACCESS: &str = "kiro_gateway::access";
+
+/// Text lines go through the logger (timestamp, level, target); JSON lines go to stderr as they
+/// are, one object per line, so that a log shipper reads them without a prefix to strip.
+fn write_access_line(r: &crate::access_log::RequestRecord, format: LogFormat) {
+    match format {
+        LogFormat::Text => log::info!(target: ACCESS, "{}", r.log_line(format)),
+        LogFormat::Json if log::log_enabled!(target: ACCESS, log::Level::Info) => {
+            let mut line = r.log_line(format).into_bytes();
+            line.push(b'\n');
+            let _ = std::io::stderr().lock().write_all(&line);
+        }
+        LogFormat::Json => {}
     }
 }
 

@@ -383,6 +383,10 @@ impl Metrics {
             u.tokens_out.fetch_add(r.tokens_out, Ordering::Relaxed);
             u.credits.add(r.credits);
         }
+        // The status page lists API requests only: health checks and scrapes would drown them.
+        if r.api == "-" {
+            return;
+        }
         if r.status >= 400 {
             self.recent.event(Event {
                 unix_ms: r.unix_ms,
@@ -688,6 +692,12 @@ mod tests {
         m.finish(&record(200, "alice"));
         m.finish(&record(200, "alice"));
         m.finish(&record(429, "bob"));
+        m.finish(&RequestRecord {
+            route: "/health",
+            api: "-",
+            status: 200,
+            ..RequestRecord::default()
+        });
         let text = m.render(&Scrape::default());
         assert_eq!(
             value(&text, "kiro_gateway_requests_total{route=\"/v1/chat/completions\",api=\"openai\",model=\"claude-sonnet-4.5\",status=\"200\"}"),
