@@ -16,10 +16,10 @@ use crate::http::Incoming;
 use crate::metrics::{self, AccountGauge, AccountState, Scrape};
 use crate::pipeline::App;
 use crate::status_page::{AccountView, StatusView};
-use crate::usage::DayTotals;
 use crate::util::now_unix_millis;
 
-/// A request is done (answered, or given up): log it, count it, charge it to its key.
+/// A request is done (answered, or given up): log it and count it. (Its key was charged when
+/// Kiro's reply ended, in the pipeline.)
 pub fn finish(app: &App, inc: &Incoming) {
     let m = metrics::global();
     let mut r = inc.record.clone();
@@ -32,15 +32,6 @@ pub fn finish(app: &App, inc: &Incoming) {
     r.retries = m.take_request_retries();
     write_access_line(&r, app.config.log_format);
     m.finish(&r);
-    if !r.key.is_empty() && r.api != "-" {
-        let add = DayTotals {
-            requests: 1,
-            tokens_in: r.tokens_in,
-            tokens_out: r.tokens_out,
-            credits: r.credits,
-        };
-        app.usage.record(&r.key, r.unix_ms, &add);
-    }
 }
 
 /// The access log's target: `LOG_LEVEL` above INFO silences it.

@@ -26,6 +26,7 @@ use crate::kiro::client::Upstream;
 use crate::relay::{RelayError, Sink};
 use crate::sse::SseWriter;
 use crate::structured::{self, Plan, Structured};
+use crate::usage::DayTotals;
 use crate::util::now_unix_millis;
 use crate::websearch;
 
@@ -216,11 +217,21 @@ fn check_budget(app: &App, key: &ClientKey) -> Result<(), Error> {
     Ok(())
 }
 
-/// What Kiro reported for a finished reply, for the record.
-fn note_outcome(inc: &mut Incoming, outcome: &Outcome) {
+/// What Kiro reported for a finished reply: for the record, and charged to the client key before
+/// the client has the end of the answer (so its next request meets the budget it left).
+fn note_outcome(app: &App, inc: &mut Incoming, outcome: &Outcome) {
     inc.record.tokens_in = outcome.usage.input_tokens;
     inc.record.tokens_out = outcome.usage.output_tokens;
     inc.record.credits = outcome.usage.credits.unwrap_or(0.0);
+    if !inc.record.key.is_empty() {
+        let used = DayTotals {
+            requests: 1,
+            tokens_in: inc.record.tokens_in,
+            tokens_out: inc.record.tokens_out,
+            credits: inc.record.credits,
+        };
+        app.usage.record(&inc.record.key, inc.record.unix_ms, &used);
+    }
 }
 
 /// Parse → recall → prepare → (answer locally | call Kiro → relay → finish).
@@ -325,7 +336,7 @@ fn collect<F: Format>(
     }
     match result {
         Ok(outcome) => {
-            note_outcome(inc, &outcome);
+            note_outcome(app, inc, &outcome);
             let body = format.body(app, req, collected, &outcome)?;
             inc.respond_json(200, &body, &[]);
             Ok(())
@@ -357,8 +368,8 @@ fn stream<F: Format>(
     };
     match &result {
         Ok(outcome) => {
+            note_outcome(app, inc, outcome);
             let _ = writer.finish(outcome);
-            note_outcome(inc, outcome);
         }
         Err(RelayError::ClientGone) => {}
         Err(RelayError::Failed(e)) => {

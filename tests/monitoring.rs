@@ -356,6 +356,26 @@ fn scrape(gw: &Gateway) -> Scrape {
     scrape_with(gw, KEY)
 }
 
+/// A scrape once `n` API requests were counted (a request is counted just after its answer was
+/// sent, so a client can be quicker than the count).
+fn scrape_after(gw: &Gateway, n: usize) -> Scrape {
+    let counted = |s: &Scrape| {
+        s.samples
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("kiro_gateway_requests_total{") && !k.contains("api=\"-\"")
+            })
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    let mut last = scrape(gw);
+    eventually(&format!("{n} requests counted"), || {
+        last = scrape(gw);
+        counted(&last) >= n as f64
+    });
+    last
+}
+
 fn post_as(
     gw: &Gateway,
     key: &str,
@@ -471,7 +491,7 @@ fn counters_move_with_requests_retries_and_refreshes() {
         "messages": [{"role": "user", "content": "Hi"}]}),
     );
 
-    let s = scrape(&gw);
+    let s = scrape_after(&gw, 2);
     let ok = |route: &str, api: &str| {
         s.get(
             "kiro_gateway_requests_total",
@@ -484,7 +504,12 @@ fn counters_move_with_requests_retries_and_refreshes() {
         )
     };
     assert_eq!(ok("/v1/chat/completions", "openai"), Some(1.0));
-    assert_eq!(ok("/v1/messages", "anthropic"), Some(1.0));
+    let requests: Vec<&String> = s
+        .samples
+        .keys()
+        .filter(|k| k.starts_with("kiro_gateway_requests_total"))
+        .collect();
+    assert_eq!(ok("/v1/messages", "anthropic"), Some(1.0), "{requests:?}");
     assert_eq!(
         s.get(
             "kiro_gateway_upstream_retries_total",
@@ -571,7 +596,7 @@ fn failover_is_counted_per_account() {
             .0,
         200
     );
-    let s = scrape(&gw);
+    let s = scrape_after(&gw, 1);
     assert_eq!(
         s.get(
             "kiro_gateway_account_failovers_total",
@@ -645,7 +670,7 @@ fn each_request_is_attributed_to_its_key() {
         .0,
         401
     );
-    let s = scrape(&gw);
+    let s = scrape_after(&gw, 4);
     for who in ["alice", "bob", "default"] {
         assert_eq!(
             s.sum("kiro_gateway_credits_total", &[("key", who)]),
@@ -969,6 +994,7 @@ fn headless_chromium_renders_the_status_page() {
         gw.post("/v1/messages", &messages("claude-sonnet-4-5")).0,
         200
     );
+    scrape_after(&gw, 2);
     let profile = common::temp_dir("chromium");
     // The key as Basic credentials in the URL: the browser sends them as the page demands.
     let url = gw.url.replace("http://", &format!("http://admin:{KEY}@"));
