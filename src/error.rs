@@ -67,7 +67,12 @@ pub enum Error {
     /// Every worker is busy and the queue is full.
     Overloaded,
     /// Every account is cooling down or out of quota.
-    AccountsUnavailable { message: String, retry_after: u64 },
+    /// `quota`: every one of them has spent its quota (no retry helps until a reset).
+    AccountsUnavailable {
+        message: String,
+        retry_after: u64,
+        quota: bool,
+    },
     /// The client key's credit budget (`daily_credits`, `monthly_credits`) is spent; the
     /// message names the budget. Retrying before it renews cannot help.
     BudgetSpent(String),
@@ -169,10 +174,17 @@ impl Error {
         }
     }
 
-    /// Whether Kiro refused because the plan's quota is spent (no retry helps until it resets).
+    /// Whether a quota is spent: the Kiro plan's (of the one account, or of every account), or
+    /// the client key's own budget. No retry helps until it resets.
     pub fn is_quota(&self) -> bool {
-        matches!(self, Error::Upstream { reason: Some(r), .. }
-            if QUOTA_REASONS.contains(&r.as_str()))
+        match self {
+            Error::Upstream {
+                reason: Some(r), ..
+            } => QUOTA_REASONS.contains(&r.as_str()),
+            Error::AccountsUnavailable { quota, .. } => *quota,
+            Error::BudgetSpent(_) => true,
+            _ => false,
+        }
     }
 
     /// Whether sending the same request again may succeed: a busy gateway, a throttle, a network
@@ -187,7 +199,7 @@ impl Error {
             | Error::FirstTokenTimeout { .. }
             | Error::Stream(_)
             | Error::Overloaded
-            | Error::AccountsUnavailable { .. } => true,
+            | Error::AccountsUnavailable { quota: false, .. } => true,
             _ => false,
         }
     }

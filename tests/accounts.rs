@@ -442,3 +442,30 @@ fn cooldowns_survive_a_restart_with_the_state_file() {
         "the spent account stays cooled after a restart"
     );
 }
+
+#[test]
+fn every_account_out_of_quota_is_insufficient_quota_and_not_to_be_retried() {
+    let fake = FakeKiro::start();
+    let gw = start(&fake, two_keys(), &[]);
+    fake.set_default_reply(Reply::error(
+        429,
+        "Monthly limit",
+        Some("MONTHLY_REQUEST_COUNT"),
+    ));
+    // The first request spends both accounts; the next finds every account out.
+    assert_eq!(gw.post("/v1/chat/completions", &chat("a")).0, 429);
+    let (status, headers, text) = gw.post_raw(
+        "/v1/chat/completions",
+        &[("authorization", &format!("Bearer {}", common::KEY))],
+        chat("b").to_string().as_bytes(),
+    );
+    assert_eq!(status, 429, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], "insufficient_quota", "{v}");
+    assert_eq!(v["error"]["type"], "insufficient_quota", "{v}");
+    let should_retry = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-should-retry"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(should_retry, Some("false"));
+}

@@ -228,9 +228,14 @@ impl Pool {
     fn all_out(&self, now: u64) -> Error {
         let mut why = Vec::new();
         let mut earliest = u64::MAX;
+        let mut quota = true;
         for a in self.accounts.iter().filter(|a| a.enabled) {
             let h = a.health();
             earliest = earliest.min(h.cooldown_until);
+            quota &= h
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.ends_with("quota exhausted"));
             why.push(format!(
                 "{}: {} until {}",
                 a.name,
@@ -242,6 +247,7 @@ impl Pool {
         Error::AccountsUnavailable {
             message: format!("All Kiro accounts are unavailable: {}.", why.join("; ")),
             retry_after,
+            quota,
         }
     }
 

@@ -1220,7 +1220,8 @@ mod tests {
         assert_eq!(
             failure_code(&Error::AccountsUnavailable {
                 message: "x".into(),
-                retry_after: 1
+                retry_after: 1,
+                quota: false,
             }),
             "rate_limit_exceeded"
         );
