@@ -1,13 +1,25 @@
-//! Configuration: the `.env` parser, the merge of `.env` < process environment < command-line flags,
-//! and validation with messages that name the offending variable.
+//! Configuration: the merge of `.env` < process environment < command-line flags into one
+//! [`Config`], validation with messages that name the offending variable, and the narrow
+//! [`settings`] each part of the gateway is handed.
 //!
 //! Nothing here does I/O beyond reading the `.env` file; credentials files are read by `auth`.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+mod cli;
+mod dotenv;
+pub mod settings;
+mod vars;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
+pub use cli::{load, Command, HELP};
+pub use dotenv::parse_dotenv;
+pub use settings::{
+    api_region, arn_region, map_to_kiro_region, AuthSettings, NetSettings, ServerSettings,
+    UpstreamSettings,
+};
+use vars::Vars;
 
 /// The key the original project's README used as an example. Treated like no key at all when
 /// deciding whether the gateway may listen on a non-loopback address.
@@ -117,10 +129,10 @@ pub struct Config {
     pub max_retries: u32,
     pub base_retry_delay: Duration,
     pub connect_timeout: Duration,
-    /// A pooled upstream connection idle longer than this is not reused (`UPSTREAM_IDLE_SECS`).
-    pub upstream_idle: Duration,
     pub first_token_timeout: Duration,
     pub streaming_read_timeout: Duration,
+    /// A pooled upstream connection idle longer than this is not reused (`UPSTREAM_IDLE_SECS`).
+    pub upstream_idle: Duration,
     pub client_read_timeout: Duration,
 
     // Request shaping.
@@ -141,32 +153,6 @@ pub struct Config {
     /// `WEB_SEARCH_TIMEOUT`: how long one search may take.
     pub web_search_timeout: Duration,
 }
-
-/// What the command line asked for.
-#[derive(Debug)]
-pub enum Command {
-    /// Start the gateway with this configuration.
-    Serve(Box<Config>),
-    /// Print the help text and exit 0.
-    Help,
-    /// Print the version and exit 0.
-    Version,
-}
-
-/// Usage text for `--help`.
-pub const HELP: &str = "kiro-gateway: OpenAI and Anthropic compatible gateway to the Kiro API
-
-Usage: kiro-gateway [--host H] [--port P] [--env-file PATH] [--version] [--help]
-
-Options:
-  -H, --host H         address to listen on (default 0.0.0.0, or SERVER_HOST)
-  -p, --port P         port to listen on (default 8000, or SERVER_PORT)
-      --env-file PATH  read settings from PATH instead of ./.env
-  -v, --version        print the version and exit
-  -h, --help           print this help and exit
-
-Every setting is an environment variable (see README.md): PROXY_API_KEY, REFRESH_TOKEN,
-KIRO_CREDS_FILE, KIRO_CLI_DB_FILE, KIRO_API_KEY, KIRO_ACCOUNTS_FILE, ...";
 
 impl Config {
     /// A configuration with every default and no credentials; the base for tests.
@@ -214,9 +200,9 @@ impl Config {
             max_retries: 3,
             base_retry_delay: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(30),
-            upstream_idle: Duration::from_secs(60),
             first_token_timeout: Duration::from_secs(15),
             streaming_read_timeout: Duration::from_secs(300),
+            upstream_idle: Duration::from_secs(60),
             client_read_timeout: Duration::from_secs(30),
             max_request_body_bytes: 10 * 1024 * 1024,
             kiro_max_body_bytes: 1_200_000,
@@ -234,51 +220,9 @@ impl Config {
         }
     }
 
-    /// The inference region: the profile ARN's region when known, else `KIRO_API_REGION`, else the
-    /// login region mapped onto the two Kiro regions (`eu-*` → eu-central-1, else us-east-1).
-    pub fn api_region(&self, profile_arn: Option<&str>) -> String {
-        if let Some(region) = profile_arn.and_then(arn_region) {
-            return region.to_string();
-        }
-        if let Some(r) = &self.kiro_api_region {
-            return r.clone();
-        }
-        map_to_kiro_region(&self.kiro_region).to_string()
-    }
-
-    /// `KIRO_MANAGEMENT_URL`, else `https://management.{region}.kiro.dev` (no trailing slash):
-    /// models and profiles.
-    pub fn management_base(&self, region: &str) -> String {
-        self.management_url
-            .clone()
-            .unwrap_or_else(|| format!("https://management.{region}.kiro.dev"))
-            .trim_end_matches('/')
-            .to_string()
-    }
-
     /// Whether the listen address is loopback only.
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.host)
-    }
-}
-
-/// The region field of a profile ARN (`arn:aws:codewhisperer:REGION:ACCOUNT:profile/ID`).
-pub fn arn_region(arn: &str) -> Option<&str> {
-    let mut parts = arn.split(':');
-    let (Some("arn"), Some(_), Some(_), Some(region)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    (!region.is_empty()).then_some(region)
-}
-
-/// Map any AWS region onto one of Kiro's two inference regions.
-pub fn map_to_kiro_region(region: &str) -> &'static str {
-    if region.starts_with("eu-") {
-        "eu-central-1"
-    } else {
-        "us-east-1"
     }
 }
 
@@ -289,55 +233,6 @@ fn is_loopback_host(host: &str) -> bool {
         || h.parse::<std::net::Ipv4Addr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
-}
-
-/// Parse the text of a `.env` file: `KEY=value` lines, optional `export `, `#` comments, single
-/// or double quotes (double quotes understand `\n`, `\t`, `\"` and `\\`).
-pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for raw in text.lines() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            continue;
-        }
-        out.push((key.to_string(), parse_dotenv_value(value.trim())));
-    }
-    out
-}
-
-fn parse_dotenv_value(v: &str) -> String {
-    if let Some(rest) = v.strip_prefix('"') {
-        let mut s = String::new();
-        let mut chars = rest.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => return s,
-                '\\' => match chars.next() {
-                    Some('n') => s.push('\n'),
-                    Some('t') => s.push('\t'),
-                    Some('r') => s.push('\r'),
-                    Some(o) => s.push(o),
-                    None => s.push('\\'),
-                },
-                o => s.push(o),
-            }
-        }
-        s
-    } else if let Some(rest) = v.strip_prefix('\'') {
-        rest.split('\'').next().unwrap_or("").to_string()
-    } else {
-        // An unquoted value ends at " #" (an inline comment).
-        let end = v.find(" #").unwrap_or(v.len());
-        v[..end].trim().to_string()
-    }
 }
 
 /// Expand a leading `~` to the home directory.
@@ -376,352 +271,279 @@ pub fn version_at_least(version: &str, minimum: &str) -> bool {
     }
 }
 
-/// The merged variables, with typed getters whose errors name the variable.
-struct Vars(HashMap<String, String>);
-
-impl Vars {
-    fn get(&self, key: &str) -> Option<String> {
-        self.0
-            .get(key)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn parse<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<Option<T>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<T>()
-                .map(Some)
-                .map_err(|_| Error::Config(format!("{key}={v} is not valid: expected {what}"))),
-        }
-    }
-
-    fn seconds(&self, key: &str) -> Result<Option<Duration>, Error> {
-        match self.parse::<f64>(key, "a number of seconds")? {
-            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-            Some(_) => Err(Error::Config(format!(
-                "{key} is not valid: expected a non-negative number of seconds"
-            ))),
-            None => Ok(None),
-        }
-    }
-
-    fn flag(&self, key: &str) -> Result<Option<bool>, Error> {
-        match self.get(key).map(|v| v.to_ascii_lowercase()) {
-            None => Ok(None),
-            Some(v) => match v.as_str() {
-                "1" | "true" | "yes" | "on" | "enabled" => Ok(Some(true)),
-                "0" | "false" | "no" | "off" | "disabled" => Ok(Some(false)),
-                _ => Err(Error::Config(format!(
-                    "{key}={v} is not valid: expected true or false"
-                ))),
-            },
-        }
-    }
-
-    fn path(&self, key: &str) -> Option<PathBuf> {
-        self.get(key).map(|v| expand_home(&v))
-    }
-
-    fn url(&self, key: &str) -> Result<Option<String>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) if v.starts_with("http://") || v.starts_with("https://") => {
-                Ok(Some(v.trim_end_matches('/').to_string()))
-            }
-            Some(v) => Err(Error::Config(format!(
-                "{key}={v} is not valid: expected an http:// or https:// URL"
-            ))),
-        }
-    }
-}
-
-/// Parse the command line and the environment into a [`Command`].
-///
-/// `args` excludes the program name; `env` is the process environment (passed in so tests can
-/// drive this without touching the real one).
-pub fn load(args: &[String], env: &HashMap<String, String>) -> Result<Command, Error> {
-    let mut host_flag = None;
-    let mut port_flag = None;
-    let mut env_file: Option<PathBuf> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (name, inline) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |flag: &str| -> Result<String, Error> {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| Error::Config(format!("{flag} needs a value")))
-        };
-        match name {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-v" | "--version" => return Ok(Command::Version),
-            "-H" | "--host" => host_flag = Some(value("--host")?),
-            "-p" | "--port" => port_flag = Some(value("--port")?),
-            "--env-file" => env_file = Some(expand_home(&value("--env-file")?)),
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown argument '{other}' (see --help)"
-                )))
-            }
-        }
-    }
-
-    let mut vars: HashMap<String, String> = HashMap::new();
-    let dotenv_path = env_file.clone().unwrap_or_else(|| PathBuf::from(".env"));
-    match std::fs::read_to_string(&dotenv_path) {
-        Ok(text) => vars.extend(parse_dotenv(&text)),
-        Err(e) if env_file.is_some() => {
-            return Err(Error::Config(format!(
-                "--env-file {}: {e}",
-                dotenv_path.display()
-            )))
-        }
-        Err(_) => {}
-    }
-    for (k, v) in env {
-        vars.insert(k.clone(), v.clone());
-    }
-    if let Some(h) = host_flag {
-        vars.insert("SERVER_HOST".into(), h);
-    }
-    if let Some(p) = port_flag {
-        vars.insert("SERVER_PORT".into(), p);
-    }
-    from_vars(&Vars(vars)).map(|c| Command::Serve(Box::new(c)))
-}
-
 fn from_vars(v: &Vars) -> Result<Config, Error> {
-    let d = Config::defaults();
-    let client_profile = match v.get("KIRO_CLIENT_PROFILE").as_deref() {
-        None | Some("ide-runtime") => ClientProfile::IdeRuntime,
-        Some("ide-legacy") => ClientProfile::IdeLegacy,
-        Some("cli") => ClientProfile::Cli,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "KIRO_CLIENT_PROFILE={o} is not valid: expected ide-runtime, ide-legacy or cli"
-            )))
-        }
-    };
-    let legacy_forced = v.flag("KIRO_LEGACY_ENDPOINT")?.unwrap_or(false);
-    let client_profile = if legacy_forced {
-        ClientProfile::IdeLegacy
-    } else {
-        client_profile
-    };
-    let ide_version =
-        crate::kiro::discovery::IdeVersion::from_setting(v.get("KIRO_IDE_VERSION").as_deref())
-            .map_err(Error::Config)?;
-    let cli_version = v.get("KIRO_CLI_VERSION").unwrap_or(d.cli_version);
-    if !version_at_least(&cli_version, MIN_CLI_VERSION) {
+    let mut c = Config::defaults();
+    read_server(v, &mut c)?;
+    read_login(v, &mut c)?;
+    read_accounts(v, &mut c)?;
+    read_identity(v, &mut c)?;
+    read_upstream(v, &mut c)?;
+    read_shaping(v, &mut c)?;
+    if c.first_token_timeout >= c.streaming_read_timeout {
+        log::warn!("FIRST_TOKEN_TIMEOUT is not shorter than STREAMING_READ_TIMEOUT");
+    }
+    check_exposure(&c)?;
+    Ok(c)
+}
+
+/// The listener, the workers, logging and debug capture.
+fn read_server(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    if let Some(h) = v.get("SERVER_HOST") {
+        c.host = h;
+    }
+    c.port = v
+        .parse::<u16>("SERVER_PORT", "a port number from 0 to 65535")?
+        .unwrap_or(c.port);
+    c.proxy_api_key = v.get("PROXY_API_KEY");
+    c.keys_file = v.path("PROXY_API_KEYS_FILE");
+    c.metrics_key = v.get("METRICS_KEY");
+    if let Some(f) = v.get("LOG_FORMAT") {
+        c.log_format = crate::access_log::LogFormat::parse(&f)
+            .ok_or_else(|| Error::Config(format!("LOG_FORMAT={f} is not one of: text, json")))?;
+    }
+    c.workers = v
+        .parse::<usize>("WORKERS", "a whole number")?
+        .unwrap_or(c.workers);
+    if c.workers == 0 || c.workers > 1024 {
         return Err(Error::Config(format!(
-            "KIRO_CLI_VERSION={cli_version} is refused: Kiro stopped accepting CLI versions below {MIN_CLI_VERSION} on 2026-11-09"
+            "WORKERS={} is not valid: expected 1 to 1024",
+            c.workers
         )));
     }
-    let kiro_api_region = v.get("KIRO_API_REGION");
-    if let Some(r) = &kiro_api_region {
+    c.queue_size = v
+        .parse::<usize>("QUEUE_SIZE", "a whole number")?
+        .unwrap_or(c.workers * 4);
+    c.log_level = v
+        .choice(
+            "LOG_LEVEL",
+            &[
+                ("TRACE", log::LevelFilter::Trace),
+                ("DEBUG", log::LevelFilter::Debug),
+                ("INFO", log::LevelFilter::Info),
+                ("WARNING", log::LevelFilter::Warn),
+                ("WARN", log::LevelFilter::Warn),
+                ("ERROR", log::LevelFilter::Error),
+                ("CRITICAL", log::LevelFilter::Error),
+                ("OFF", log::LevelFilter::Off),
+            ],
+            "TRACE, DEBUG, INFO, WARNING or ERROR",
+        )?
+        .unwrap_or(c.log_level);
+    c.debug_mode = v
+        .choice(
+            "DEBUG_MODE",
+            &[
+                ("off", DebugMode::Off),
+                ("errors", DebugMode::Errors),
+                ("all", DebugMode::All),
+            ],
+            "off, errors or all",
+        )?
+        .unwrap_or(c.debug_mode);
+    if let Some(d) = v.path("DEBUG_DIR") {
+        c.debug_dir = d;
+    }
+    c.max_request_body_bytes = v
+        .parse::<usize>("MAX_REQUEST_BODY_BYTES", "a number of bytes")?
+        .unwrap_or(c.max_request_body_bytes);
+    c.client_read_timeout = v
+        .seconds("CLIENT_READ_TIMEOUT")?
+        .unwrap_or(c.client_read_timeout);
+    Ok(())
+}
+
+/// The single-account login variables and how tokens are kept.
+fn read_login(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    c.api_key = v.get("KIRO_API_KEY");
+    if c.api_key.as_deref().is_some_and(|k| !k.starts_with("ksk_")) {
+        return Err(Error::Config(
+            "KIRO_API_KEY is not valid: Kiro API keys start with 'ksk_'".into(),
+        ));
+    }
+    c.profile_arn = v.get("PROFILE_ARN");
+    if let Some(arn) = &c.profile_arn {
+        check_profile_arn(arn, "PROFILE_ARN")?;
+    }
+    c.refresh_token = v.get("REFRESH_TOKEN");
+    c.creds_file = v.path("KIRO_CREDS_FILE");
+    c.cli_db_file = v.path("KIRO_CLI_DB_FILE");
+    c.sqlite_readonly = v.flag("SQLITE_READONLY")?.unwrap_or(false);
+    c.builder_id_profile_arn = v.get("KIRO_BUILDER_ID_PROFILE_ARN");
+    c.token_refresh_threshold = v
+        .seconds("TOKEN_REFRESH_THRESHOLD")?
+        .unwrap_or(c.token_refresh_threshold);
+    if let Some(r) = v.get("KIRO_REGION") {
+        c.kiro_region = r;
+    }
+    c.kiro_api_region = v.get("KIRO_API_REGION");
+    if let Some(r) = &c.kiro_api_region {
         if r != "us-east-1" && r != "eu-central-1" {
             return Err(Error::Config(format!(
                 "KIRO_API_REGION={r} is not valid: Kiro serves inference in us-east-1 and eu-central-1"
             )));
         }
     }
-    let log_level = match v
-        .get("LOG_LEVEL")
-        .map(|s| s.to_ascii_uppercase())
-        .as_deref()
-    {
-        None | Some("INFO") => log::LevelFilter::Info,
-        Some("TRACE") => log::LevelFilter::Trace,
-        Some("DEBUG") => log::LevelFilter::Debug,
-        Some("WARNING") | Some("WARN") => log::LevelFilter::Warn,
-        Some("ERROR") | Some("CRITICAL") => log::LevelFilter::Error,
-        Some("OFF") => log::LevelFilter::Off,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "LOG_LEVEL={o} is not valid: expected TRACE, DEBUG, INFO, WARNING or ERROR"
-            )))
-        }
-    };
-    let debug_mode = match v
-        .get("DEBUG_MODE")
-        .map(|s| s.to_ascii_lowercase())
-        .as_deref()
-    {
-        None | Some("off") => DebugMode::Off,
-        Some("errors") => DebugMode::Errors,
-        Some("all") => DebugMode::All,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "DEBUG_MODE={o} is not valid: expected off, errors or all"
-            )))
-        }
-    };
-    let fake_reasoning_handling = match v.get("FAKE_REASONING_HANDLING").as_deref() {
-        None | Some("as_reasoning_content") => ThinkingHandling::AsReasoningContent,
-        Some("remove") => ThinkingHandling::Remove,
-        Some("pass") => ThinkingHandling::Pass,
-        Some("strip_tags") => ThinkingHandling::StripTags,
-        Some(o) => return Err(Error::Config(format!(
-            "FAKE_REASONING_HANDLING={o} is not valid: expected as_reasoning_content, remove, pass or strip_tags"
-        ))),
-    };
-    let history_trim = match v.get("HISTORY_TRIM").as_deref() {
-        None | Some("off") => HistoryTrim::Off,
-        Some("oldest") => HistoryTrim::Oldest,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "HISTORY_TRIM={o} is not valid: expected off or oldest"
-            )))
-        }
-    };
-    let web_search = match v.get("WEB_SEARCH").as_deref() {
-        None | Some("kiro") => true,
-        Some("off") => false,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "WEB_SEARCH={o} is not valid: expected kiro or off"
-            )))
-        }
-    };
-    let account_strategy = match v.get("ACCOUNT_STRATEGY").as_deref() {
-        None | Some("priority") => AccountStrategy::Priority,
-        Some("round_robin") => AccountStrategy::RoundRobin,
-        Some(o) => {
-            return Err(Error::Config(format!(
-                "ACCOUNT_STRATEGY={o} is not valid: expected priority or round_robin"
-            )))
-        }
-    };
-    let workers = v
-        .parse::<usize>("WORKERS", "a whole number")?
-        .unwrap_or(d.workers);
-    if workers == 0 || workers > 1024 {
+    Ok(())
+}
+
+/// Several logins behind one gateway (`KIRO_ACCOUNTS_FILE`).
+fn read_accounts(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    c.accounts_file = v.path("KIRO_ACCOUNTS_FILE");
+    c.account_strategy = v
+        .choice(
+            "ACCOUNT_STRATEGY",
+            &[
+                ("priority", AccountStrategy::Priority),
+                ("round_robin", AccountStrategy::RoundRobin),
+            ],
+            "priority or round_robin",
+        )?
+        .unwrap_or(c.account_strategy);
+    c.account_quota_cooldown = v.seconds("ACCOUNT_QUOTA_COOLDOWN")?;
+    c.accounts_state = v.flag("ACCOUNTS_STATE")?.unwrap_or(false);
+    Ok(())
+}
+
+/// Which Kiro client the gateway presents itself as, and its versions.
+fn read_identity(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    c.client_profile = v
+        .choice(
+            "KIRO_CLIENT_PROFILE",
+            &[
+                ("ide-runtime", ClientProfile::IdeRuntime),
+                ("ide-legacy", ClientProfile::IdeLegacy),
+                ("cli", ClientProfile::Cli),
+            ],
+            "ide-runtime, ide-legacy or cli",
+        )?
+        .unwrap_or(c.client_profile);
+    if v.flag("KIRO_LEGACY_ENDPOINT")?.unwrap_or(false) {
+        c.client_profile = ClientProfile::IdeLegacy;
+    }
+    c.ide_version =
+        crate::kiro::discovery::IdeVersion::from_setting(v.get("KIRO_IDE_VERSION").as_deref())
+            .map_err(Error::Config)?;
+    if let Some(url) = v.url("KIRO_UPDATE_URL")? {
+        c.update_url = url;
+    }
+    c.state_dir = v
+        .path("STATE_DIR")
+        .unwrap_or_else(|| default_state_dir(v, c.state_dir.clone()));
+    if let Some(cli) = v.get("KIRO_CLI_VERSION") {
+        c.cli_version = cli;
+    }
+    if !version_at_least(&c.cli_version, MIN_CLI_VERSION) {
         return Err(Error::Config(format!(
-            "WORKERS={workers} is not valid: expected 1 to 1024"
+            "KIRO_CLI_VERSION={} is refused: Kiro stopped accepting CLI versions below {MIN_CLI_VERSION} on 2026-11-09",
+            c.cli_version
         )));
     }
-    let api_key = v.get("KIRO_API_KEY");
-    if let Some(k) = &api_key {
-        if !k.starts_with("ksk_") {
-            return Err(Error::Config(
-                "KIRO_API_KEY is not valid: Kiro API keys start with 'ksk_'".into(),
-            ));
+    for (key, slot) in [
+        ("KIRO_KAS_VERSION", &mut c.kas_version),
+        ("KIRO_OS_TAG", &mut c.os_tag),
+        ("KIRO_NODE_VERSION", &mut c.node_version),
+    ] {
+        if let Some(value) = v.get(key) {
+            *slot = value;
         }
     }
-    let profile_arn = v.get("PROFILE_ARN");
-    if let Some(arn) = &profile_arn {
-        check_profile_arn(arn, "PROFILE_ARN")?;
-    }
+    Ok(())
+}
 
-    let c = Config {
-        host: v.get("SERVER_HOST").unwrap_or(d.host),
-        port: v
-            .parse::<u16>("SERVER_PORT", "a port number from 0 to 65535")?
-            .unwrap_or(d.port),
-        proxy_api_key: v.get("PROXY_API_KEY"),
-        keys_file: v.path("PROXY_API_KEYS_FILE"),
-        metrics_key: v.get("METRICS_KEY"),
-        log_format: match v.get("LOG_FORMAT") {
-            None => crate::access_log::LogFormat::Text,
-            Some(f) => crate::access_log::LogFormat::parse(&f).ok_or_else(|| {
-                Error::Config(format!("LOG_FORMAT={f} is not one of: text, json"))
-            })?,
-        },
-        workers,
-        queue_size: v
-            .parse::<usize>("QUEUE_SIZE", "a whole number")?
-            .unwrap_or(workers * 4),
-        log_level,
-        debug_mode,
-        debug_dir: v.path("DEBUG_DIR").unwrap_or(d.debug_dir),
-        refresh_token: v.get("REFRESH_TOKEN"),
-        profile_arn,
-        kiro_region: v.get("KIRO_REGION").unwrap_or(d.kiro_region),
-        kiro_api_region,
-        creds_file: v.path("KIRO_CREDS_FILE"),
-        cli_db_file: v.path("KIRO_CLI_DB_FILE"),
-        api_key,
-        sqlite_readonly: v.flag("SQLITE_READONLY")?.unwrap_or(false),
-        builder_id_profile_arn: v.get("KIRO_BUILDER_ID_PROFILE_ARN"),
-        accounts_file: v.path("KIRO_ACCOUNTS_FILE"),
-        account_strategy,
-        account_quota_cooldown: v.seconds("ACCOUNT_QUOTA_COOLDOWN")?,
-        accounts_state: v.flag("ACCOUNTS_STATE")?.unwrap_or(false),
-        token_refresh_threshold: v
-            .seconds("TOKEN_REFRESH_THRESHOLD")?
-            .unwrap_or(d.token_refresh_threshold),
-        client_profile,
-        ide_version,
-        update_url: v.url("KIRO_UPDATE_URL")?.unwrap_or(d.update_url),
-        state_dir: v
-            .path("STATE_DIR")
-            .unwrap_or_else(|| default_state_dir(v, d.state_dir)),
-        cli_version,
-        kas_version: v.get("KIRO_KAS_VERSION").unwrap_or(d.kas_version),
-        os_tag: v.get("KIRO_OS_TAG").unwrap_or(d.os_tag),
-        node_version: v.get("KIRO_NODE_VERSION").unwrap_or(d.node_version),
-        api_url: v.url("KIRO_API_URL")?,
-        management_url: v.url("KIRO_MANAGEMENT_URL")?,
-        desktop_auth_url: v.url("KIRO_DESKTOP_AUTH_URL")?,
-        sso_oidc_url: v.url("KIRO_SSO_OIDC_URL")?,
-        endpoint_fallback: v.flag("KIRO_ENDPOINT_FALLBACK")?.unwrap_or(true) && !legacy_forced,
-        vpn_proxy_url: v.get("VPN_PROXY_URL"),
-        max_retries: v
-            .parse::<u32>("MAX_RETRIES", "a whole number")?
-            .unwrap_or(d.max_retries)
-            .max(1),
-        base_retry_delay: v.seconds("BASE_RETRY_DELAY")?.unwrap_or(d.base_retry_delay),
-        connect_timeout: v.seconds("CONNECT_TIMEOUT")?.unwrap_or(d.connect_timeout),
-        upstream_idle: v.seconds("UPSTREAM_IDLE_SECS")?.unwrap_or(d.upstream_idle),
-        first_token_timeout: v
-            .seconds("FIRST_TOKEN_TIMEOUT")?
-            .unwrap_or(d.first_token_timeout),
-        streaming_read_timeout: v
-            .seconds("STREAMING_READ_TIMEOUT")?
-            .unwrap_or(d.streaming_read_timeout),
-        client_read_timeout: v
-            .seconds("CLIENT_READ_TIMEOUT")?
-            .unwrap_or(d.client_read_timeout),
-        max_request_body_bytes: v
-            .parse::<usize>("MAX_REQUEST_BODY_BYTES", "a number of bytes")?
-            .unwrap_or(d.max_request_body_bytes),
-        kiro_max_body_bytes: v
-            .parse::<usize>("KIRO_MAX_BODY_BYTES", "a number of bytes")?
-            .unwrap_or(d.kiro_max_body_bytes),
-        max_image_bytes: v
-            .parse::<usize>("MAX_IMAGE_BYTES", "a number of bytes")?
-            .unwrap_or(d.max_image_bytes),
-        history_trim,
-        tool_description_max_length: v
-            .parse::<usize>("TOOL_DESCRIPTION_MAX_LENGTH", "a whole number")?
-            .unwrap_or(d.tool_description_max_length),
-        fake_reasoning: v.flag("FAKE_REASONING")?.unwrap_or(true),
-        fake_reasoning_max_tokens: v
-            .parse::<u32>("FAKE_REASONING_MAX_TOKENS", "a whole number")?
-            .unwrap_or(d.fake_reasoning_max_tokens),
-        fake_reasoning_handling,
-        truncation_recovery: v.flag("TRUNCATION_RECOVERY")?.unwrap_or(true),
-        responses_store_size: v
-            .parse::<usize>("RESPONSES_STORE_SIZE", "a whole number")?
-            .unwrap_or(d.responses_store_size),
-        responses_store_ttl: v
-            .seconds("RESPONSES_STORE_TTL")?
-            .unwrap_or(d.responses_store_ttl),
-        web_search,
-        web_search_timeout: v
-            .seconds("WEB_SEARCH_TIMEOUT")?
-            .unwrap_or(d.web_search_timeout),
-    };
-    if c.first_token_timeout >= c.streaming_read_timeout {
-        log::warn!("FIRST_TOKEN_TIMEOUT is not shorter than STREAMING_READ_TIMEOUT");
+/// Where Kiro is, how it is reached, retried and waited for.
+fn read_upstream(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    c.api_url = v.url("KIRO_API_URL")?;
+    c.management_url = v.url("KIRO_MANAGEMENT_URL")?;
+    c.desktop_auth_url = v.url("KIRO_DESKTOP_AUTH_URL")?;
+    c.sso_oidc_url = v.url("KIRO_SSO_OIDC_URL")?;
+    // The legacy endpoint has no fallback of its own to go to.
+    let legacy_forced = v.flag("KIRO_LEGACY_ENDPOINT")?.unwrap_or(false);
+    c.endpoint_fallback = v.flag("KIRO_ENDPOINT_FALLBACK")?.unwrap_or(true) && !legacy_forced;
+    c.vpn_proxy_url = v.get("VPN_PROXY_URL");
+    c.max_retries = v
+        .parse::<u32>("MAX_RETRIES", "a whole number")?
+        .unwrap_or(c.max_retries)
+        .max(1);
+    for (key, slot) in [
+        ("BASE_RETRY_DELAY", &mut c.base_retry_delay),
+        ("CONNECT_TIMEOUT", &mut c.connect_timeout),
+        ("FIRST_TOKEN_TIMEOUT", &mut c.first_token_timeout),
+        ("STREAMING_READ_TIMEOUT", &mut c.streaming_read_timeout),
+        ("UPSTREAM_IDLE_SECS", &mut c.upstream_idle),
+    ] {
+        if let Some(value) = v.seconds(key)? {
+            *slot = value;
+        }
     }
-    check_exposure(&c)?;
-    Ok(c)
+    Ok(())
+}
+
+/// How request bodies are shaped for Kiro and how answers are shaped for clients.
+fn read_shaping(v: &Vars, c: &mut Config) -> Result<(), Error> {
+    for (key, what, slot) in [
+        (
+            "KIRO_MAX_BODY_BYTES",
+            "a number of bytes",
+            &mut c.kiro_max_body_bytes,
+        ),
+        (
+            "MAX_IMAGE_BYTES",
+            "a number of bytes",
+            &mut c.max_image_bytes,
+        ),
+        (
+            "TOOL_DESCRIPTION_MAX_LENGTH",
+            "a whole number",
+            &mut c.tool_description_max_length,
+        ),
+        (
+            "RESPONSES_STORE_SIZE",
+            "a whole number",
+            &mut c.responses_store_size,
+        ),
+    ] {
+        if let Some(value) = v.parse::<usize>(key, what)? {
+            *slot = value;
+        }
+    }
+    c.history_trim = v
+        .choice(
+            "HISTORY_TRIM",
+            &[("off", HistoryTrim::Off), ("oldest", HistoryTrim::Oldest)],
+            "off or oldest",
+        )?
+        .unwrap_or(c.history_trim);
+    c.fake_reasoning = v.flag("FAKE_REASONING")?.unwrap_or(true);
+    c.fake_reasoning_max_tokens = v
+        .parse::<u32>("FAKE_REASONING_MAX_TOKENS", "a whole number")?
+        .unwrap_or(c.fake_reasoning_max_tokens);
+    c.fake_reasoning_handling = v
+        .choice(
+            "FAKE_REASONING_HANDLING",
+            &[
+                ("as_reasoning_content", ThinkingHandling::AsReasoningContent),
+                ("remove", ThinkingHandling::Remove),
+                ("pass", ThinkingHandling::Pass),
+                ("strip_tags", ThinkingHandling::StripTags),
+            ],
+            "as_reasoning_content, remove, pass or strip_tags",
+        )?
+        .unwrap_or(c.fake_reasoning_handling);
+    c.truncation_recovery = v.flag("TRUNCATION_RECOVERY")?.unwrap_or(true);
+    c.responses_store_ttl = v
+        .seconds("RESPONSES_STORE_TTL")?
+        .unwrap_or(c.responses_store_ttl);
+    c.web_search = v
+        .choice(
+            "WEB_SEARCH",
+            &[("kiro", true), ("off", false)],
+            "kiro or off",
+        )?
+        .unwrap_or(c.web_search);
+    c.web_search_timeout = v
+        .seconds("WEB_SEARCH_TIMEOUT")?
+        .unwrap_or(c.web_search_timeout);
+    Ok(())
 }
 
 /// `$XDG_STATE_HOME/kiro-gateway`, else `~/.local/state/kiro-gateway`, else `fallback`.
@@ -775,13 +597,10 @@ pub fn check_profile_arn(arn: &str, source: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Read a path for error messages: shown as given.
-pub fn show_path(p: &Path) -> String {
-    p.display().to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -799,22 +618,6 @@ mod tests {
             Command::Serve(c) => Ok(*c),
             other => panic!("unexpected {other:?}"),
         }
-    }
-
-    #[test]
-    fn dotenv_parses_quotes_comments_and_export() {
-        let text = "# comment\nA=1\nexport B=\"two words\"\nC='single # kept'\nD=plain # trailing\nE=\"line\\nbreak\"\n bad line\n";
-        let got = parse_dotenv(text);
-        assert_eq!(
-            got,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "two words".into()),
-                ("C".into(), "single # kept".into()),
-                ("D".into(), "plain".into()),
-                ("E".into(), "line\nbreak".into()),
-            ]
-        );
     }
 
     #[test]
@@ -862,21 +665,6 @@ mod tests {
         assert!(version_at_least("0.11.133", "0.11.133"));
         assert!(!version_at_least("0.11.99", "0.11.133"));
         assert!(!version_at_least("x", "0.11.133"));
-    }
-
-    #[test]
-    fn api_region_prefers_the_arn() {
-        let mut c = Config::defaults();
-        c.kiro_region = "eu-west-1".into();
-        assert_eq!(c.api_region(None), "eu-central-1");
-        assert_eq!(
-            c.api_region(Some(
-                "arn:aws:codewhisperer:us-east-1:123456789012:profile/X"
-            )),
-            "us-east-1"
-        );
-        c.kiro_api_region = Some("us-east-1".into());
-        assert_eq!(c.api_region(None), "us-east-1");
     }
 
     #[test]

@@ -114,8 +114,9 @@ pub fn client_identity(cfg: &Config) -> String {
 }
 
 fn upstream(cfg: &Config) -> String {
-    let region = cfg.api_region(None);
-    crate::kiro::identity::api_base(cfg, cfg.client_profile, &region)
+    let region = crate::config::api_region(cfg.kiro_api_region.as_deref(), &cfg.kiro_region, None);
+    let upstream = crate::config::UpstreamSettings::from_config(cfg);
+    crate::kiro::identity::api_base(&upstream, cfg.client_profile, &region)
 }
 
 /// An account's state from its `/health` entry.

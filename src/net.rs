@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::NetSettings;
 use crate::error::Error;
 
 /// Build an agent. `proxy` overrides `VPN_PROXY_URL` (`Some("direct")` disables any proxy).
-pub fn agent(config: &Config, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
+pub fn agent(config: &NetSettings, proxy: Option<&str>) -> Result<ureq::Agent, Error> {
     let proxy_url = match proxy {
         Some("direct") => None,
         Some(p) => Some(p.to_string()),

@@ -44,7 +44,7 @@ impl Running {
 
 /// Bind, start the workers, the acceptor and the background threads.
 pub fn serve(app: Arc<App>) -> Result<Running, Error> {
-    let cfg = app.config.clone();
+    let cfg = crate::config::ServerSettings::from_config(&app.config);
     let socket = bind(&cfg.host, cfg.port)?;
     let options = listener::Options {
         read_timeout: cfg.client_read_timeout,
@@ -62,12 +62,12 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
 
     crate::metrics::global().set_workers(cfg.workers);
-    crate::metrics::global().set_client_identity(&crate::monitor::client_identity(&cfg));
+    crate::metrics::global().set_client_identity(&crate::monitor::client_identity(&app.config));
     app.usage.start_flusher(USAGE_FLUSH_EVERY);
     for account in app.pool.accounts.iter().filter(|a| a.enabled) {
         account.store.start_timer();
     }
-    crate::kiro::discovery::spawn(app.config.clone());
+    crate::kiro::discovery::spawn(crate::config::UpstreamSettings::from_config(&app.config));
     let bg = app.clone();
     let _ = std::thread::Builder::new()
         .name("models".into())

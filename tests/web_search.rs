@@ -10,7 +10,9 @@ use common::{parse_sse, Gateway, SseEvent, KEY};
 use fake_kiro::mcp::{default_url, McpReply};
 use fake_kiro::{FakeKiro, Reply, DEFAULT_PROFILE_ARN};
 use kiro_gateway::auth::TokenStore;
-use kiro_gateway::config::Config;
+use std::sync::Arc;
+
+use kiro_gateway::config::{AuthSettings, Config, NetSettings, UpstreamSettings};
 use kiro_gateway::kiro::mcp::{self, SearchCall};
 use kiro_gateway::websearch::{SearchError, SearchFailure, SearchHit};
 use serde_json::{json, Value};
@@ -24,10 +26,10 @@ fn config(fake: &FakeKiro) -> Config {
 }
 
 fn search(c: &Config, query: &str) -> Result<Vec<SearchHit>, SearchError> {
-    let store = TokenStore::from_config(c).unwrap();
-    let agent = kiro_gateway::net::agent(c, Some("direct")).unwrap();
+    let store = TokenStore::single(&Arc::new(AuthSettings::from_config(c))).unwrap();
+    let agent = kiro_gateway::net::agent(&NetSettings::from_config(c), Some("direct")).unwrap();
     mcp::search(
-        c,
+        &UpstreamSettings::from_config(c),
         &store,
         &agent,
         SearchCall {
@@ -183,8 +185,8 @@ fn a_slow_search_times_out() {
 fn a_403_refreshes_the_token_once_and_retries() {
     let fake = FakeKiro::start();
     let c = refresh_token_config(&fake);
-    let store = TokenStore::from_config(&c).unwrap();
-    let agent = kiro_gateway::net::agent(&c, Some("direct")).unwrap();
+    let store = TokenStore::single(&Arc::new(AuthSettings::from_config(&c))).unwrap();
+    let agent = kiro_gateway::net::agent(&NetSettings::from_config(&c), Some("direct")).unwrap();
     let first = store.credentials().unwrap().access_token;
     fake.revoke_access_token(&first);
     let call = SearchCall {
@@ -192,7 +194,7 @@ fn a_403_refreshes_the_token_once_and_retries() {
         allowed_domains: &[],
         blocked_domains: &[],
     };
-    let hits = mcp::search(&c, &store, &agent, call).unwrap();
+    let hits = mcp::search(&UpstreamSettings::from_config(&c), &store, &agent, call).unwrap();
     assert_eq!(hits.len(), 3);
     let calls = fake.mcp_requests();
     assert_eq!(calls.len(), 2);
@@ -204,13 +206,17 @@ fn a_403_refreshes_the_token_once_and_retries() {
 fn tools_list_tells_which_arguments_the_tool_takes() {
     let fake = FakeKiro::start();
     let c = api_key_config(&fake);
-    let store = TokenStore::from_config(&c).unwrap();
-    let agent = kiro_gateway::net::agent(&c, Some("direct")).unwrap();
-    let args = mcp::tool_arguments(&c, &store, &agent).unwrap().unwrap();
+    let store = TokenStore::single(&Arc::new(AuthSettings::from_config(&c))).unwrap();
+    let agent = kiro_gateway::net::agent(&NetSettings::from_config(&c), Some("direct")).unwrap();
+    let args = mcp::tool_arguments(&UpstreamSettings::from_config(&c), &store, &agent)
+        .unwrap()
+        .unwrap();
     assert_eq!(args, ["query"]);
     fake.set_mcp_tool_schema(json!({"type": "object", "properties":
         {"query": {"type": "string"}, "allowed_domains": {"type": "array"}}}));
-    let mut args = mcp::tool_arguments(&c, &store, &agent).unwrap().unwrap();
+    let mut args = mcp::tool_arguments(&UpstreamSettings::from_config(&c), &store, &agent)
+        .unwrap()
+        .unwrap();
     args.sort();
     assert_eq!(args, ["allowed_domains", "query"]);
     assert_eq!(fake.mcp_requests()[0].body["method"], "tools/list");

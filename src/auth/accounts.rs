@@ -1,20 +1,21 @@
-//! Several Kiro logins behind one gateway (`KIRO_ACCOUNTS_FILE`): the accounts file, selection
-//! (priority or round robin, sticky per conversation), cooldowns that grow per failure, failover,
-//! and the per-account state shown by `/health`.
+//! Several Kiro logins behind one gateway (`KIRO_ACCOUNTS_FILE`, read by `accounts_file`):
+//! selection (priority or round robin, sticky per conversation), cooldowns that grow per failure,
+//! failover, and the per-account state shown by `/health`.
 //!
 //! Each account has its own [`TokenStore`] (its own refresh, timer and write-back: a token is never
 //! written into another account's source) and its own outbound agent (per-account proxy). With no
 //! accounts file there is one account built from the single-account variables, and nothing changes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::auth::{LoginSource, LoginSpec, TokenStore};
-use crate::config::{expand_home, AccountStrategy, Config};
+pub use crate::auth::accounts_file::{load_accounts_file, AccountEntry};
+use crate::auth::{LoginSpec, TokenStore};
+use crate::config::{AccountStrategy, AuthSettings};
 use crate::error::Error;
 use crate::util::{format_iso8601, now_unix, IsoStyle};
 
@@ -27,14 +28,6 @@ const THROTTLE_COOLDOWN: u64 = 8;
 const AUTH_COOLDOWN: u64 = 60;
 /// Longest cooldown that grows per failure.
 const MAX_GROWING_COOLDOWN: u64 = 30 * 60;
-
-/// One entry of the accounts file, validated.
-#[derive(Debug, Clone)]
-pub struct AccountEntry {
-    pub spec: LoginSpec,
-    pub priority: i64,
-    pub enabled: bool,
-}
 
 /// Why an account is out.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +56,35 @@ impl Account {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+
+    /// Load the account's login and build its agent (its own proxy, if it names one).
+    fn open(e: AccountEntry, settings: &Arc<AuthSettings>, single: bool) -> Result<Account, Error> {
+        let name = e.spec.name.clone();
+        let source_kind = e.spec.source.kind_name();
+        let agent = crate::net::agent(&settings.net, e.spec.proxy.as_deref())
+            .map_err(|err| Error::Config(format!("account '{name}': {err}")))?;
+        // The single-account variables get errors naming the variable; accounts get their name.
+        let store = if single {
+            TokenStore::single(settings)?
+        } else {
+            TokenStore::new(e.spec, settings)?
+        };
+        Ok(Account {
+            name,
+            store,
+            agent,
+            priority: e.priority,
+            enabled: e.enabled,
+            source_kind,
+            health: Mutex::new(Health {
+                cooldown_until: 0,
+                failures: 0,
+                reason: None,
+                served: 0,
+                last_error: None,
+            }),
+        })
     }
 
     fn available(&self, now: u64) -> bool {
@@ -122,59 +144,35 @@ pub struct Pool {
 
 impl Pool {
     /// The accounts of `KIRO_ACCOUNTS_FILE`, or one account from the single-account variables.
-    pub fn from_config(config: &Config) -> Result<Pool, Error> {
-        let single = config.accounts_file.is_none();
-        let entries = match &config.accounts_file {
+    pub fn new(settings: &Arc<AuthSettings>) -> Result<Pool, Error> {
+        let single = settings.accounts_file.is_none();
+        let entries = match &settings.accounts_file {
             Some(path) => load_accounts_file(path)?,
             None => vec![AccountEntry {
-                spec: LoginSpec::from_config(config)?,
+                spec: LoginSpec::single(settings)?,
                 priority: 0,
                 enabled: true,
             }],
         };
         let mut accounts = Vec::with_capacity(entries.len());
         for e in entries {
-            let name = e.spec.name.clone();
-            let source_kind = e.spec.source.kind_name();
-            let agent = crate::net::agent(config, e.spec.proxy.as_deref())
-                .map_err(|err| Error::Config(format!("account '{name}': {err}")))?;
-            // The single-account variables get errors naming the variable; accounts get their name.
-            let store = if single {
-                TokenStore::from_config(config)?
-            } else {
-                TokenStore::new(e.spec, config)?
-            };
-            accounts.push(Account {
-                name,
-                store,
-                agent,
-                priority: e.priority,
-                enabled: e.enabled,
-                source_kind,
-                health: Mutex::new(Health {
-                    cooldown_until: 0,
-                    failures: 0,
-                    reason: None,
-                    served: 0,
-                    last_error: None,
-                }),
-            });
+            accounts.push(Account::open(e, settings, single)?);
         }
         if !accounts.iter().any(|a| a.enabled) {
             return Err(Error::Config(
                 "KIRO_ACCOUNTS_FILE has no enabled account".into(),
             ));
         }
-        let state_file = match (&config.accounts_file, config.accounts_state) {
+        let state_file = match (&settings.accounts_file, settings.accounts_state) {
             (Some(p), true) => Some(PathBuf::from(format!("{}.state.json", p.display()))),
             _ => None,
         };
         let pool = Pool {
             accounts,
-            strategy: config.account_strategy,
+            strategy: settings.account_strategy,
             rr: AtomicUsize::new(0),
             sticky: Mutex::new(HashMap::new()),
-            quota_cooldown: config.account_quota_cooldown.map(|d| d.as_secs()),
+            quota_cooldown: settings.account_quota_cooldown.map(|d| d.as_secs()),
             state_file,
         };
         pool.load_state();
@@ -433,203 +431,9 @@ fn next_month_start(now: u64) -> u64 {
         .unwrap_or(now + 30 * 86_400)
 }
 
-/// Read and validate the accounts file. Every problem names the entry.
-pub fn load_accounts_file(path: &Path) -> Result<Vec<AccountEntry>, Error> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("KIRO_ACCOUNTS_FILE {shown}: {e}")))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Config(format!("KIRO_ACCOUNTS_FILE {shown} is not valid JSON: {e}")))?;
-    let list = match &v {
-        Value::Array(a) => a,
-        Value::Object(o) => match o.get("accounts") {
-            Some(Value::Array(a)) => a,
-            _ => {
-                return Err(Error::Config(format!(
-                    "KIRO_ACCOUNTS_FILE {shown} must be a JSON list of accounts"
-                )))
-            }
-        },
-        _ => {
-            return Err(Error::Config(format!(
-                "KIRO_ACCOUNTS_FILE {shown} must be a JSON list of accounts"
-            )))
-        }
-    };
-    if list.is_empty() {
-        return Err(Error::Config(format!(
-            "KIRO_ACCOUNTS_FILE {shown} lists no account"
-        )));
-    }
-    let mut out: Vec<AccountEntry> = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let entry = parse_entry(i, item)?;
-        if out.iter().any(|e| e.spec.name == entry.spec.name) {
-            return Err(Error::Config(format!(
-                "KIRO_ACCOUNTS_FILE entry {i}: the name '{}' is used twice",
-                entry.spec.name
-            )));
-        }
-        out.push(entry);
-    }
-    Ok(out)
-}
-
-fn parse_entry(i: usize, item: &Value) -> Result<AccountEntry, Error> {
-    let o = item.as_object().ok_or_else(|| {
-        Error::Config(format!("KIRO_ACCOUNTS_FILE entry {i} is not a JSON object"))
-    })?;
-    let label = o
-        .get("name")
-        .and_then(Value::as_str)
-        .map(|n| format!("entry {i} ('{n}')"))
-        .unwrap_or_else(|| format!("entry {i}"));
-    let bad = |what: &str| Error::Config(format!("KIRO_ACCOUNTS_FILE {label}: {what}"));
-    let name = o
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.trim().is_empty())
-        .ok_or_else(|| bad("needs a non-empty \"name\""))?
-        .to_string();
-    let text = |key: &str| -> Result<Option<String>, Error> {
-        match o.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-            Some(_) => Err(bad(&format!("\"{key}\" must be a non-empty string"))),
-        }
-    };
-    let mut sources = Vec::new();
-    if let Some(t) = text("refresh_token")? {
-        sources.push(LoginSource::RefreshToken(t));
-    }
-    if let Some(p) = text("creds_file")? {
-        sources.push(LoginSource::CredsFile(expand_home(&p)));
-    }
-    if let Some(p) = text("cli_db_file")? {
-        sources.push(LoginSource::CliDb(expand_home(&p)));
-    }
-    if let Some(k) = text("api_key")? {
-        if !k.starts_with("ksk_") {
-            return Err(bad("\"api_key\" must be a Kiro API key (ksk_...)"));
-        }
-        sources.push(LoginSource::ApiKey(k));
-    }
-    if sources.len() != 1 {
-        return Err(bad(
-            "needs exactly one of \"refresh_token\", \"creds_file\", \"cli_db_file\", \"api_key\"",
-        ));
-    }
-    let profile_arn = text("profile_arn")?;
-    if let Some(arn) = &profile_arn {
-        crate::config::check_profile_arn(arn, &format!("KIRO_ACCOUNTS_FILE {label} profile_arn"))?;
-    }
-    let proxy = text("proxy")?;
-    if let Some(p) = &proxy {
-        if p != "direct" && crate::net::check_proxy(p).is_err() {
-            return Err(bad(
-                "\"proxy\" must be an http://, https:// or socks5:// URL, or \"direct\"",
-            ));
-        }
-    }
-    let priority = match o.get("priority") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| bad("\"priority\" must be an integer"))?,
-    };
-    let enabled = match o.get("enabled") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("\"enabled\" must be true or false")),
-    };
-    let known = [
-        "name",
-        "refresh_token",
-        "creds_file",
-        "cli_db_file",
-        "api_key",
-        "profile_arn",
-        "region",
-        "proxy",
-        "priority",
-        "enabled",
-        "machine_id",
-    ];
-    if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(bad(&format!("unknown field \"{k}\"")));
-    }
-    Ok(AccountEntry {
-        spec: LoginSpec {
-            name,
-            source: sources.remove(0),
-            profile_arn,
-            region: text("region")?,
-            proxy,
-            machine_id: text("machine_id")?,
-        },
-        priority,
-        enabled,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(v: Value) -> Result<Vec<AccountEntry>, Error> {
-        let dir = std::env::temp_dir().join(format!("kgw-acc-{}", crate::util::random_hex(12)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("accounts.json");
-        std::fs::write(&p, v.to_string()).unwrap();
-        let r = load_accounts_file(&p);
-        let _ = std::fs::remove_dir_all(&dir);
-        r
-    }
-
-    #[test]
-    fn accounts_file_entries_are_validated_by_name() {
-        let ok = entries(json!([
-            {"name": "a", "refresh_token": "r", "priority": 2},
-            {"name": "b", "api_key": "ksk_x", "proxy": "direct", "enabled": false}
-        ]))
-        .unwrap();
-        assert_eq!(ok.len(), 2);
-        assert_eq!(ok[0].priority, 2);
-        assert!(!ok[1].enabled);
-        for (v, needle) in [
-            (json!([{"name": "a"}]), "exactly one"),
-            (
-                json!([{"name": "a", "refresh_token": "r", "api_key": "ksk_1"}]),
-                "exactly one",
-            ),
-            (json!([{"refresh_token": "r"}]), "name"),
-            (
-                json!([{"name": "a", "refresh_token": "r"}, {"name": "a", "refresh_token": "s"}]),
-                "twice",
-            ),
-            (json!([{"name": "a", "api_key": "nope"}]), "ksk_"),
-            (
-                json!([{"name": "a", "refresh_token": "r", "priority": "high"}]),
-                "priority",
-            ),
-            (
-                json!([{"name": "a", "refresh_token": "r", "colour": 1}]),
-                "colour",
-            ),
-            (
-                json!([{"name": "a", "refresh_token": "r", "proxy": "ftp://x"}]),
-                "proxy",
-            ),
-            (json!([]), "no account"),
-        ] {
-            let e = entries(v).unwrap_err().to_string();
-            assert!(e.contains(needle), "{e}");
-        }
-        let e = entries(json!([{"name": "x", "refresh_token": "r"}, {"name": "bad"}]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("entry 1 ('bad')"), "{e}");
-    }
 
     #[test]
     fn failures_are_classified_for_failover() {

@@ -1,47 +1,33 @@
 //! Logins and their tokens: one [`TokenStore`] per login, guarded by a mutex, with exactly one
 //! refresh in flight, a timer thread that refreshes before expiry, and write-back to the source.
 //!
-//! A login is described by a [`LoginSpec`] (the single-account variables make one with
-//! [`LoginSpec::from_config`]; an accounts file can make many). The store detects the kind of
-//! login from its data, refreshes it the way that kind needs (`refresh`), writes the new tokens
-//! back where they came from (`sources`), and resolves the profileArn each kind must send.
+//! A login is described by a [`LoginSpec`] (`login`: the single-account variables make one with
+//! [`LoginSpec::single`]; an accounts file can make many, `accounts`). The store (`store`)
+//! detects the kind of login from its data, renews it the way that kind needs (`renewal` decides
+//! when, `refresh` makes the HTTP calls, `timer` runs ahead of expiry), writes the new tokens back
+//! where they came from (`sources`), and resolves the profileArn each kind must send (`profile`).
 //!
-//! Knows nothing of HTTP handlers; the Kiro client asks it for [`Credentials`]. Tokens never
-//! appear in logs, error messages, `Debug` output or [`TokenStore::status`].
+//! Receives [`AuthSettings`](crate::config::AuthSettings), never the whole configuration. Knows
+//! nothing of HTTP handlers; the Kiro client asks it for [`Credentials`]. Tokens never appear in
+//! logs, error messages, `Debug` output or [`TokenStore::status`].
 
 pub mod accounts;
+mod accounts_file;
+mod login;
+mod profile;
 pub mod refresh;
+mod renewal;
 pub mod sources;
+mod store;
+mod timer;
 
 use std::fmt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
-use crate::config::{check_profile_arn, Config};
-use crate::error::Error;
 use crate::util;
-use refresh::Refreshed;
-use sources::{LoginData, TokenUpdate};
-
-/// Safety margin taken off every granted lifetime: stored expiry = now + expiresIn − 60 s.
-const SAFETY_MARGIN_MS: i64 = 60_000;
-
-/// The longest a failed refresh waits before it is tried again (timer backoff cap), and how
-/// long a refused refresh token is not retried on the request path.
-pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(20);
-
-/// A failed attempt that finished this recently is reported to the next caller as is, instead of
-/// hitting an unreachable auth server once per queued request.
-const FAILURE_REUSE_MS: i64 = 2_000;
-
-/// The timer never sleeps longer than this, so a suspended machine notices expiry soon after it
-/// wakes (thread::sleep does not count suspended time everywhere).
-const MAX_TIMER_SLEEP: Duration = Duration::from_secs(60);
-
-/// Upper bound of the per-token jitter that spreads proactive refreshes of many logins.
-const MAX_JITTER_MS: i64 = 30_000;
+pub use login::{normalise_machine_id, LoginSource, LoginSpec};
+pub use store::TokenStore;
+pub use timer::MAX_RETRY_WAIT;
 
 /// The five kinds of Kiro login (`docs/kiro-wire.md#profile-arn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,165 +88,8 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Where a login's tokens come from.
-#[derive(Clone, PartialEq)]
-pub enum LoginSource {
-    /// A bare refresh token (social login); refreshed tokens live in memory only.
-    RefreshToken(String),
-    /// A Kiro IDE or AWS SSO cache JSON file; refreshed tokens are written back to it.
-    CredsFile(PathBuf),
-    /// A kiro-cli SQLite database; refreshed tokens are written back unless `SQLITE_READONLY`.
-    CliDb(PathBuf),
-    /// A Kiro API key (`ksk_…`).
-    ApiKey(String),
-}
-
-impl LoginSource {
-    /// Stable name of the source kind for `/health`.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            LoginSource::RefreshToken(_) => "env",
-            LoginSource::CredsFile(_) => "creds_file",
-            LoginSource::CliDb(_) => "kiro_cli_db",
-            LoginSource::ApiKey(_) => "api_key",
-        }
-    }
-}
-
-impl fmt::Debug for LoginSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoginSource::RefreshToken(_) => f.write_str("RefreshToken(<redacted>)"),
-            LoginSource::CredsFile(p) => f.debug_tuple("CredsFile").field(p).finish(),
-            LoginSource::CliDb(p) => f.debug_tuple("CliDb").field(p).finish(),
-            LoginSource::ApiKey(_) => f.write_str("ApiKey(<redacted>)"),
-        }
-    }
-}
-
-/// One login: where its tokens are and the per-login settings that override the global ones.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoginSpec {
-    /// Name for logs and `/health` ("default" for the single-account variables).
-    pub name: String,
-    pub source: LoginSource,
-    /// Explicit profile ARN: wins over every discovered one (never sent for API keys).
-    pub profile_arn: Option<String>,
-    /// The login's region; overrides `KIRO_REGION` (auth endpoints, inference-region mapping).
-    pub region: Option<String>,
-    /// Proxy for this login's calls; overrides `VPN_PROXY_URL` (`"direct"` disables it).
-    pub proxy: Option<String>,
-    /// Machine id override (64 hex; 32 hex or a UUID is doubled; anything else is hashed).
-    pub machine_id: Option<String>,
-}
-
-impl LoginSpec {
-    /// The login the single-account variables describe: `KIRO_API_KEY`, else `KIRO_CLI_DB_FILE`,
-    /// else `KIRO_CREDS_FILE`, else `REFRESH_TOKEN`.
-    pub fn from_config(config: &Config) -> Result<LoginSpec, Error> {
-        let source = if let Some(key) = &config.api_key {
-            LoginSource::ApiKey(key.clone())
-        } else if let Some(p) = &config.cli_db_file {
-            LoginSource::CliDb(p.clone())
-        } else if let Some(p) = &config.creds_file {
-            LoginSource::CredsFile(p.clone())
-        } else if let Some(t) = &config.refresh_token {
-            LoginSource::RefreshToken(t.clone())
-        } else {
-            return Err(Error::Config(
-                "no Kiro credentials: set REFRESH_TOKEN, KIRO_CREDS_FILE, KIRO_CLI_DB_FILE or KIRO_API_KEY"
-                    .into(),
-            ));
-        };
-        Ok(LoginSpec {
-            name: "default".into(),
-            source,
-            profile_arn: config.profile_arn.clone(),
-            region: None,
-            proxy: None,
-            machine_id: None,
-        })
-    }
-}
-
-/// What List-Available-Profiles said for this login (called at most once per token lineage).
-#[derive(Debug, Clone)]
-enum Lap {
-    NotTried,
-    Found(String),
-    NotFound,
-    /// It answered with an ARN `check_profile_arn` refuses.
-    Invalid(Error),
-    /// The call failed; tried again after the next successful refresh.
-    Failed,
-}
-
-/// SHA-256 of the token fields as last read from the source, to tell "another client changed the
-/// file" from "the file still holds what we replaced".
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Seen {
-    access: Option<String>,
-    refresh: Option<String>,
-}
-
-impl Seen {
-    fn of(d: &LoginData) -> Seen {
-        Seen {
-            access: d.access_token.as_deref().map(hash),
-            refresh: d.refresh_token.as_deref().map(hash),
-        }
-    }
-}
-
 fn hash(s: &str) -> String {
     util::sha256_hex(s.as_bytes())
-}
-
-struct State {
-    login: LoginData,
-    seen: Seen,
-    /// Lifetime of the current token when we refreshed it ourselves (ms).
-    lifetime_ms: Option<i64>,
-    /// Social: the ARN of the last desktop refresh response.
-    refreshed_arn: Option<String>,
-    lap: Lap,
-    refresh_count: u64,
-    /// Finished refresh attempts; lets callers that waited for one share its outcome.
-    attempts: u64,
-    last_error: Option<Error>,
-    last_failure_ms: Option<i64>,
-    /// Hash of the refresh token the last failed attempt used.
-    failed_refresh: Option<String>,
-    timer_failures: u32,
-    jitter_ms: i64,
-}
-
-/// The token cache of one login.
-pub struct TokenStore {
-    name: String,
-    kind: AuthKind,
-    source: LoginSource,
-    /// Where the login came from, for error messages ("KIRO_CREDS_FILE /path").
-    label: String,
-    machine_id: String,
-    explicit_arn: Option<String>,
-    /// The global configuration with this login's region applied.
-    config: Config,
-    agent: ureq::Agent,
-    state: Mutex<State>,
-    /// Held for the whole of a refresh (and the profile lookup): one HTTP refresh at a time.
-    gate: Mutex<()>,
-    timer_started: AtomicBool,
-}
-
-impl fmt::Debug for TokenStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenStore")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("source", &self.label)
-            .finish_non_exhaustive()
-    }
 }
 
 fn now_ms() -> i64 {
@@ -270,881 +99,6 @@ fn now_ms() -> i64 {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves plain data behind; keep serving it.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn jitter_ms(config: &Config) -> i64 {
-    let cap = (config.token_refresh_threshold.as_millis() as i64 / 10).min(MAX_JITTER_MS);
-    if cap <= 0 {
-        0
-    } else {
-        (util::random_u64() % cap as u64) as i64
-    }
-}
-
-/// 1 s, 2 s, 4 s … capped at [`MAX_RETRY_WAIT`].
-fn backoff(failures: u32) -> Duration {
-    let secs = 1u64 << failures.saturating_sub(1).min(5);
-    Duration::from_secs(secs).min(MAX_RETRY_WAIT)
-}
-
-fn is_refusal(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Upstream {
-            status: 400 | 401,
-            ..
-        } | Error::AuthFailed { .. }
-    )
-}
-
-/// A 64-hex machine id from an override: 64 hex as is, 32 hex (or a UUID) doubled, else hashed.
-pub fn normalise_machine_id(given: &str) -> String {
-    let hexish: String = given
-        .trim()
-        .chars()
-        .filter(|c| *c != '-')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let all_hex = !hexish.is_empty() && hexish.chars().all(|c| c.is_ascii_hexdigit());
-    match hexish.len() {
-        64 if all_hex => hexish,
-        32 if all_hex => format!("{hexish}{hexish}"),
-        _ => hash(given),
-    }
-}
-
-/// The machine id of a login: its override, else SHA-256 of a stable identity of the login (the
-/// API key, the configured refresh token, or the file's canonical path plus its client id), so it
-/// survives restarts and token rotation and differs between logins.
-fn machine_id_for(spec: &LoginSpec, data: &LoginData) -> String {
-    if let Some(m) = spec.machine_id.as_deref().filter(|m| !m.trim().is_empty()) {
-        return normalise_machine_id(m);
-    }
-    match &spec.source {
-        LoginSource::ApiKey(k) => hash(&format!("KiroAPIKey/{k}")),
-        LoginSource::RefreshToken(t) => hash(&format!("KotlinNativeAPI/{t}")),
-        LoginSource::CredsFile(p) | LoginSource::CliDb(p) => {
-            let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-            let mut identity = format!("kiro-gateway-login:{}", canonical.display());
-            if let Some(id) = &data.client_id {
-                identity.push(':');
-                identity.push_str(id);
-            }
-            hash(&identity)
-        }
-    }
-}
-
-fn describe_source(spec: &LoginSpec, single: bool) -> String {
-    let name = &spec.name;
-    match (&spec.source, single) {
-        (LoginSource::ApiKey(_), true) => "KIRO_API_KEY".into(),
-        (LoginSource::RefreshToken(_), true) => "REFRESH_TOKEN".into(),
-        (LoginSource::CredsFile(p), true) => format!("KIRO_CREDS_FILE {}", p.display()),
-        (LoginSource::CliDb(p), true) => format!("KIRO_CLI_DB_FILE {}", p.display()),
-        (LoginSource::ApiKey(_), false) => format!("account '{name}' (API key)"),
-        (LoginSource::RefreshToken(_), false) => format!("account '{name}' (refresh token)"),
-        (LoginSource::CredsFile(p), false) => {
-            format!("account '{name}' (credentials file {})", p.display())
-        }
-        (LoginSource::CliDb(p), false) => {
-            format!("account '{name}' (kiro-cli database {})", p.display())
-        }
-    }
-}
-
-impl TokenStore {
-    /// Load the login configured by the single-account variables (see [`LoginSpec::from_config`]).
-    /// Fields a creds file or database lacks keep the environment's values (`REFRESH_TOKEN`,
-    /// `PROFILE_ARN`).
-    pub fn from_config(config: &Config) -> Result<Arc<TokenStore>, Error> {
-        let spec = LoginSpec::from_config(config)?;
-        Self::build(spec, config, true)
-    }
-
-    /// Load one login. A missing or malformed creds file / database, a login without any token,
-    /// or a refused profile ARN is an [`Error::Config`] naming the source.
-    pub fn new(spec: LoginSpec, config: &Config) -> Result<Arc<TokenStore>, Error> {
-        Self::build(spec, config, false)
-    }
-
-    fn build(spec: LoginSpec, config: &Config, single: bool) -> Result<Arc<TokenStore>, Error> {
-        let label = describe_source(&spec, single);
-        let in_context = |e: Error| match e {
-            Error::Config(m) if single => {
-                let var = match spec.source {
-                    LoginSource::CliDb(_) => "KIRO_CLI_DB_FILE",
-                    _ => "KIRO_CREDS_FILE",
-                };
-                Error::Config(format!("{var} {m}"))
-            }
-            Error::Config(m) => Error::Config(format!("account '{}': {m}", spec.name)),
-            other => other,
-        };
-        let mut data = match &spec.source {
-            LoginSource::ApiKey(key) => {
-                if !key.starts_with("ksk_") {
-                    return Err(Error::Config(format!(
-                        "{label} is not valid: Kiro API keys start with 'ksk_'"
-                    )));
-                }
-                LoginData {
-                    access_token: Some(key.clone()),
-                    ..LoginData::default()
-                }
-            }
-            LoginSource::RefreshToken(t) => LoginData {
-                refresh_token: Some(t.trim().to_string()).filter(|t| !t.is_empty()),
-                ..LoginData::default()
-            },
-            LoginSource::CredsFile(p) => sources::load_json(p).map_err(in_context)?,
-            LoginSource::CliDb(p) => sources::load_sqlite(p).map_err(in_context)?,
-        };
-        if single && data.refresh_token.is_none() {
-            data.refresh_token = config.refresh_token.clone();
-        }
-        if !data.has_token() {
-            return Err(Error::Config(format!(
-                "{label} holds no refresh token or access token; log in again (Kiro IDE or 'kiro-cli login')"
-            )));
-        }
-        let kind = match spec.source {
-            LoginSource::ApiKey(_) => AuthKind::ApiKey,
-            _ => sources::detect_kind(
-                &data,
-                spec.profile_arn.is_some() || data.profile_arn.is_some(),
-            ),
-        };
-        let explicit_arn = match (&spec.profile_arn, kind) {
-            (_, AuthKind::ApiKey) | (None, _) => None,
-            (Some(arn), _) => {
-                let what = if single {
-                    "PROFILE_ARN".to_string()
-                } else {
-                    format!("profile_arn of account '{}'", spec.name)
-                };
-                check_profile_arn(arn, &what)?;
-                Some(arn.clone())
-            }
-        };
-        if kind == AuthKind::BuilderId && explicit_arn.is_none() {
-            if let Some(arn) = &config.builder_id_profile_arn {
-                check_profile_arn(arn, "KIRO_BUILDER_ID_PROFILE_ARN")?;
-            }
-        }
-        let machine_id = machine_id_for(&spec, &data);
-        let mut login_config = config.clone();
-        if let Some(region) = spec.region.as_ref().filter(|r| !r.trim().is_empty()) {
-            login_config.kiro_region = region.trim().to_string();
-        }
-        let agent = crate::net::agent(config, spec.proxy.as_deref())?;
-        let state = State {
-            seen: Seen::of(&data),
-            login: data,
-            lifetime_ms: None,
-            refreshed_arn: None,
-            lap: Lap::NotTried,
-            refresh_count: 0,
-            attempts: 0,
-            last_error: None,
-            last_failure_ms: None,
-            failed_refresh: None,
-            timer_failures: 0,
-            jitter_ms: jitter_ms(config),
-        };
-        let store = TokenStore {
-            name: spec.name.clone(),
-            kind,
-            source: spec.source,
-            label,
-            machine_id,
-            explicit_arn,
-            config: login_config,
-            agent,
-            state: Mutex::new(state),
-            gate: Mutex::new(()),
-            timer_started: AtomicBool::new(false),
-        };
-        {
-            // A placeholder ARN in the file stops start-up, not the first request.
-            let st = store.lock_state();
-            store.resolve_arn(&st)?;
-        }
-        log::info!(
-            "auth[{}]: {} login from {}",
-            store.name,
-            store.kind,
-            store.label
-        );
-        Ok(Arc::new(store))
-    }
-
-    /// The account's name (for logs and `/health`).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The kind of login, as detected from its data.
-    pub fn kind(&self) -> AuthKind {
-        self.kind
-    }
-
-    /// Where the login came from, e.g. `KIRO_CREDS_FILE /home/me/.aws/sso/cache/kiro-auth-token.json`.
-    pub fn source_label(&self) -> &str {
-        &self.label
-    }
-
-    /// The 64-hex machine id of this login.
-    pub fn machine_id(&self) -> &str {
-        &self.machine_id
-    }
-
-    fn lock_state(&self) -> MutexGuard<'_, State> {
-        lock(&self.state)
-    }
-
-    /// Refresh threshold for the current token: `TOKEN_REFRESH_THRESHOLD`, but never more than
-    /// half of a lifetime we were granted, so a short-lived token is not refreshed on every call.
-    fn threshold_ms(&self, st: &State) -> i64 {
-        let t = self.config.token_refresh_threshold.as_millis() as i64;
-        match st.lifetime_ms {
-            Some(l) if l > 0 => t.min(l / 2),
-            _ => t,
-        }
-    }
-
-    /// An access token that does not expire within the threshold.
-    fn is_fresh(&self, st: &State, now: i64) -> bool {
-        self.kind == AuthKind::ApiKey
-            || (st.login.access_token.is_some()
-                && st
-                    .login
-                    .expires_at_ms
-                    .is_some_and(|e| e > now + self.threshold_ms(st)))
-    }
-
-    /// An access token that has not expired yet (no expiry known counts as expired).
-    fn is_valid(&self, st: &State, now: i64) -> bool {
-        self.kind == AuthKind::ApiKey
-            || (st.login.access_token.is_some() && st.login.expires_at_ms.is_some_and(|e| now < e))
-    }
-
-    /// Valid credentials, refreshing first if the token expires within the threshold.
-    ///
-    /// If that refresh fails while the current token is still valid, the current token is
-    /// returned (with a warning in the log). A refused refresh token (HTTP 400/401) is an
-    /// [`Error::AuthFailed`] naming the source; an unreachable auth server an [`Error::Network`].
-    pub fn credentials(&self) -> Result<Credentials, Error> {
-        if self.kind != AuthKind::ApiKey {
-            let seen = {
-                let st = self.lock_state();
-                (!self.is_fresh(&st, now_ms())).then_some(st.attempts)
-            };
-            if let Some(seen) = seen {
-                self.refresh_for_request(seen)?;
-            }
-            self.ensure_profile_arn();
-        }
-        let st = self.lock_state();
-        self.build_credentials(&st)
-    }
-
-    /// Kiro said 403 for `failed_token`: refresh unless another thread already did.
-    pub fn force_refresh(&self, failed_token: &str) -> Result<Credentials, Error> {
-        if self.kind != AuthKind::ApiKey {
-            let _gate = lock(&self.gate);
-            let unchanged = |st: &State| {
-                st.login
-                    .access_token
-                    .as_deref()
-                    .is_none_or(|t| t == failed_token)
-            };
-            if unchanged(&self.lock_state()) {
-                // kiro-cli or the IDE may hold a newer token already.
-                self.reload_source();
-                if unchanged(&self.lock_state()) {
-                    self.refresh_now()?;
-                }
-            }
-        }
-        self.credentials()
-    }
-
-    /// Start the proactive refresh timer thread (once per store; API keys need none). The thread
-    /// holds only a weak reference and ends when the store is dropped.
-    pub fn start_timer(self: &Arc<Self>) {
-        if self.kind == AuthKind::ApiKey || self.timer_started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        let spawned = std::thread::Builder::new()
-            .name(format!("auth-timer-{}", self.name))
-            .spawn(move || {
-                while let Some(store) = weak.upgrade() {
-                    let wait = store.timer_tick();
-                    drop(store);
-                    std::thread::sleep(wait);
-                }
-            });
-        if let Err(e) = spawned {
-            log::error!("auth[{}]: cannot start the refresh timer: {e}", self.name);
-            self.timer_started.store(false, Ordering::SeqCst);
-        }
-    }
-
-    /// One step of the timer: refresh when the token is due (threshold plus a little jitter
-    /// before expiry) or a retry is due, and return how long to sleep. A failure keeps the old
-    /// token and retries with backoff, never more than [`MAX_RETRY_WAIT`] apart.
-    pub fn timer_tick(&self) -> Duration {
-        if self.kind == AuthKind::ApiKey {
-            return MAX_TIMER_SLEEP;
-        }
-        let wait_ms = {
-            let st = self.lock_state();
-            self.timer_due_at(&st).saturating_sub(now_ms())
-        };
-        if wait_ms > 0 {
-            return Duration::from_millis(wait_ms as u64).min(MAX_TIMER_SLEEP);
-        }
-        let result = self.refresh_proactively();
-        let mut st = self.lock_state();
-        match result {
-            Ok(()) => {
-                st.timer_failures = 0;
-                Duration::from_secs(1)
-            }
-            Err(e) => {
-                st.timer_failures = st.timer_failures.saturating_add(1);
-                let wait = backoff(st.timer_failures);
-                log::warn!(
-                    "auth[{}]: proactive token refresh failed: {e}; retrying in {} s",
-                    self.name,
-                    wait.as_secs()
-                );
-                wait
-            }
-        }
-    }
-
-    /// The login's secrets as they are now (access and refresh token, client secret, API key),
-    /// for redaction from debug logs. Never log or send these.
-    pub fn secrets(&self) -> Vec<String> {
-        let st = self.lock_state();
-        let login = &st.login;
-        let mut out: Vec<String> = [
-            &login.access_token,
-            &login.refresh_token,
-            &login.client_secret,
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        if let LoginSource::RefreshToken(t) | LoginSource::ApiKey(t) = &self.source {
-            out.push(t.clone());
-        }
-        out
-    }
-
-    /// State for `/health`, without secrets: name, kind, source, state ("valid", "expiring",
-    /// "expired", "refresh_failed"), expires_in (seconds), refresh_count, last_error.
-    pub fn status(&self) -> serde_json::Value {
-        let st = self.lock_state();
-        let now = now_ms();
-        let state = if st.last_error.is_some() {
-            "refresh_failed"
-        } else if !self.is_valid(&st, now) {
-            "expired"
-        } else if !self.is_fresh(&st, now) {
-            "expiring"
-        } else {
-            "valid"
-        };
-        let expires_in = match self.kind {
-            AuthKind::ApiKey => None,
-            _ => st.login.expires_at_ms.map(|e| (e - now).div_euclid(1000)),
-        };
-        serde_json::json!({
-            "name": self.name,
-            "kind": self.kind.as_str(),
-            "source": self.source.kind_name(),
-            "state": state,
-            "expires_in": expires_in,
-            "refresh_count": st.refresh_count,
-            "last_error": st.last_error.as_ref().map(|e| e.to_string()),
-        })
-    }
-
-    fn build_credentials(&self, st: &State) -> Result<Credentials, Error> {
-        let access_token = st
-            .login
-            .access_token
-            .clone()
-            .ok_or_else(|| Error::AuthFailed {
-                source: self.label.clone(),
-                message: "no access token is available".into(),
-            })?;
-        let profile_arn = self.resolve_arn(st)?;
-        Ok(Credentials {
-            access_token,
-            kind: self.kind,
-            api_region: self.config.api_region(profile_arn.as_deref()),
-            profile_arn,
-            machine_id: self.machine_id.clone(),
-        })
-    }
-
-    /// The profileArn this login sends (`docs/kiro-wire.md#profile-arn`): explicit → the login's own →
-    /// the desktop refresh response (social) → List-Available-Profiles (IdC, external IdP).
-    /// API keys never send one; Builder ID only `KIRO_BUILDER_ID_PROFILE_ARN`.
-    fn resolve_arn(&self, st: &State) -> Result<Option<String>, Error> {
-        if self.kind == AuthKind::ApiKey {
-            return Ok(None);
-        }
-        if let Some(arn) = &self.explicit_arn {
-            return Ok(Some(arn.clone()));
-        }
-        let own = |arn: &String| {
-            check_profile_arn(
-                arn,
-                &format!(
-                    "the profile ARN in {} (set PROFILE_ARN to override it)",
-                    self.label
-                ),
-            )
-            .map(|()| Some(arn.clone()))
-        };
-        match self.kind {
-            AuthKind::ApiKey => Ok(None),
-            AuthKind::BuilderId => Ok(self.config.builder_id_profile_arn.clone()),
-            AuthKind::Social => {
-                if let Some(arn) = &st.login.profile_arn {
-                    return own(arn);
-                }
-                match &st.refreshed_arn {
-                    Some(arn) => check_profile_arn(
-                        arn,
-                        "the profileArn of the Kiro refresh response (set PROFILE_ARN to override it)",
-                    )
-                    .map(|()| Some(arn.clone())),
-                    None => Ok(None),
-                }
-            }
-            AuthKind::IdentityCenter | AuthKind::ExternalIdp => {
-                if let Some(arn) = &st.login.profile_arn {
-                    return own(arn);
-                }
-                match &st.lap {
-                    Lap::Found(arn) => Ok(Some(arn.clone())),
-                    Lap::Invalid(e) => Err(e.clone()),
-                    Lap::NotTried | Lap::NotFound | Lap::Failed => Ok(None),
-                }
-            }
-        }
-    }
-
-    /// IdC and external IdP logins without an ARN of their own ask List-Available-Profiles once.
-    fn ensure_profile_arn(&self) {
-        if !matches!(self.kind, AuthKind::IdentityCenter | AuthKind::ExternalIdp)
-            || self.explicit_arn.is_some()
-        {
-            return;
-        }
-        let needed = |st: &State| st.login.profile_arn.is_none() && matches!(st.lap, Lap::NotTried);
-        if !needed(&self.lock_state()) {
-            return;
-        }
-        let _gate = lock(&self.gate);
-        let token = {
-            let st = self.lock_state();
-            if !needed(&st) {
-                return;
-            }
-            match &st.login.access_token {
-                Some(t) => t.clone(),
-                None => return,
-            }
-        };
-        let base = self.config.management_base(&self.config.api_region(None));
-        let result = refresh::list_available_profiles(
-            &self.agent,
-            &base,
-            &token,
-            self.kind == AuthKind::ExternalIdp,
-        );
-        let lap = match result {
-            Ok(Some(arn)) => match check_profile_arn(
-                &arn,
-                "the profile ARN from List-Available-Profiles (set PROFILE_ARN to override it)",
-            ) {
-                Ok(()) => {
-                    log::info!(
-                        "auth[{}]: profile ARN {arn} from List-Available-Profiles",
-                        self.name
-                    );
-                    Lap::Found(arn)
-                }
-                Err(e) => Lap::Invalid(e),
-            },
-            Ok(None) => {
-                log::warn!(
-                    "auth[{}]: List-Available-Profiles returned no profile; set PROFILE_ARN if Kiro asks for one",
-                    self.name
-                );
-                Lap::NotFound
-            }
-            Err(e) => {
-                log::warn!("auth[{}]: List-Available-Profiles failed: {e}", self.name);
-                Lap::Failed
-            }
-        };
-        self.lock_state().lap = lap;
-    }
-
-    fn refresh_for_request(&self, seen_attempts: u64) -> Result<(), Error> {
-        let _gate = lock(&self.gate);
-        {
-            let st = self.lock_state();
-            let now = now_ms();
-            if self.is_fresh(&st, now) {
-                return Ok(());
-            }
-            let valid = self.is_valid(&st, now);
-            // An attempt finished while this caller waited for the gate: share its outcome.
-            if st.attempts != seen_attempts {
-                match &st.last_error {
-                    _ if valid => return Ok(()),
-                    Some(e) => return Err(e.clone()),
-                    None => {}
-                }
-            }
-            // The timer retries failures; a request does not wait for another attempt while the
-            // token still works.
-            if valid
-                && st
-                    .last_failure_ms
-                    .is_some_and(|t| now - t < MAX_RETRY_WAIT.as_millis() as i64)
-            {
-                return Ok(());
-            }
-        }
-        self.reload_source();
-        {
-            let st = self.lock_state();
-            let now = now_ms();
-            if self.is_fresh(&st, now) {
-                return Ok(());
-            }
-            if let Some(e) = self.recent_failure(&st, now) {
-                if !self.is_valid(&st, now) {
-                    return Err(e);
-                }
-            }
-        }
-        match self.refresh_now() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let st = self.lock_state();
-                if self.is_valid(&st, now_ms()) {
-                    log::warn!(
-                        "auth[{}]: token refresh failed ({e}); using the current token until it expires",
-                        self.name
-                    );
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
-        }
-    }
-
-    /// The last error, if the same refresh token failed so recently that trying again now is
-    /// pointless: 2 s for any failure, [`MAX_RETRY_WAIT`] for a refused token.
-    fn recent_failure(&self, st: &State, now: i64) -> Option<Error> {
-        let e = st.last_error.as_ref()?;
-        let at = st.last_failure_ms?;
-        let same_token = st.failed_refresh == st.login.refresh_token.as_deref().map(hash);
-        let window = if is_refusal(e) {
-            MAX_RETRY_WAIT.as_millis() as i64
-        } else {
-            FAILURE_REUSE_MS
-        };
-        (same_token && now - at < window).then(|| e.clone())
-    }
-
-    fn token_due_at(&self, st: &State) -> i64 {
-        match (&st.login.access_token, st.login.expires_at_ms) {
-            (Some(_), Some(exp)) => exp - self.threshold_ms(st) - st.jitter_ms,
-            _ => i64::MIN,
-        }
-    }
-
-    fn timer_due_at(&self, st: &State) -> i64 {
-        let retry_due = match (st.timer_failures, st.last_failure_ms) {
-            (n, Some(at)) if n > 0 => at + backoff(n).as_millis() as i64,
-            _ => i64::MIN,
-        };
-        self.token_due_at(st).max(retry_due)
-    }
-
-    fn refresh_proactively(&self) -> Result<(), Error> {
-        let _gate = lock(&self.gate);
-        if self.token_due_at(&self.lock_state()) > now_ms() {
-            return Ok(()); // a request refreshed it meanwhile
-        }
-        self.reload_source();
-        if self.token_due_at(&self.lock_state()) > now_ms() {
-            return Ok(());
-        }
-        self.refresh_now()
-    }
-
-    /// Refresh over HTTP; the caller holds the gate. After a refusal, a file source is re-read
-    /// once: another client may have rotated the refresh token meanwhile.
-    fn refresh_now(&self) -> Result<(), Error> {
-        let (used, used_access) = {
-            let st = self.lock_state();
-            (
-                st.login.refresh_token.as_deref().map(hash),
-                st.login.access_token.clone(),
-            )
-        };
-        let mut result = self.attempt_refresh();
-        if matches!(&result, Err(e) if is_refusal(e))
-            && matches!(
-                self.source,
-                LoginSource::CredsFile(_) | LoginSource::CliDb(_)
-            )
-        {
-            self.reload_source();
-            let (fresh, now_token) = {
-                let st = self.lock_state();
-                (
-                    // Only a token another client stored counts: the one we had may be fresh by
-                    // the clock yet refused by Kiro (the 403 that made us refresh).
-                    self.is_fresh(&st, now_ms()) && st.login.access_token != used_access,
-                    st.login.refresh_token.as_deref().map(hash),
-                )
-            };
-            if fresh {
-                result = Ok(());
-            } else if now_token != used {
-                result = self.attempt_refresh();
-            }
-        }
-        let result = result.map_err(|e| match e {
-            Error::Upstream {
-                status: 400 | 401,
-                message,
-                ..
-            } => Error::AuthFailed {
-                source: self.label.clone(),
-                message,
-            },
-            other => other,
-        });
-        crate::metrics::global().token_refresh(&self.name, result.is_ok());
-        let mut st = self.lock_state();
-        st.attempts += 1;
-        match &result {
-            Ok(()) => {
-                st.last_error = None;
-                st.last_failure_ms = None;
-                st.failed_refresh = None;
-            }
-            Err(e) => {
-                log::warn!("auth[{}]: token refresh failed: {e}", self.name);
-                st.last_error = Some(e.clone());
-                st.last_failure_ms = Some(now_ms());
-                st.failed_refresh = st.login.refresh_token.as_deref().map(hash);
-            }
-        }
-        result
-    }
-
-    /// One HTTP refresh the way this kind of login needs it; applies and persists the result.
-    fn attempt_refresh(&self) -> Result<(), Error> {
-        let login = self.lock_state().login.clone();
-        let unusable = |message: &str| Error::AuthFailed {
-            source: self.label.clone(),
-            message: message.into(),
-        };
-        let Some(refresh_token) = login.refresh_token.as_deref() else {
-            return Err(unusable(
-                "there is no refresh token to renew the login with",
-            ));
-        };
-        // The login's own region (SSO region of OIDC logins) for the auth endpoints; never the
-        // inference region.
-        let auth_region = login
-            .region
-            .clone()
-            .unwrap_or_else(|| self.config.kiro_region.clone());
-        let refreshed = match self.kind {
-            AuthKind::ApiKey => return Ok(()),
-            AuthKind::Social => refresh::refresh_desktop(
-                &self.agent,
-                &refresh::desktop_url(&self.config, &auth_region),
-                refresh_token,
-                &format!("KiroIDE-{}-{}", self.config.ide_version, self.machine_id),
-            ),
-            AuthKind::BuilderId | AuthKind::IdentityCenter => {
-                let (Some(id), Some(secret)) = (&login.client_id, &login.client_secret) else {
-                    return Err(unusable("the OIDC login has no client id and secret"));
-                };
-                refresh::refresh_oidc(
-                    &self.agent,
-                    &refresh::oidc_url(&self.config, &auth_region),
-                    id,
-                    secret,
-                    refresh_token,
-                )
-            }
-            AuthKind::ExternalIdp => {
-                let (Some(endpoint), Some(client_id)) = (&login.token_endpoint, &login.client_id)
-                else {
-                    return Err(unusable(
-                        "the external identity provider login has no token endpoint or client id",
-                    ));
-                };
-                refresh::refresh_external_idp(&self.agent, endpoint, client_id, refresh_token)
-            }
-        }?;
-        self.apply(refreshed);
-        Ok(())
-    }
-
-    fn apply(&self, r: Refreshed) {
-        let granted = (r.expires_in.min(i64::MAX as u64 / 1000) as i64) * 1000;
-        let lifetime = if granted > 2 * SAFETY_MARGIN_MS {
-            granted - SAFETY_MARGIN_MS
-        } else {
-            granted / 2
-        };
-        let expires_at = now_ms() + lifetime;
-        let db_key = {
-            let mut st = self.lock_state();
-            st.login.access_token = Some(r.access_token.clone());
-            if let Some(rt) = &r.refresh_token {
-                st.login.refresh_token = Some(rt.clone());
-            }
-            st.login.expires_at_ms = Some(expires_at);
-            st.lifetime_ms = Some(lifetime);
-            if self.kind == AuthKind::Social && r.profile_arn.is_some() {
-                st.refreshed_arn = r.profile_arn.clone();
-            }
-            st.refresh_count += 1;
-            st.jitter_ms = jitter_ms(&self.config);
-            if matches!(st.lap, Lap::Failed) {
-                st.lap = Lap::NotTried;
-            }
-            st.login.db_key.clone()
-        };
-        log::info!(
-            "auth[{}]: token refreshed, valid for {} s",
-            self.name,
-            lifetime / 1000
-        );
-        let update = TokenUpdate {
-            access_token: &r.access_token,
-            refresh_token: r.refresh_token.as_deref(),
-            expires_at_ms: expires_at,
-            profile_arn: match self.kind {
-                AuthKind::Social => r.profile_arn.as_deref(),
-                _ => None,
-            },
-        };
-        let written = match &self.source {
-            LoginSource::CredsFile(p) => sources::write_json(p, &update).map(|()| true),
-            LoginSource::CliDb(_) if self.config.sqlite_readonly => Ok(false),
-            LoginSource::CliDb(p) => match &db_key {
-                Some(key) => sources::write_sqlite(p, key, &update).inspect(|written| {
-                    if !written {
-                        log::warn!(
-                            "auth[{}]: row {key} is gone from {}; refreshed token kept in memory only",
-                            self.name,
-                            p.display()
-                        );
-                    }
-                }),
-                None => Ok(false),
-            },
-            LoginSource::RefreshToken(_) | LoginSource::ApiKey(_) => Ok(false),
-        };
-        match written {
-            Ok(true) => {
-                let mut st = self.lock_state();
-                st.seen = Seen::of(&st.login);
-            }
-            Ok(false) => {}
-            Err(e) => log::warn!(
-                "auth[{}]: could not write the refreshed token back: {e}",
-                self.name
-            ),
-        }
-    }
-
-    /// Re-read a file source and adopt what another client (kiro-cli, the IDE) changed since we
-    /// last read it: a rotated refresh token, a newer access token, profile and client facts.
-    fn reload_source(&self) {
-        let fresh = match &self.source {
-            LoginSource::CredsFile(p) => sources::load_json(p),
-            LoginSource::CliDb(p) => sources::load_sqlite(p),
-            LoginSource::RefreshToken(_) | LoginSource::ApiKey(_) => return,
-        };
-        let fresh = match fresh {
-            Ok(d) => d,
-            Err(e) => {
-                log::warn!("auth[{}]: could not re-read the login: {e}", self.name);
-                return;
-            }
-        };
-        let mut st = self.lock_state();
-        if fresh.db_key != st.login.db_key {
-            log::warn!(
-                "auth[{}]: {} now holds a different kind of login ({}); restart the gateway to use it",
-                self.name,
-                self.label,
-                fresh.db_key.as_deref().unwrap_or("?")
-            );
-            return;
-        }
-        let seen = Seen::of(&fresh);
-        if fresh.refresh_token.is_some() && seen.refresh != st.seen.refresh {
-            log::info!(
-                "auth[{}]: adopting the refresh token another client stored in {}",
-                self.name,
-                self.label
-            );
-            st.login.refresh_token = fresh.refresh_token.clone();
-        }
-        let newer = fresh.expires_at_ms.unwrap_or(i64::MIN)
-            > st.login.expires_at_ms.unwrap_or(i64::MIN)
-            || st.login.access_token.is_none();
-        if fresh.access_token.is_some() && seen.access != st.seen.access && newer {
-            log::info!(
-                "auth[{}]: adopting the newer access token another client stored in {}",
-                self.name,
-                self.label
-            );
-            st.login.access_token = fresh.access_token.clone();
-            st.login.expires_at_ms = fresh.expires_at_ms;
-            st.lifetime_ms = None;
-        }
-        let login = &mut st.login;
-        for (slot, value) in [
-            (&mut login.profile_arn, fresh.profile_arn),
-            (&mut login.client_id, fresh.client_id),
-            (&mut login.client_secret, fresh.client_secret),
-            (&mut login.token_endpoint, fresh.token_endpoint),
-            (&mut login.region, fresh.region),
-        ] {
-            if value.is_some() {
-                *slot = value;
-            }
-        }
-        st.seen = seen;
-    }
 }
 
 #[cfg(test)]
@@ -1250,15 +204,26 @@ mod tests {
 
     use super::sources::tests::{db_row, make_db, TempDir};
     use super::test_stub::Stub;
+    use super::timer::MAX_TIMER_SLEEP;
     use super::*;
+    use crate::config::AuthSettings;
+    use crate::error::Error;
     use crate::util::IsoStyle;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
 
     const SOCIAL_ARN: &str = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK";
     const IDC_ARN: &str = "arn:aws:codewhisperer:eu-central-1:123456789012:profile/IDCPROFILE";
     const OTHER_ARN: &str = "arn:aws:codewhisperer:us-east-1:210987654321:profile/EXPLICIT";
 
-    fn cfg(stub: &Stub) -> Config {
-        let mut c = Config::defaults();
+    fn single(c: &AuthSettings) -> Result<Arc<TokenStore>, Error> {
+        TokenStore::single(&Arc::new(c.clone()))
+    }
+
+    fn cfg(stub: &Stub) -> AuthSettings {
+        let mut c = AuthSettings::defaults();
         c.desktop_auth_url = Some(format!("{}/refreshToken", stub.url));
         c.sso_oidc_url = Some(format!("{}/token", stub.url));
         c.management_url = Some(stub.url.clone());
@@ -1276,14 +241,14 @@ mod tests {
 
     fn ide_file(dir: &TempDir, access: &str, refresh: &str, expires: &str) -> PathBuf {
         dir.file(
-            "kiro-auth-token.json",
-            &format!(
-                r#"{{"accessToken":"{access}","refreshToken":"{refresh}","expiresAt":"{expires}","region":"us-east-1","authMethod":"social","provider":"Github","extra":{{"keep":true}}}}"#
-            ),
-        )
+                "kiro-auth-token.json",
+                &format!(
+                    r#"{{"accessToken":"{access}","refreshToken":"{refresh}","expiresAt":"{expires}","region":"us-east-1","authMethod":"social","provider":"Github","extra":{{"keep":true}}}}"#
+                ),
+            )
     }
 
-    fn file_config(stub: &Stub, path: &std::path::Path) -> Config {
+    fn file_config(stub: &Stub, path: &std::path::Path) -> AuthSettings {
         let mut c = cfg(stub);
         c.creds_file = Some(path.to_path_buf());
         c
@@ -1291,7 +256,7 @@ mod tests {
 
     #[test]
     fn no_credentials_names_every_variable_to_set() {
-        let e = TokenStore::from_config(&Config::defaults()).unwrap_err();
+        let e = single(&AuthSettings::defaults()).unwrap_err();
         assert!(matches!(e, Error::Config(_)));
         let m = e.to_string();
         for var in [
@@ -1307,24 +272,24 @@ mod tests {
     #[test]
     fn missing_or_malformed_sources_are_config_errors_naming_the_file() {
         let dir = TempDir::new("start");
-        let mut c = Config::defaults();
+        let mut c = AuthSettings::defaults();
         c.creds_file = Some(dir.0.join("absent.json"));
-        let e = TokenStore::from_config(&c).unwrap_err();
+        let e = single(&c).unwrap_err();
         assert!(matches!(e, Error::Config(_)));
         assert!(e.to_string().contains("KIRO_CREDS_FILE"), "{e}");
         assert!(e.to_string().contains("absent.json"), "{e}");
 
         c.creds_file = Some(dir.file("broken.json", "{\"refreshToken\": "));
-        let e = TokenStore::from_config(&c).unwrap_err();
+        let e = single(&c).unwrap_err();
         assert!(e.to_string().contains("broken.json"), "{e}");
 
         c.creds_file = Some(dir.file("empty.json", "{\"region\":\"us-east-1\"}"));
-        let e = TokenStore::from_config(&c).unwrap_err();
+        let e = single(&c).unwrap_err();
         assert!(e.to_string().contains("empty.json"), "{e}");
 
         c.creds_file = None;
         c.cli_db_file = Some(dir.0.join("absent.sqlite3"));
-        let e = TokenStore::from_config(&c).unwrap_err();
+        let e = single(&c).unwrap_err();
         assert!(e.to_string().contains("KIRO_CLI_DB_FILE"), "{e}");
         assert!(e.to_string().contains("absent.sqlite3"), "{e}");
     }
@@ -1336,7 +301,7 @@ mod tests {
         c.api_key = Some("ksk_test123".into());
         c.profile_arn = Some(OTHER_ARN.into());
         c.refresh_token = Some("ignored".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         let creds = store.credentials().unwrap();
         assert_eq!(creds.kind, AuthKind::ApiKey);
         assert_eq!(creds.access_token, "ksk_test123");
@@ -1359,7 +324,10 @@ mod tests {
             proxy: None,
             machine_id: None,
         };
-        assert!(matches!(TokenStore::new(bad, &c), Err(Error::Config(_))));
+        assert!(matches!(
+            TokenStore::new(bad, &Arc::new(c.clone())),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]
@@ -1369,7 +337,7 @@ mod tests {
         ));
         let mut c = cfg(&stub);
         c.refresh_token = Some("rt-1".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.kind(), AuthKind::Social);
         assert_eq!(store.status()["state"], "expired");
         let creds = store.credentials().unwrap();
@@ -1405,7 +373,7 @@ mod tests {
         let stub = Stub::start(|_| (500, "{}".into()));
         let dir = TempDir::new("valid");
         let p = ide_file(&dir, "at", "rt", &iso_in(3000));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         assert_eq!(store.credentials().unwrap().access_token, "at");
         assert!(stub.requests().is_empty());
         assert_eq!(store.status()["state"], "valid");
@@ -1423,7 +391,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         assert_eq!(store.status()["state"], "expiring");
         assert_eq!(store.credentials().unwrap().access_token, "at-new");
         let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
@@ -1461,7 +429,7 @@ mod tests {
         });
         let dir = TempDir::new("herd");
         let p = ide_file(&dir, "at-old", "rt-old", &iso_in(-60));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         let barrier = Arc::new(Barrier::new(20));
         let handles: Vec<_> = (0..20)
             .map(|_| {
@@ -1498,7 +466,7 @@ mod tests {
         });
         let dir = TempDir::new("revoked");
         let p = ide_file(&dir, "at-dead", "rt-dead", &iso_in(-10));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         let e = store.credentials().unwrap_err();
         match &e {
             Error::AuthFailed { source, message } => {
@@ -1540,7 +508,7 @@ mod tests {
         });
         let dir = TempDir::new("degrade");
         let p = ide_file(&dir, "at-still-valid", "rt", &iso_in(200));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         assert_eq!(store.credentials().unwrap().access_token, "at-still-valid");
         assert_eq!(store.status()["state"], "refresh_failed");
         // Requests do not retry while the timer's backoff runs.
@@ -1557,10 +525,10 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let mut c = Config::defaults();
+        let mut c = AuthSettings::defaults();
         c.desktop_auth_url = Some(format!("http://127.0.0.1:{port}/refreshToken"));
         c.refresh_token = Some("rt".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert!(matches!(store.credentials(), Err(Error::Network { .. })));
         assert_eq!(store.status()["state"], "refresh_failed");
     }
@@ -1573,7 +541,7 @@ mod tests {
             "t.json",
             &format!(r#"{{"accessToken":"at","expiresAt":"{}"}}"#, iso_in(-5)),
         );
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         assert!(matches!(store.credentials(), Err(Error::AuthFailed { .. })));
         assert!(stub.requests().is_empty());
     }
@@ -1591,7 +559,7 @@ mod tests {
         });
         let mut c = cfg(&stub);
         c.refresh_token = Some("rt-0".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.credentials().unwrap().access_token, "at-1");
         // Two workers got 403 for at-1: the first refreshes, the second finds at-2 already.
         assert_eq!(store.force_refresh("at-1").unwrap().access_token, "at-2");
@@ -1612,7 +580,7 @@ mod tests {
         let p = make_db(&dir, &[("kirocli:social:token", &old)], &[]);
         let mut c = cfg(&stub);
         c.cli_db_file = Some(p.clone());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.status()["source"], "kiro_cli_db");
         // kiro-cli refreshes the login on its own.
         let conn = rusqlite::Connection::open(&p).unwrap();
@@ -1653,7 +621,7 @@ mod tests {
         );
         let mut c = cfg(&stub);
         c.cli_db_file = Some(p.clone());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.kind(), AuthKind::Social);
         let creds = store.credentials().unwrap();
         assert_eq!(creds.access_token, "at-new");
@@ -1686,7 +654,7 @@ mod tests {
         let mut c = cfg(&stub);
         c.cli_db_file = Some(p.clone());
         c.sqlite_readonly = true;
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.credentials().unwrap().access_token, "at-new");
         assert_eq!(db_row(&p, "kirocli:social:token").unwrap(), original);
         // The unchanged row is not mistaken for a newer login: no regression to at-old.
@@ -1709,13 +677,13 @@ mod tests {
         });
         let dir = TempDir::new("lap");
         let p = dir.file(
-            "sso.json",
-            &format!(
-                r#"{{"startUrl":"https://d-9067.awsapps.com/start","region":"eu-west-1","accessToken":"at","refreshToken":"rt","clientId":"c","clientSecret":"s","expiresAt":"{}"}}"#,
-                iso_in(3000)
-            ),
-        );
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+                "sso.json",
+                &format!(
+                    r#"{{"startUrl":"https://d-9067.awsapps.com/start","region":"eu-west-1","accessToken":"at","refreshToken":"rt","clientId":"c","clientSecret":"s","expiresAt":"{}"}}"#,
+                    iso_in(3000)
+                ),
+            );
+        let store = single(&file_config(&stub, &p)).unwrap();
         assert_eq!(store.kind(), AuthKind::IdentityCenter);
         for _ in 0..3 {
             let creds = store.credentials().unwrap();
@@ -1749,7 +717,7 @@ mod tests {
         let p = make_db(&dir, &[(sources::EXTERNAL_IDP_KEY, &row)], &[]);
         let mut c = cfg(&stub);
         c.cli_db_file = Some(p.clone());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.kind(), AuthKind::ExternalIdp);
         let creds = store.credentials().unwrap();
         assert_eq!(creds.access_token, "at-new");
@@ -1801,18 +769,18 @@ mod tests {
         c.sso_oidc_url = None;
         // Without KIRO_SSO_OIDC_URL the OIDC host is built from the SSO region; the stub acts
         // as the proxy (VPN_PROXY_URL) so the host can be seen without leaving the machine.
-        c.vpn_proxy_url = Some(stub.url.clone());
-        let store = TokenStore::from_config(&c).unwrap();
+        c.net.vpn_proxy_url = Some(stub.url.clone());
+        let store = single(&c).unwrap();
         assert_eq!(store.kind(), AuthKind::BuilderId);
         assert!(store.credentials().is_err());
         let connect = &stub.requests()[0];
         assert_eq!(connect.method, "CONNECT");
         assert_eq!(connect.path, "oidc.eu-west-1.amazonaws.com:443");
 
-        c.vpn_proxy_url = None;
+        c.net.vpn_proxy_url = None;
         let mut c2 = c.clone();
         c2.sso_oidc_url = Some(format!("{}/token", stub.url));
-        let store = TokenStore::from_config(&c2).unwrap();
+        let store = single(&c2).unwrap();
         let creds = store.credentials().unwrap();
         assert_eq!(
             creds.profile_arn, None,
@@ -1832,7 +800,7 @@ mod tests {
 
         let mut c3 = c2.clone();
         c3.builder_id_profile_arn = Some(SOCIAL_ARN.into());
-        let store = TokenStore::from_config(&c3).unwrap();
+        let store = single(&c3).unwrap();
         assert_eq!(
             store.credentials().unwrap().profile_arn.as_deref(),
             Some(SOCIAL_ARN)
@@ -1855,11 +823,11 @@ mod tests {
         );
         let mut c = file_config(&stub, &p);
         c.profile_arn = Some(OTHER_ARN.into());
-        let creds = TokenStore::from_config(&c).unwrap().credentials().unwrap();
+        let creds = single(&c).unwrap().credentials().unwrap();
         assert_eq!(creds.profile_arn.as_deref(), Some(OTHER_ARN));
 
         c.profile_arn = None;
-        let creds = TokenStore::from_config(&c).unwrap().credentials().unwrap();
+        let creds = single(&c).unwrap().credentials().unwrap();
         assert_eq!(creds.profile_arn.as_deref(), Some(own));
         assert_eq!(creds.api_region, "eu-central-1");
 
@@ -1867,7 +835,7 @@ mod tests {
             "noarn.json",
             &format!(r#"{{"refreshToken":"rt","expiresAt":"{}"}}"#, iso_in(-5)),
         );
-        let creds = TokenStore::from_config(&file_config(&stub, &q))
+        let creds = single(&file_config(&stub, &q))
             .unwrap()
             .credentials()
             .unwrap();
@@ -1881,18 +849,18 @@ mod tests {
     fn placeholder_profile_arn_in_the_file_stops_start_up_with_advice() {
         let dir = TempDir::new("placeholder");
         let p = dir.file(
-            "t.json",
-            r#"{"refreshToken":"rt","profileArn":"arn:aws:codewhisperer:us-east-1:638616132270:profile/AAAACCCCXXXX"}"#,
-        );
-        let mut c = Config::defaults();
+                "t.json",
+                r#"{"refreshToken":"rt","profileArn":"arn:aws:codewhisperer:us-east-1:638616132270:profile/AAAACCCCXXXX"}"#,
+            );
+        let mut c = AuthSettings::defaults();
         c.creds_file = Some(p.clone());
-        let e = TokenStore::from_config(&c).unwrap_err();
+        let e = single(&c).unwrap_err();
         assert!(matches!(e, Error::Config(_)));
         assert!(e.to_string().contains("PROFILE_ARN"), "{e}");
         assert!(e.to_string().contains("t.json"), "{e}");
         // An explicit PROFILE_ARN overrides the file's bad one.
         c.profile_arn = Some(OTHER_ARN.into());
-        assert!(TokenStore::from_config(&c).is_ok());
+        assert!(single(&c).is_ok());
     }
 
     #[test]
@@ -1902,10 +870,7 @@ mod tests {
         ));
         let mut c = cfg(&stub);
         c.refresh_token = Some("rt".into());
-        let e = TokenStore::from_config(&c)
-            .unwrap()
-            .credentials()
-            .unwrap_err();
+        let e = single(&c).unwrap().credentials().unwrap_err();
         assert!(e.to_string().contains("PROFILE_ARN"), "{e}");
     }
 
@@ -1926,13 +891,13 @@ mod tests {
         c.cli_db_file = Some(db);
         c.creds_file = Some(file.clone());
         c.refresh_token = Some("rt-env".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.status()["source"], "kiro_cli_db");
         assert_eq!(store.credentials().unwrap().access_token, "at-old");
 
         // The file lacks refreshToken: REFRESH_TOKEN from the environment is used for it.
         c.cli_db_file = None;
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         assert_eq!(store.status()["source"], "creds_file");
         assert_eq!(store.credentials().unwrap().access_token, "at-new");
         let body: Value = serde_json::from_str(&stub.requests()[0].body).unwrap();
@@ -1947,12 +912,12 @@ mod tests {
         let dir = TempDir::new("mid");
         let p = ide_file(&dir, "at", "rt", &iso_in(-5));
         let c = file_config(&stub, &p);
-        let a = TokenStore::from_config(&c).unwrap();
+        let a = single(&c).unwrap();
         let before = a.machine_id().to_string();
         assert_eq!(before.len(), 64);
         assert!(before.chars().all(|ch| ch.is_ascii_hexdigit()));
         a.credentials().unwrap(); // rotates the refresh token in the file
-        let b = TokenStore::from_config(&c).unwrap();
+        let b = single(&c).unwrap();
         assert_eq!(
             b.machine_id(),
             before,
@@ -1963,9 +928,7 @@ mod tests {
         let dir2 = TempDir::new("mid2");
         let other = ide_file(&dir2, "at", "rt", &iso_in(-5));
         assert_ne!(
-            TokenStore::from_config(&file_config(&stub, &other))
-                .unwrap()
-                .machine_id(),
+            single(&file_config(&stub, &other)).unwrap().machine_id(),
             before
         );
 
@@ -1977,7 +940,7 @@ mod tests {
             proxy: None,
             machine_id: Some("0123456789ABCDEF0123456789abcdef".into()),
         };
-        let s = TokenStore::new(spec, &c).unwrap();
+        let s = TokenStore::new(spec, &Arc::new(c.clone())).unwrap();
         assert_eq!(
             s.machine_id(),
             "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -1996,7 +959,7 @@ mod tests {
             proxy: None,
             machine_id: None,
         };
-        let store = TokenStore::new(spec, &c).unwrap();
+        let store = TokenStore::new(spec, &Arc::new(c.clone())).unwrap();
         assert_eq!(store.credentials().unwrap().api_region, "eu-central-1");
         assert_eq!(store.name(), "eu");
         assert!(store.source_label().contains("account 'eu'"));
@@ -2018,14 +981,14 @@ mod tests {
         });
         let dir = TempDir::new("timer");
         let later = ide_file(&dir, "at", "rt", &iso_in(2000));
-        let store = TokenStore::from_config(&file_config(&stub, &later)).unwrap();
+        let store = single(&file_config(&stub, &later)).unwrap();
         // Not due yet: sleeps, at most a minute at a time.
         let wait = store.timer_tick();
         assert!(wait > Duration::ZERO && wait <= MAX_TIMER_SLEEP, "{wait:?}");
         assert!(stub.requests().is_empty());
 
         let p = ide_file(&dir, "at-2", "rt", &iso_in(300));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         fail.store(true, Ordering::SeqCst);
         let mut waits = Vec::new();
         for _ in 0..3 {
@@ -2058,7 +1021,7 @@ mod tests {
         ));
         let dir = TempDir::new("bg");
         let p = ide_file(&dir, "at", "rt", &iso_in(100));
-        let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+        let store = single(&file_config(&stub, &p)).unwrap();
         store.start_timer();
         store.start_timer(); // idempotent: still one thread
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -2077,7 +1040,7 @@ mod tests {
         let stub = Stub::start(|_| (401, r#"{"message":"bad token SECRETRT"}"#.into()));
         let mut c = cfg(&stub);
         c.refresh_token = Some("SECRETRT".into());
-        let store = TokenStore::from_config(&c).unwrap();
+        let store = single(&c).unwrap();
         let _ = store.credentials();
         let text = format!("{} {:?}", store.status(), store);
         assert!(!text.contains("SECRETRT"), "{text}");
@@ -2089,7 +1052,7 @@ mod tests {
             machine_id: "m".into(),
         };
         assert!(!format!("{creds:?}").contains("SECRETAT"));
-        let spec = LoginSpec::from_config(&c).unwrap();
+        let spec = LoginSpec::single(&c).unwrap();
         assert!(!format!("{spec:?}").contains("SECRETRT"));
     }
 
@@ -2103,7 +1066,7 @@ mod tests {
                 None => r#"{"accessToken":"a","refreshToken":"r"}"#.to_string(),
             };
             let p = dir.file("e.json", &text);
-            let store = TokenStore::from_config(&file_config(&stub, &p)).unwrap();
+            let store = single(&file_config(&stub, &p)).unwrap();
             let st = store.lock_state();
             let now = now_ms();
             assert_eq!(store.is_fresh(&st, now), fresh, "{expires:?}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::AuthSettings;
 use crate::error::Error;
 use crate::util::percent_encode;
 
@@ -49,7 +49,7 @@ impl fmt::Debug for Refreshed {
 }
 
 /// `KIRO_DESKTOP_AUTH_URL`, else `https://prod.{region}.auth.desktop.kiro.dev/refreshToken`.
-pub fn desktop_url(config: &Config, region: &str) -> String {
+pub fn desktop_url(config: &AuthSettings, region: &str) -> String {
     config
         .desktop_auth_url
         .clone()
@@ -57,7 +57,7 @@ pub fn desktop_url(config: &Config, region: &str) -> String {
 }
 
 /// `KIRO_SSO_OIDC_URL`, else `https://oidc.{sso_region}.amazonaws.com/token`.
-pub fn oidc_url(config: &Config, sso_region: &str) -> String {
+pub fn oidc_url(config: &AuthSettings, sso_region: &str) -> String {
     config
         .sso_oidc_url
         .clone()
@@ -319,12 +319,12 @@ mod tests {
     use crate::auth::test_stub::Stub;
 
     fn agent() -> ureq::Agent {
-        crate::net::agent(&Config::defaults(), None).unwrap()
+        crate::net::agent(&AuthSettings::defaults().net, None).unwrap()
     }
 
     #[test]
     fn default_urls_follow_the_regions() {
-        let c = Config::defaults();
+        let c = AuthSettings::defaults();
         assert_eq!(
             desktop_url(&c, "us-east-1"),
             "https://prod.us-east-1.auth.desktop.kiro.dev/refreshToken"
@@ -337,7 +337,7 @@ mod tests {
             c.management_base("eu-central-1"),
             "https://management.eu-central-1.kiro.dev"
         );
-        let mut c = Config::defaults();
+        let mut c = AuthSettings::defaults();
         c.sso_oidc_url = Some("http://127.0.0.1:9/oidc".into());
         assert_eq!(oidc_url(&c, "eu-west-1"), "http://127.0.0.1:9/oidc");
     }

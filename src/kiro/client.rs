@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::auth::{AuthKind, Credentials, TokenStore};
-use crate::config::{ClientProfile, Config};
+use crate::config::{ClientProfile, UpstreamSettings};
 use crate::error::Error;
 use crate::kiro::discovery::{self, VersionMode};
 use crate::kiro::identity::{self, CallShape};
@@ -72,12 +72,17 @@ pub struct GenerateParams<'a> {
 
 /// The Kiro API client. Cheap to share between workers (`&KiroClient`).
 pub struct KiroClient {
-    config: std::sync::Arc<Config>,
+    config: UpstreamSettings,
 }
 
 impl KiroClient {
-    pub fn new(config: std::sync::Arc<Config>) -> KiroClient {
+    pub fn new(config: UpstreamSettings) -> KiroClient {
         KiroClient { config }
+    }
+
+    /// The settings the client was built with (for the other Kiro calls: search, models).
+    pub fn settings(&self) -> &UpstreamSettings {
+        &self.config
     }
 
     /// Open a reply: retries, refresh on 403, fallback, first-token timeout. Returns when Kiro's
@@ -88,7 +93,7 @@ impl KiroClient {
         agent: &ureq::Agent,
         params: &GenerateParams,
     ) -> Result<Upstream, Error> {
-        let cfg = &*self.config;
+        let cfg = &self.config;
         let mut run = Run {
             max: cfg.max_retries.max(1),
             fallen_back: false,
@@ -148,7 +153,7 @@ impl KiroClient {
         store: &TokenStore,
         params: &GenerateParams,
     ) -> Result<Step, Error> {
-        let cfg = &*self.config;
+        let cfg = &self.config;
         match failure {
             Failure::Final(e) => Err(e),
             Failure::VersionRefused { message } => self.version_refused(run, sent, message),
@@ -215,7 +220,7 @@ impl KiroClient {
     /// Kiro refused the client version: with discovery on, look for a newer version at once and
     /// send the request once more if there is one; otherwise say what to do.
     fn version_refused(&self, run: &mut Run, sent: &Sent, message: String) -> Result<Step, Error> {
-        let cfg = &*self.config;
+        let cfg = &self.config;
         let cli = sent.profile == ClientProfile::Cli;
         if !cli && !run.rediscovered && cfg.ide_version.mode() == VersionMode::Auto {
             run.rediscovered = true;
@@ -262,7 +267,7 @@ impl KiroClient {
         params: &GenerateParams,
         account: &str,
     ) -> Result<Upstream, Failure> {
-        let cfg = &*self.config;
+        let cfg = &self.config;
         let sent = match self.send(agent, shape, creds, body) {
             // Kiro closes connections that sat idle; a pooled one can die just as it is reused.
             // Nothing was answered, so the request goes once more on a fresh connection (a new
@@ -373,10 +378,10 @@ impl KiroClient {
 
 /// The longest a single read of Kiro's reply blocks: the first-token timeout, cut into equal
 /// steps of at most 15 s (the keep-alive period), so that waits measured in reads end on time.
-fn read_tick(cfg: &Config) -> Duration {
+fn read_tick(cfg: &UpstreamSettings) -> Duration {
     let first = cfg
         .first_token_timeout
-        .min(cfg.streaming_read_timeout)
+        .min(cfg.net.streaming_read_timeout)
         .max(Duration::from_millis(10));
     let steps = first.as_secs_f64() / 15.0;
     first.div_f64(steps.ceil().max(1.0))

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::config::{version_at_least, Config, MIN_IDE_VERSION};
+use crate::config::{version_at_least, UpstreamSettings, MIN_IDE_VERSION};
 
 /// The IDE version compiled in: what peers sent in late 2026 (`docs/kiro-wire.md#identity`).
 pub const COMPILED_IDE_VERSION: &str = "1.1.70";
@@ -167,12 +167,12 @@ pub fn parse_manifest(text: &str) -> Option<String> {
         .filter(|v| is_version(v))
 }
 
-fn cache_path(config: &Config) -> PathBuf {
+fn cache_path(config: &UpstreamSettings) -> PathBuf {
     config.state_dir.join(CACHE_FILE)
 }
 
 /// The version cached by an earlier run, taken when newer than the current one.
-pub fn load_cached(config: &Config) {
+pub fn load_cached(config: &UpstreamSettings) {
     if config.ide_version.mode() != VersionMode::Auto {
         return;
     }
@@ -194,8 +194,8 @@ fn store_cached(path: &Path, version: &str) {
 }
 
 /// Read the manifest once. `Ok(true)` when a newer version was found (and is now in use).
-pub fn discover(config: &Config) -> Result<bool, String> {
-    let agent = crate::net::agent(config, None).map_err(|e| e.to_string())?;
+pub fn discover(config: &UpstreamSettings) -> Result<bool, String> {
+    let agent = crate::net::agent(&config.net, None).map_err(|e| e.to_string())?;
     let resp = agent
         .get(&config.update_url)
         .config()
@@ -232,7 +232,7 @@ pub fn discover(config: &Config) -> Result<bool, String> {
 
 /// At start-up and every 12 hours, on a thread of its own: the cached version, then the
 /// manifest. A failure is logged once until discovery works again.
-pub fn spawn(config: Arc<Config>) {
+pub fn spawn(config: UpstreamSettings) {
     if config.ide_version.mode() != VersionMode::Auto {
         return;
     }

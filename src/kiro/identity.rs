@@ -3,7 +3,7 @@
 //! body is the worst option, so nothing outside this module picks a header value.
 
 use crate::auth::{AuthKind, Credentials};
-use crate::config::{ClientProfile, Config};
+use crate::config::{ClientProfile, UpstreamSettings};
 use crate::util::uuid_v4;
 
 /// How one generate call is made.
@@ -22,7 +22,7 @@ pub struct CallShape {
 
 /// The profile actually used for a login: API keys, and Builder ID without a profile ARN, speak
 /// the kiro-cli shape (`docs/kiro-wire.md#identity`); everything else uses the configured profile.
-pub fn effective_profile(config: &Config, creds: &Credentials) -> ClientProfile {
+pub fn effective_profile(config: &UpstreamSettings, creds: &Credentials) -> ClientProfile {
     match (config.client_profile, creds.kind) {
         (ClientProfile::IdeLegacy, _) => ClientProfile::IdeLegacy,
         (_, AuthKind::ApiKey) => ClientProfile::Cli,
@@ -32,7 +32,7 @@ pub fn effective_profile(config: &Config, creds: &Credentials) -> ClientProfile 
 }
 
 /// Base URL of the inference host for a profile (KIRO_API_URL wins for every profile).
-pub fn api_base(config: &Config, profile: ClientProfile, region: &str) -> String {
+pub fn api_base(config: &UpstreamSettings, profile: ClientProfile, region: &str) -> String {
     if let Some(u) = &config.api_url {
         return u.clone();
     }
@@ -53,7 +53,11 @@ pub fn token_type_header(kind: AuthKind) -> Option<(&'static str, &'static str)>
 }
 
 /// The User-Agent pair (`user-agent`, `x-amz-user-agent`) of a profile's generate call.
-pub fn user_agents(config: &Config, profile: ClientProfile, machine_id: &str) -> (String, String) {
+pub fn user_agents(
+    config: &UpstreamSettings,
+    profile: ClientProfile,
+    machine_id: &str,
+) -> (String, String) {
     let v = config.ide_version.get();
     match profile {
         ClientProfile::IdeRuntime => (
@@ -77,7 +81,7 @@ pub fn user_agents(config: &Config, profile: ClientProfile, machine_id: &str) ->
 /// The pair of the management (control-plane) calls: the IDE names its bearer-token control
 /// plane client and sends no `KAS/` suffix there (`docs/kiro-wire.md#identity`).
 pub fn control_plane_agents(
-    config: &Config,
+    config: &UpstreamSettings,
     profile: ClientProfile,
     machine_id: &str,
 ) -> (String, String) {
@@ -95,11 +99,11 @@ pub fn control_plane_agents(
 }
 
 /// The User-Agent of the desktop token refresh: the IDE sends its bare product tag there.
-pub fn refresh_user_agent(config: &Config, machine_id: &str) -> String {
+pub fn refresh_user_agent(config: &UpstreamSettings, machine_id: &str) -> String {
     format!("KiroIDE-{}-{machine_id}", config.ide_version)
 }
 
-fn cli_user_agents(config: &Config) -> (String, String) {
+fn cli_user_agents(config: &UpstreamSettings) -> (String, String) {
     let os = config.os_tag.split('#').next().unwrap_or("linux");
     let ua = format!(
         "aws-sdk-rust/1.3.15 ua/2.1 api/codewhispererstreaming/0.1.17975 os/{os} lang/rust/1.92.0 md/appVersion-{} m/F app/AmazonQ-For-CLI",
@@ -110,7 +114,7 @@ fn cli_user_agents(config: &Config) -> (String, String) {
 
 /// The full call shape for one attempt (`attempt` counts from 1).
 pub fn call_shape(
-    config: &Config,
+    config: &UpstreamSettings,
     profile: ClientProfile,
     creds: &Credentials,
     attempt: u32,
@@ -199,7 +203,7 @@ mod tests {
 
     #[test]
     fn runtime_profile_uses_aws_json_and_kiro_runtime_target() {
-        let c = Config::defaults();
+        let c = UpstreamSettings::defaults();
         let s = call_shape(
             &c,
             ClientProfile::IdeRuntime,
@@ -234,7 +238,7 @@ mod tests {
 
     #[test]
     fn api_keys_speak_the_cli_shape_with_token_type() {
-        let c = Config::defaults();
+        let c = UpstreamSettings::defaults();
         let cr = creds(AuthKind::ApiKey, None);
         let p = effective_profile(&c, &cr);
         assert_eq!(p, ClientProfile::Cli);
@@ -249,7 +253,7 @@ mod tests {
 
     #[test]
     fn external_idp_carries_token_type_and_idc_does_not() {
-        let c = Config::defaults();
+        let c = UpstreamSettings::defaults();
         let s = call_shape(
             &c,
             ClientProfile::IdeRuntime,
@@ -270,7 +274,7 @@ mod tests {
 
     #[test]
     fn legacy_profile_posts_json_to_the_q_host() {
-        let c = Config::defaults();
+        let c = UpstreamSettings::defaults();
         let s = call_shape(
             &c,
             ClientProfile::IdeLegacy,
@@ -289,7 +293,7 @@ mod tests {
 
     #[test]
     fn api_url_overrides_every_profile() {
-        let mut c = Config::defaults();
+        let mut c = UpstreamSettings::defaults();
         c.api_url = Some("http://127.0.0.1:9".into());
         let cr = creds(AuthKind::Social, None);
         assert_eq!(

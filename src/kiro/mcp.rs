@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::{Credentials, TokenStore};
-use crate::config::Config;
+use crate::config::UpstreamSettings;
 use crate::kiro::identity;
 use crate::util::{civil_date, parse_iso8601, uuid_v4};
 use crate::websearch::{SearchError, SearchFailure, SearchHit, TOOL_NAME};
@@ -128,7 +128,7 @@ pub struct SearchCall<'a> {
 
 /// Run one search with this account. A 403 refreshes the token and tries once more.
 pub fn search(
-    config: &Config,
+    config: &UpstreamSettings,
     store: &TokenStore,
     agent: &ureq::Agent,
     call: SearchCall<'_>,
@@ -148,7 +148,7 @@ pub fn search(
 /// The argument names Kiro's `web_search` tool declares (`tools/list`), to know whether domain
 /// filters can be passed on. `None` when the tool is not listed.
 pub fn tool_arguments(
-    config: &Config,
+    config: &UpstreamSettings,
     store: &TokenStore,
     agent: &ureq::Agent,
 ) -> Result<Option<Vec<String>>, SearchError> {
@@ -167,7 +167,7 @@ pub fn tool_arguments(
 }
 
 fn rpc<P: Serialize, R: for<'de> Deserialize<'de>>(
-    config: &Config,
+    config: &UpstreamSettings,
     store: &TokenStore,
     agent: &ureq::Agent,
     method: &'static str,
@@ -207,7 +207,7 @@ enum Posted {
 
 /// One POST to `/mcp`; the body text of a 200.
 fn post(
-    config: &Config,
+    config: &UpstreamSettings,
     agent: &ureq::Agent,
     creds: &Credentials,
     body: &[u8],

@@ -7,7 +7,7 @@ use std::io::Read;
 use serde_json::{json, Value};
 
 use crate::auth::{Credentials, TokenStore};
-use crate::config::{ClientProfile, Config};
+use crate::config::{ClientProfile, UpstreamSettings};
 use crate::error::Error;
 use crate::kiro::identity;
 use crate::kiro::models::{parse_models_page, ModelInfo};
@@ -32,7 +32,7 @@ struct Ask<'a> {
 
 /// Every model Kiro lists for this login: the control-plane form, else the REST form.
 pub fn list_models(
-    config: &Config,
+    config: &UpstreamSettings,
     store: &TokenStore,
     agent: &ureq::Agent,
 ) -> Result<Vec<ModelInfo>, Error> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::UpstreamSettings;
 use crate::error::Error;
 
 /// Reasons that mean the plan's quota is spent: retrying cannot help (`docs/kiro-wire.md#errors`).
@@ -57,7 +57,7 @@ pub(crate) fn exception_status(kind: &str) -> u16 {
     }
 }
 
-pub(crate) fn first_token_timeout(cfg: &Config) -> Failure {
+pub(crate) fn first_token_timeout(cfg: &UpstreamSettings) -> Failure {
     Failure::Retry {
         error: Error::FirstTokenTimeout {
             seconds: cfg.first_token_timeout.as_secs_f64(),

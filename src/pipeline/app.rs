@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::auth::accounts::Pool;
-use crate::config::Config;
+use crate::config::{AuthSettings, Config, UpstreamSettings};
 use crate::conversation::Conversation;
 use crate::conversation::Outcome;
 use crate::debug::DebugCapture;
@@ -57,13 +57,13 @@ impl App {
     /// Build the shared state from the configuration (loads the login; no network).
     pub fn new(config: Config) -> Result<App, Error> {
         let config = Arc::new(config);
-        let pool = Pool::from_config(&config)?;
+        let pool = Pool::new(&Arc::new(AuthSettings::from_config(&config)))?;
         let keys = Keys::load(config.keys_file.as_deref(), config.proxy_api_key.as_deref())?;
         let usage = Usage::open(&config.state_dir.join("usage.sqlite"), now_unix_millis());
         Ok(App {
             keys,
             usage: Arc::new(usage),
-            client: KiroClient::new(config.clone()),
+            client: KiroClient::new(UpstreamSettings::from_config(&config)),
             pool,
             models: ModelCatalog::new(),
             tokens: Calibration::default(),

@@ -346,7 +346,7 @@ fn takes_domains(app: &App, account: Option<&Account>, ws: &WebSearchRequest) ->
         return false;
     }
     let Some(a) = account else { return false };
-    match mcp::tool_arguments(&app.config, &a.store, &a.agent) {
+    match mcp::tool_arguments(app.client.settings(), &a.store, &a.agent) {
         Ok(Some(args)) => args.iter().any(|n| n == "allowed_domains"),
         Ok(None) => false,
         Err(e) => {
@@ -380,7 +380,7 @@ fn run_search(
             none
         },
     };
-    match mcp::search(&app.config, &a.store, &a.agent, call) {
+    match mcp::search(app.client.settings(), &a.store, &a.agent, call) {
         Ok(found) => {
             let kept = ws.filter(found);
             log::info!("web search: {} result(s) kept", kept.len());
