@@ -64,7 +64,7 @@ impl DebugCapture {
         }
     }
 
-    pub fn kiro_request(&mut self, body: &Value) {
+    pub fn kiro_request(&mut self, body: &impl serde::Serialize) {
         if self.enabled() {
             self.kiro_body = serde_json::to_vec_pretty(body).ok();
         }

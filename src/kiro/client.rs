@@ -10,14 +10,14 @@
 use std::io::Read;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::auth::{AuthKind, Credentials, TokenStore};
 use crate::config::{ClientProfile, UpstreamSettings};
 use crate::error::Error;
 use crate::kiro::discovery::{self, VersionMode};
 use crate::kiro::identity::{self, CallShape};
 use crate::kiro::models::ModelInfo;
+use crate::kiro::payload::BuiltPayload;
+use crate::kiro::wire::AttemptShape;
 use crate::metrics::RetryReason;
 use crate::util::random_u64;
 
@@ -62,8 +62,8 @@ struct Sent<'a> {
 
 /// Parameters of one generate call that do not depend on the attempt.
 pub struct GenerateParams<'a> {
-    /// The Kiro body from `kiro::payload`, without profileArn.
-    pub body: &'a Value,
+    /// The request from `kiro::payload`, rendered for each attempt.
+    pub payload: &'a BuiltPayload,
     /// Keep the raw stream for the debug log.
     pub capture_raw: bool,
     /// Return a 429 at once instead of retrying (another account can take the request).
@@ -112,11 +112,7 @@ impl KiroClient {
             }
             let shape = identity::call_shape(cfg, profile, &creds, attempt, run.max);
             let sent_version = cfg.ide_version.get();
-            let body = if run.strip_signatures {
-                adapt_body(&without_history_reasoning(params.body), &shape, &creds)
-            } else {
-                adapt_body(params.body, &shape, &creds)
-            };
+            let body = attempt_body(params.payload, &shape, &creds, !run.strip_signatures);
             crate::metrics::global().upstream_attempt();
             let failure = match self.attempt(agent, &shape, &creds, &body, params, store.name()) {
                 Ok(up) => {
@@ -394,66 +390,27 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
     Duration::from_secs_f64((exp * (1.0 + jitter)).min(30.0))
 }
 
-/// Put the per-attempt parts into the body: origin, runtime fields, profileArn.
-fn adapt_body(body: &Value, shape: &CallShape, creds: &Credentials) -> Vec<u8> {
-    let mut body = body.clone();
-    if let Some(state) = body.get_mut("conversationState") {
-        let set_origin = |m: &mut Value| {
-            if let Some(u) = m.get_mut("userInputMessage").and_then(Value::as_object_mut) {
-                u.insert("origin".into(), Value::String(shape.origin.into()));
-            }
-        };
-        if let Some(cur) = state.get_mut("currentMessage") {
-            set_origin(cur);
-        }
-        if let Some(history) = state.get_mut("history").and_then(Value::as_array_mut) {
-            history.iter_mut().for_each(set_origin);
-        }
-        if let Some(obj) = state.as_object_mut() {
-            if shape.runtime_body {
-                if let Some(id) = obj.get("conversationId").cloned() {
-                    obj.insert("rootConversationId".into(), id);
-                }
-            } else {
-                obj.remove("rootConversationId");
-            }
-        }
-    }
-    if let Some(obj) = body.as_object_mut() {
-        if shape.runtime_body {
-            obj.insert("agentMode".into(), Value::String("vibe".into()));
-        } else {
-            obj.remove("agentMode");
-        }
-        match &creds.profile_arn {
-            Some(arn) if creds.kind != AuthKind::ApiKey => {
-                obj.insert("profileArn".into(), Value::String(arn.clone()));
-            }
-            _ => {
-                obj.remove("profileArn");
-            }
-        }
-    }
-    serde_json::to_vec(&body).unwrap_or_default()
-}
-
-/// The body without the reasoning of earlier assistant turns (signatures and all).
-fn without_history_reasoning(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(history) = body
-        .pointer_mut("/conversationState/history")
-        .and_then(Value::as_array_mut)
-    {
-        for turn in history {
-            if let Some(m) = turn
-                .get_mut("assistantResponseMessage")
-                .and_then(Value::as_object_mut)
-            {
-                m.remove("reasoningContent");
-            }
-        }
-    }
-    body
+/// The body of one attempt: the prepared request rendered with this attempt's origin, runtime
+/// members and profile ARN (API keys never send one; `docs/kiro-wire.md#profile-arn`).
+///
+/// `replay_reasoning: false` leaves the history's reasoning (and its signatures) out, for the one
+/// retry after Kiro refused a signature (`docs/kiro-wire.md#errors`).
+fn attempt_body(
+    payload: &BuiltPayload,
+    shape: &CallShape,
+    creds: &Credentials,
+    replay_reasoning: bool,
+) -> Vec<u8> {
+    let profile_arn = creds
+        .profile_arn
+        .as_deref()
+        .filter(|_| creds.kind != AuthKind::ApiKey);
+    payload.to_bytes(&AttemptShape {
+        origin: shape.origin,
+        runtime_body: shape.runtime_body,
+        profile_arn,
+        replay_reasoning,
+    })
 }
 
 #[cfg(test)]

@@ -4,9 +4,15 @@
 //! may be bare (`{"content":…}`) or wrapped under the event name (`{"assistantResponseEvent":{…}}`).
 //! No I/O here, and no knowledge of any client format.
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::kiro::eventstream::Frame;
+use crate::kiro::wire::{
+    ContextUsagePayload, ErrorPayload, MetadataPayload, MeteringPayload, ReasoningPayload,
+    TextPayload, TokenUsagePayload, ToolUsePayload,
+};
 
 /// A `toolUseEvent`'s `input`: a fragment of JSON text, or a whole object.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +84,6 @@ impl std::fmt::Display for EventError {
 
 impl std::error::Error for EventError {}
 
-type Object = serde_json::Map<String, Value>;
-
 /// Turn one frame into an event.
 ///
 /// `:message-type` picks the family (missing means `event`); for events, `:event-type` picks the
@@ -103,25 +107,29 @@ pub fn decode_event(frame: &Frame) -> Result<KiroEvent, EventError> {
 
 fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
     match name {
-        "assistantResponseEvent" | "codeEvent" => text_event(name, &event_body(name, text)?),
-        "toolUseEvent" => Ok(tool_use_event(&event_body(name, text)?)),
-        "reasoningContentEvent" => Ok(reasoning_event(&event_body(name, text)?)),
+        "assistantResponseEvent" | "codeEvent" => text_event(name, payload(name, text)?),
+        "toolUseEvent" => Ok(tool_use_event(payload(name, text)?)),
+        "reasoningContentEvent" => Ok(reasoning_event(payload(name, text)?)),
         "meteringEvent" => {
-            number_event(name, &event_body(name, text)?, "usage", KiroEvent::Metering)
+            let p: MeteringPayload = payload(name, text)?;
+            number_event(name, "usage", p.usage, KiroEvent::Metering)
         }
-        "contextUsageEvent" => number_event(
-            name,
-            &event_body(name, text)?,
-            "contextUsagePercentage",
-            KiroEvent::ContextUsage,
-        ),
-        "metadataEvent" | "messageMetadataEvent" => Ok(metadata_event(&event_body(name, text)?)),
+        "contextUsageEvent" => {
+            let p: ContextUsagePayload = payload(name, text)?;
+            number_event(
+                name,
+                "contextUsagePercentage",
+                p.context_usage_percentage,
+                KiroEvent::ContextUsage,
+            )
+        }
+        "metadataEvent" | "messageMetadataEvent" => Ok(metadata_event(payload(name, text)?)),
         "invalidStateEvent" => {
-            let body = event_body(name, text)?;
+            let p: ErrorPayload = payload(name, text)?;
             Ok(KiroEvent::Exception {
                 kind: name.to_string(),
-                message: message_of(&body).unwrap_or_else(|| fallback_message(text, name)),
-                reason: string_field(&body, "reason"),
+                message: message_of(&p).unwrap_or_else(|| fallback_message(text, name)),
+                reason: as_string(p.reason),
             })
         }
         // followupPromptEvent and whatever Kiro adds next.
@@ -129,98 +137,118 @@ fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
     }
 }
 
-/// The event's JSON object, unwrapped if it came as `{"<event name>": {…}}`.
-/// An empty payload counts as `{}`.
-fn event_body(name: &str, text: &str) -> Result<Object, EventError> {
+/// The event's payload, unwrapped if it came as `{"<event name>": {…}}`. An empty payload counts
+/// as `{}`.
+///
+/// Bare payloads, the usual case, are read straight into `T`. Only a payload that mentions the
+/// event's name goes through a JSON tree, to look for the wrapper.
+fn payload<T: DeserializeOwned + Default>(name: &str, text: &str) -> Result<T, EventError> {
     if text.trim().is_empty() {
-        return Ok(Object::new());
+        return Ok(T::default());
     }
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| EventError(format!("{name} payload is not JSON: {e}")))?;
+    if !text.contains(&format!("\"{name}\"")) {
+        return serde_json::from_str(text).map_err(|e| payload_error(name, &e));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| payload_error(name, &e))?;
     let Value::Object(mut body) = value else {
         return Err(EventError(format!("{name} payload is not a JSON object")));
     };
-    match body.remove(name) {
-        Some(Value::Object(inner)) => Ok(inner),
+    let inner = match body.remove(name) {
+        Some(Value::Object(inner)) => Value::Object(inner),
         Some(other) => {
             body.insert(name.to_string(), other);
-            Ok(body)
+            Value::Object(body)
         }
-        None => Ok(body),
+        None => Value::Object(body),
+    };
+    T::deserialize(inner).map_err(|e| payload_error(name, &e))
+}
+
+fn payload_error(name: &str, e: &serde_json::Error) -> EventError {
+    // Every field is read as any JSON value, so a data error can only be a payload that is
+    // not an object.
+    if e.is_data() {
+        EventError(format!("{name} payload is not a JSON object"))
+    } else {
+        EventError(format!("{name} payload is not JSON: {e}"))
     }
 }
 
-fn text_event(name: &str, body: &Object) -> Result<KiroEvent, EventError> {
+fn text_event(name: &str, p: TextPayload) -> Result<KiroEvent, EventError> {
     // A content event that carries a follow-up prompt is a suggestion for the user's next
     // message, not part of the answer.
-    if truthy(body.get("followupPrompt")) {
+    if truthy(p.followup_prompt.as_ref()) {
         return Ok(KiroEvent::Ignored(name.to_string()));
     }
-    match body.get("content") {
+    match p.content {
         None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
-        Some(Value::String(content)) => Ok(KiroEvent::Text(content.clone())),
+        Some(Value::String(content)) => Ok(KiroEvent::Text(content)),
         Some(_) => Err(EventError(format!("{name}.content is not a string"))),
     }
 }
 
-fn tool_use_event(body: &Object) -> KiroEvent {
-    let input = match body.get("input") {
+fn tool_use_event(p: ToolUsePayload) -> KiroEvent {
+    let input = match p.input {
         None | Some(Value::Null) => None,
-        Some(Value::String(fragment)) => Some(ToolInput::Fragment(fragment.clone())),
-        Some(other) => Some(ToolInput::Object(other.clone())),
+        Some(Value::String(fragment)) => Some(ToolInput::Fragment(fragment)),
+        Some(other) => Some(ToolInput::Object(other)),
     };
     KiroEvent::ToolUse {
         // Missing ids stay empty: the relay keys calls by id and decides what to do.
-        id: string_field(body, "toolUseId").unwrap_or_default(),
-        name: string_field(body, "name").unwrap_or_default(),
+        id: as_string(p.tool_use_id).unwrap_or_default(),
+        name: as_string(p.name).unwrap_or_default(),
         input,
-        stop: truthy(body.get("stop")),
+        stop: truthy(p.stop.as_ref()),
     }
 }
 
-fn reasoning_event(body: &Object) -> KiroEvent {
+fn reasoning_event(p: ReasoningPayload) -> KiroEvent {
     KiroEvent::Reasoning {
-        text: string_field(body, "text"),
-        signature: string_field(body, "signature"),
-        redacted: string_field(body, "redactedContent"),
+        text: as_string(p.text),
+        signature: as_string(p.signature),
+        redacted: as_string(p.redacted_content),
     }
 }
 
-/// An event whose value is one number under `key`.
+/// An event whose value is one number, `key` in the payload.
 fn number_event(
     name: &str,
-    body: &Object,
     key: &str,
+    value: Option<Value>,
     make: fn(f64) -> KiroEvent,
 ) -> Result<KiroEvent, EventError> {
-    match body.get(key) {
+    match value {
         None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
-        Some(value) => number(value)
+        Some(value) => number(&value)
             .map(make)
             .ok_or_else(|| EventError(format!("{name}.{key} is not a number"))),
     }
 }
 
-fn metadata_event(body: &Object) -> KiroEvent {
-    let usage = match body.get("tokenUsage") {
-        Some(Value::Object(usage)) => Some(TokenUsage {
-            uncached_input_tokens: count(usage.get("uncachedInputTokens")),
-            cache_read_input_tokens: count(usage.get("cacheReadInputTokens")),
-            cache_write_input_tokens: count(usage.get("cacheWriteInputTokens")),
-            output_tokens: count(usage.get("outputTokens")),
-            total_tokens: count(usage.get("totalTokens")),
-        }),
+fn metadata_event(p: MetadataPayload) -> KiroEvent {
+    let usage = match p.token_usage {
+        Some(value @ Value::Object(_)) => {
+            TokenUsagePayload::deserialize(value)
+                .ok()
+                .map(|u| TokenUsage {
+                    uncached_input_tokens: count(u.uncached_input_tokens.as_ref()),
+                    cache_read_input_tokens: count(u.cache_read_input_tokens.as_ref()),
+                    cache_write_input_tokens: count(u.cache_write_input_tokens.as_ref()),
+                    output_tokens: count(u.output_tokens.as_ref()),
+                    total_tokens: count(u.total_tokens.as_ref()),
+                })
+        }
         _ => None,
     };
     KiroEvent::Metadata {
         usage,
-        stop_reason: string_field(body, "stopReason"),
+        stop_reason: as_string(p.stop_reason),
     }
 }
 
 /// `:message-type: exception`: `{message, reason}` with the class in `:exception-type`.
 fn exception_event(frame: &Frame, text: &str) -> KiroEvent {
-    let body = json_object(text);
+    let body = error_payload(text);
     let kind = frame
         .header_str(":exception-type")
         .map(str::to_string)
@@ -232,14 +260,14 @@ fn exception_event(frame: &Frame, text: &str) -> KiroEvent {
         .unwrap_or_else(|| fallback_message(text, &kind));
     KiroEvent::Exception {
         message,
-        reason: body.as_ref().and_then(|b| string_field(b, "reason")),
+        reason: body.and_then(|b| as_string(b.reason)),
         kind,
     }
 }
 
 /// `:message-type: error`: code and message in headers, the payload as a fallback.
 fn error_event(frame: &Frame, text: &str) -> KiroEvent {
-    let body = json_object(text);
+    let body = error_payload(text);
     let kind = frame
         .header_str(":error-code")
         .unwrap_or("error")
@@ -251,28 +279,26 @@ fn error_event(frame: &Frame, text: &str) -> KiroEvent {
         .unwrap_or_else(|| fallback_message(text, &kind));
     KiroEvent::Exception {
         message,
-        reason: body.as_ref().and_then(|b| string_field(b, "reason")),
+        reason: body.and_then(|b| as_string(b.reason)),
         kind,
     }
 }
 
-/// The payload as a JSON object, if it is one (exception payloads may be plain text).
-fn json_object(text: &str) -> Option<Object> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(body)) => Some(body),
-        _ => None,
-    }
+/// The payload as an error object, if it is one (exception payloads may be plain text).
+fn error_payload(text: &str) -> Option<ErrorPayload> {
+    serde_json::from_str(text).ok()
 }
 
 /// AWS JSON errors name their class in `__type`, e.g. `com.amazon.aws.codewhisperer#ThrottlingException`.
-fn aws_type(body: &Object) -> Option<String> {
-    let full = body.get("__type")?.as_str()?;
+fn aws_type(body: &ErrorPayload) -> Option<String> {
+    let full = body.aws_type.as_ref()?.as_str()?;
     let short = full.rsplit('#').next().unwrap_or(full);
     (!short.is_empty()).then(|| short.to_string())
 }
 
-fn message_of(body: &Object) -> Option<String> {
-    string_field(body, "message").or_else(|| string_field(body, "Message"))
+fn message_of(body: &ErrorPayload) -> Option<String> {
+    let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
+    text(&body.message).or_else(|| text(&body.message_capitalised))
 }
 
 /// The raw payload text, or the kind when the payload is empty, so a message is never blank.
@@ -285,8 +311,12 @@ fn fallback_message(text: &str, kind: &str) -> String {
     }
 }
 
-fn string_field(body: &Object, key: &str) -> Option<String> {
-    body.get(key).and_then(Value::as_str).map(str::to_string)
+/// A string field; any other JSON type counts as absent.
+fn as_string(value: Option<Value>) -> Option<String> {
+    match value {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
 }
 
 /// A JSON number, or a string holding one (finite values only).

@@ -11,4 +11,6 @@ pub mod model_list;
 pub mod models;
 pub mod payload;
 pub mod refusal;
+pub mod schema;
 pub mod upstream;
+pub mod wire;

@@ -16,6 +16,7 @@ use crate::keys::Keys;
 use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
 use crate::kiro::models::{reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
+use crate::kiro::wire::AttemptShape;
 use crate::metrics::RetryReason;
 use crate::relay::{RelayError, RelayOptions, Sink};
 use crate::tokens::Calibration;
@@ -112,8 +113,6 @@ impl App {
         };
         let opts = PayloadOptions {
             model_id: model_id.clone(),
-            origin: "AI_EDITOR".into(),
-            runtime_shape: true,
             conversation_id: uuid_v4(),
             fake_reasoning_max_tokens: fake,
             reasoning_fields: native,
@@ -152,10 +151,12 @@ impl App {
 
     /// Open the upstream reply (retries happen inside; nothing has reached the client yet).
     pub fn open(&self, prepared: &Prepared, debug: &mut DebugCapture) -> Result<Upstream, Error> {
-        debug.kiro_request(&prepared.payload.body);
+        if debug.enabled() {
+            debug.kiro_request(&prepared.payload.request(&AttemptShape::DEFAULT));
+        }
         let multi = self.pool.is_multi();
         let params = GenerateParams {
-            body: &prepared.payload.body,
+            payload: &prepared.payload,
             capture_raw: debug.wants_raw(),
             // With other accounts to move to, a throttle is not waited out on this one.
             fail_fast_on_throttle: multi,

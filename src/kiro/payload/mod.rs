@@ -1,28 +1,34 @@
-//! The neutral [`Conversation`] → Kiro's `generateAssistantResponse` request body.
+//! The neutral [`Conversation`] → Kiro's `GenerateAssistantResponse` request body.
 //!
-//! Every Kiro quirk lives here, each with a comment naming the 400 it avoids. The order of the
-//! steps follows `docs/kiro-wire.md#history`, with these deliberate
-//! differences: tool results keep their error status, tool content is checked against tool ids
-//! after adjacent messages are merged (so split tool messages still pair up), empty texts are not
-//! joined with a stray `\n`, and the finished body is measured against a byte budget (and, when
-//! asked, trimmed by whole turns) before Kiro can answer "Input is too long".
+//! Every Kiro quirk lives here, each with a comment naming the 400 it avoids. [`build`] runs once
+//! per request: [`normalise`] puts the conversation into the shape Kiro validates
+//! (`docs/kiro-wire.md#history`) and [`budget`] measures it (trimming the oldest turns when
+//! asked) before Kiro can answer "Input is too long". The result, a [`BuiltPayload`], is then
+//! rendered by [`render`] into the typed body of `kiro::wire` once per attempt, with that
+//! attempt's origin, runtime members and profile ARN, and serialized straight to bytes.
+//!
+//! Deliberate differences from the older gateways: tool results keep their error status, tool
+//! content is checked against tool ids after adjacent messages are merged (so split tool messages
+//! still pair up), and empty texts are not joined with a stray `\n`.
 //!
 //! This module is pure: no I/O, no clock, no randomness (the caller passes the conversation id),
-//! no client-format types, and no `profileArn` (the client adds it, because it depends on the
-//! account). Nothing here decides *whether* native reasoning or prompt tags are used; the caller
-//! says so through [`PayloadOptions`].
+//! no client-format types. Nothing here decides *whether* native reasoning or prompt tags are
+//! used; the caller says so through [`PayloadOptions`].
 
-use serde_json::{json, Map, Value};
+mod budget;
+mod normalise;
+mod render;
 
-use crate::conversation::{
-    Conversation, Image, Message, Reasoning, Role, ToolCall, ToolChoice, ToolResult, ToolSpec,
-};
+use serde_json::Value;
+
+use crate::conversation::Conversation;
 use crate::error::Error;
-use crate::thinking::{injection_prefix, system_addition, truncation_system_addition};
-use crate::tokens::CharCounts;
+use crate::kiro::wire::{AttemptShape, GenerateRequest};
 
-/// Kiro rejects longer tool names with a 400 (`docs/kiro-wire.md#tool-names`); exactly 64 is accepted. Only the length
-/// is checked, not the character set.
+pub use crate::kiro::schema::clean_schema;
+
+/// Kiro rejects longer tool names with a 400 (`docs/kiro-wire.md#tool-names`); exactly 64 is
+/// accepted.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
 
 /// Kiro refuses an image whose base64 text is longer than 5 MiB (about 3.75 MiB decoded; "image
@@ -39,20 +45,17 @@ const EMPTY_RESULT: &str = "(empty result)";
 /// Current-message text when there is nothing to say (trailing assistant, empty user message).
 const CONTINUE_TEXT: &str = "Continue";
 
-/// How to build the body; everything the caller has already decided.
+/// How to build the body; everything the caller has already decided. What depends on the
+/// attempt (origin, runtime members, profile ARN) is not here: see [`AttemptShape`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PayloadOptions {
     /// Kiro model id, already resolved (`claude-sonnet-4.5`, `auto`…).
     pub model_id: String,
-    /// `AI_EDITOR` (IDE identities) or `KIRO_CLI` (CLI and API-key identities).
-    pub origin: String,
-    /// The IDE 1.0.x body shape: top-level `"agentMode":"vibe"` and
-    /// `conversationState.rootConversationId` (`docs/kiro-wire.md#top-level-fields`).
-    pub runtime_shape: bool,
     /// `conversationState.conversationId` (and `rootConversationId` in the runtime shape).
     pub conversation_id: String,
-    /// `Some(n)`: prompt-tag reasoning (`docs/kiro-wire.md#prompt-tag-reasoning`): inject the thinking tags with budget `n` into
-    /// the current user message and explain them in the system prompt.
+    /// `Some(n)`: prompt-tag reasoning (`docs/kiro-wire.md#prompt-tag-reasoning`): inject the
+    /// thinking tags with budget `n` into the current user message and explain them in the
+    /// system prompt.
     pub fake_reasoning_max_tokens: Option<u32>,
     /// Native reasoning: sent verbatim as the top-level `additionalModelRequestFields`.
     pub reasoning_fields: Option<Value>,
@@ -67,24 +70,40 @@ pub struct PayloadOptions {
     pub trim_oldest: bool,
 }
 
-/// A finished request body and what was done to it.
+/// A request ready to be rendered for any attempt, and what was done to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BuiltPayload {
-    /// The request body, without `profileArn` (the client adds it).
-    pub body: Value,
-    /// Length in bytes of `serde_json::to_vec(&body)`.
+    prepared: normalise::Prepared,
+    /// History entries left out by trimming.
+    dropped: usize,
+    /// Length in bytes of the body serialized with [`AttemptShape::DEFAULT`].
     pub body_len: usize,
     /// Whole turns (a user message and the assistant reply after it) dropped by trimming.
     pub trimmed_turns: usize,
     /// The thinking tags were put in front of the current message.
     pub fake_reasoning_injected: bool,
-    /// [`crate::tokens::estimate_tokens`] over all the text of the final body: message contents, tool
-    /// specifications (as JSON), tool uses and tool results, replayed reasoning. Images and ids are
+    /// [`crate::tokens::estimate_tokens`] over all the text of the final body: message contents,
+    /// tool specifications (as JSON), tool uses and tool results, replayed reasoning. Images and ids are
     /// not counted.
     pub estimated_input_tokens: u64,
 }
 
-/// Turns `conv` into Kiro's request body.
+impl BuiltPayload {
+    /// The typed body for one attempt, borrowing from `self`.
+    pub fn request<'a>(&'a self, shape: &AttemptShape<'a>) -> GenerateRequest<'a> {
+        self.prepared.request(self.dropped, shape)
+    }
+
+    /// The body for one attempt as JSON bytes.
+    pub fn to_bytes(&self, shape: &AttemptShape) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body_len + 256);
+        // Serializing borrowed strings and `Value`s into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &self.request(shape));
+        out
+    }
+}
+
+/// Turns `conv` into a request Kiro accepts.
 ///
 /// Errors: [`Error::BadRequest`] when there is no message, a tool name is over
 /// [`MAX_TOOL_NAME_CHARS`], `tool_choice` names a tool that was not sent (or asks for a tool when
@@ -93,830 +112,53 @@ pub struct BuiltPayload {
 ///
 /// Kiro's limit on the number of tools is not published; any count is accepted and sent.
 pub fn build(conv: &Conversation, opts: &PayloadOptions) -> Result<BuiltPayload, Error> {
-    check_image_sizes(conv)?;
-    let prepared = prepare(conv, opts)?;
-    let full = prepared.render(0, opts);
-    let full_len = serialized_len(&full)?;
-    let measured = budget_len(&full, full_len);
-    let (body, body_len, dropped) = if opts.max_body_bytes == 0 || measured <= opts.max_body_bytes {
-        (full, full_len, 0)
-    } else {
-        fit_by_trimming(&prepared, opts, measured)?
-    };
-    let estimated_input_tokens = estimate_body_tokens(&body);
+    budget::check_image_sizes(conv)?;
+    let prepared = normalise::prepare(conv, opts)?;
+    let fit = budget::fit(&prepared, opts)?;
+    let estimated_input_tokens =
+        budget::estimate_request_tokens(&prepared.request(fit.dropped, &AttemptShape::DEFAULT));
     Ok(BuiltPayload {
-        body,
-        body_len,
-        trimmed_turns: dropped / 2,
         fake_reasoning_injected: prepared.inject.is_some(),
+        dropped: fit.dropped,
+        body_len: fit.body_len,
+        trimmed_turns: fit.dropped / 2,
         estimated_input_tokens,
+        prepared,
     })
-}
-
-/// Cleans a client's JSON Schema for `toolSpecification.inputSchema.json`.
-///
-/// Drops every `"required": []` (an empty list only) and every `additionalProperties` key at any
-/// depth, through nested objects and arrays (`anyOf`, `items` lists…): both make Kiro answer
-/// 400 "Improperly formed request" (`docs/kiro-wire.md#schema-cleaning`). Keys that are property
-/// *names* (inside `properties`, `patternProperties`, `$defs`, `definitions`, `dependentSchemas`) are
-/// never dropped, only their schemas cleaned. Everything else (`$schema`, `format`, …) passes
-/// through. A missing, `null` or otherwise non-object top-level schema becomes `{}`.
-pub fn clean_schema(schema: &Value) -> Value {
-    match schema {
-        Value::Object(_) => clean_schema_value(schema),
-        _ => Value::Object(Map::new()),
-    }
-}
-
-fn clean_schema_value(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut out = Map::new();
-            for (key, v) in map {
-                if key == "additionalProperties" {
-                    continue;
-                }
-                if key == "required" && v.as_array().is_some_and(|a| a.is_empty()) {
-                    continue;
-                }
-                let cleaned = if is_name_map_key(key) {
-                    clean_name_map(v)
-                } else {
-                    clean_schema_value(v)
-                };
-                out.insert(key.clone(), cleaned);
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(clean_schema_value).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Keywords whose object maps names to schemas: the names are data, not keywords.
-fn is_name_map_key(key: &str) -> bool {
-    matches!(
-        key,
-        "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas"
-    )
-}
-
-fn clean_name_map(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(name, schema)| (name.clone(), clean_schema_value(schema)))
-                .collect(),
-        ),
-        other => clean_schema_value(other),
-    }
-}
-
-/// The conversation after every step of the pipeline that does not depend on which turns are
-/// kept; [`Prepared::render`] turns it into JSON for a given number of dropped history entries.
-#[derive(Debug)]
-struct Prepared {
-    /// The assembled system prompt (may be empty).
-    system: String,
-    /// `toolSpecification` entries for the current message.
-    tools: Vec<Value>,
-    /// Alternating user/assistant messages, starting with a user message, ending with an
-    /// assistant message (so always of even length).
-    history: Vec<Message>,
-    /// The current user message; its text is final except for the system prompt and the tags.
-    current: Message,
-    /// The conversation ended with an assistant message (prefill), now the last history entry.
-    prefill: bool,
-    /// The thinking-tag prefix, when it is injected.
-    inject: Option<String>,
-}
-
-fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error> {
-    let last_role = match conv.messages.last() {
-        Some(m) => m.role,
-        None => return Err(Error::BadRequest("No messages to send".to_string())),
-    };
-
-    // tool_choice "none": the model may not call tools, so Kiro gets none. History tool content
-    // then has to become text, exactly as when no tools are defined (see below).
-    let tools: &[ToolSpec] = match conv.tool_choice {
-        ToolChoice::None => &[],
-        _ => &conv.tools,
-    };
-    check_tool_names(tools)?;
-    let choice_instruction = tool_choice_instruction(&conv.tool_choice, tools)?;
-    let (tool_specs, tool_docs) = tool_specifications(tools, opts.tool_description_max_length);
-
-    // Tags go only in front of a real user message; a trailing assistant message becomes
-    // `Continue`, which is never tagged (`docs/kiro-wire.md#prompt-tag-reasoning`).
-    let inject = match (opts.fake_reasoning_max_tokens, last_role) {
-        (Some(n), Role::User) => Some(injection_prefix(n)),
-        _ => None,
-    };
-    let mut additions: Vec<&str> = vec![&tool_docs];
-    if inject.is_some() {
-        additions.push(system_addition());
-    }
-    if opts.truncation_notice {
-        additions.push(truncation_system_addition());
-    }
-    let system = assemble_system(&conv.system, &additions);
-
-    let mut messages: Vec<Message> = conv.messages.iter().map(normalise_message).collect();
-    if tools.is_empty() {
-        // Kiro answers 400 "Improperly formed request" to `toolUses`/`toolResults` when the
-        // request defines no tools (OpenCode compaction; `docs/kiro-wire.md#stub-tools`): keep them as text.
-        for m in &mut messages {
-            tool_content_to_text(m);
-        }
-    }
-    let mut messages = merge_adjacent(messages);
-    pair_tool_results(&mut messages);
-    if messages.first().is_some_and(|m| m.role == Role::Assistant) {
-        // A history that starts with an assistant message is rejected (`docs/kiro-wire.md#history`).
-        messages.insert(0, Message::text(Role::User, EMPTY_TEXT));
-    }
-    let mut messages = ensure_alternation(messages);
-
-    let (mut history, current, prefill) = match messages.pop() {
-        Some(last) if last.role == Role::Assistant => {
-            // Prefill / trailing assistant turn: Kiro's current message must be a user message, so
-            // the assistant text goes to history and the model is asked to go on. Its tool calls
-            // are dropped: without results after them Kiro would reject the pair.
-            let mut last = last;
-            last.tool_calls.clear();
-            messages.push(last);
-            (messages, Message::text(Role::User, CONTINUE_TEXT), true)
-        }
-        Some(last) => (messages, last, false),
-        None => return Err(Error::BadRequest("No messages to send".to_string())),
-    };
-
-    for m in &mut history {
-        for call in &mut m.tool_calls {
-            call.input = tool_input_object(call)?;
-        }
-    }
-    let mut current = current;
-    if current.text.trim().is_empty() {
-        // Kiro rejects an empty `content` (`docs/kiro-wire.md#history`).
-        current.text = CONTINUE_TEXT.to_string();
-    }
-    if let Some(instruction) = choice_instruction {
-        current.text.push_str(&instruction);
-    }
-
-    Ok(Prepared {
-        system,
-        tools: tool_specs,
-        history,
-        current,
-        prefill,
-        inject,
-    })
-}
-
-/// Kiro answers 400 to a tool name over 64 characters (`docs/kiro-wire.md#tool-names`); say which names, so the user
-/// can shorten them, instead of forwarding a request that cannot succeed.
-fn check_tool_names(tools: &[ToolSpec]) -> Result<(), Error> {
-    let offending: Vec<String> = tools
-        .iter()
-        .filter_map(|t| {
-            let len = t.name.chars().count();
-            (len > MAX_TOOL_NAME_CHARS).then(|| format!("'{}' ({len} characters)", t.name))
-        })
-        .collect();
-    if offending.is_empty() {
-        return Ok(());
-    }
-    Err(Error::BadRequest(format!(
-        "Kiro accepts tool names of at most {MAX_TOOL_NAME_CHARS} characters; these are longer: {}. \
-         Shorten these tool names (for example, drop a long server prefix).",
-        offending.join(", ")
-    )))
-}
-
-/// Kiro has no `tool_choice`: a forced tool is asked for in the prompt instead.
-///
-/// All tools are still sent for a named choice: history may hold calls of the other tools, and
-/// Kiro checks history tool names against the defined tools.
-fn tool_choice_instruction(
-    choice: &ToolChoice,
-    tools: &[ToolSpec],
-) -> Result<Option<String>, Error> {
-    match choice {
-        ToolChoice::Auto | ToolChoice::None => Ok(None),
-        ToolChoice::Required => {
-            if tools.is_empty() {
-                return Err(Error::BadRequest(
-                    "tool_choice requires a tool call, but the request defines no tools"
-                        .to_string(),
-                ));
-            }
-            Ok(Some(
-                "\n\n[Tool choice] You must respond by calling one of the available tools now; \
-                 do not answer with text only."
-                    .to_string(),
-            ))
-        }
-        ToolChoice::Named(name) => {
-            if !tools.iter().any(|t| &t.name == name) {
-                return Err(Error::BadRequest(format!(
-                    "tool_choice names the tool '{name}', which is not among the request's tools"
-                )));
-            }
-            Ok(Some(format!(
-                "\n\n[Tool choice] You must respond by calling the tool `{name}` now; do not \
-                 answer with text only."
-            )))
-        }
-    }
-}
-
-/// The `toolSpecification` entries, and the system-prompt section holding descriptions too long
-/// for them.
-fn tool_specifications(tools: &[ToolSpec], max_description: usize) -> (Vec<Value>, String) {
-    let mut specs = Vec::with_capacity(tools.len());
-    let mut sections = Vec::new();
-    for tool in tools {
-        let description =
-            if max_description > 0 && tool.description.chars().count() > max_description {
-                // A very long description gets 400 "Improperly formed request"
-                // (`docs/kiro-wire.md#tool-specs`): the text moves to the system prompt and the
-                // tool points at it.
-                sections.push(format!("## Tool: {}\n\n{}", tool.name, tool.description));
-                format!(
-                    "[Full documentation in system prompt under '## Tool: {}']",
-                    tool.name
-                )
-            } else if tool.description.trim().is_empty() {
-                // Kiro requires a non-empty description (400, `docs/kiro-wire.md#tool-specs`).
-                format!("Tool: {}", tool.name)
-            } else {
-                tool.description.clone()
-            };
-        specs.push(json!({
-            "toolSpecification": {
-                "name": tool.name,
-                "description": description,
-                "inputSchema": {"json": clean_schema(&tool.schema)},
-            }
-        }));
-    }
-    let docs = if sections.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "\n\n---\n# Tool Documentation\nThe following tools have detailed documentation that \
-             couldn't fit in the tool definition.\n\n{}",
-            sections.join("\n\n---\n\n")
-        )
-    };
-    (specs, docs)
-}
-
-/// The client's system prompt followed by each non-empty addition. Kiro has no system field, so
-/// this text later goes in front of the first user message.
-fn assemble_system(client: &str, additions: &[&str]) -> String {
-    let mut system = client.to_string();
-    for addition in additions.iter().filter(|a| !a.trim().is_empty()) {
-        if system.trim().is_empty() {
-            // Each addition starts with a `---` separator, useless at the very start.
-            system = addition.trim().to_string();
-        } else {
-            system.push_str(addition);
-        }
-    }
-    system
-}
-
-/// Lifts tool-result images into the message, and turns tool content that cannot stand in this
-/// role into text (a `userInputMessage` has no `toolUses`, an `assistantResponseMessage` no
-/// `toolResults`, and Kiro rejects unknown members).
-fn normalise_message(message: &Message) -> Message {
-    let mut m = message.clone();
-    // MCP screenshots and the like: images go in `userInputMessage.images`, never in the tool
-    // result or the context (issues #32, #57).
-    for result in &mut m.tool_results {
-        m.images.append(&mut result.images);
-    }
-    match m.role {
-        Role::User => {
-            let calls = std::mem::take(&mut m.tool_calls);
-            append_parts(&mut m.text, calls.iter().map(tool_call_text));
-        }
-        Role::Assistant => {
-            let results = std::mem::take(&mut m.tool_results);
-            append_parts(&mut m.text, results.iter().map(tool_result_text));
-            // Kiro's assistant messages carry no images.
-            m.images.clear();
-        }
-    }
-    m
-}
-
-/// Turns the message's tool calls and tool results into text after its own text.
-fn tool_content_to_text(m: &mut Message) {
-    let calls = std::mem::take(&mut m.tool_calls);
-    let results = std::mem::take(&mut m.tool_results);
-    append_parts(
-        &mut m.text,
-        calls
-            .iter()
-            .map(tool_call_text)
-            .chain(results.iter().map(tool_result_text)),
-    );
-}
-
-fn append_parts(text: &mut String, parts: impl Iterator<Item = String>) {
-    for part in parts {
-        if !text.is_empty() {
-            text.push_str("\n\n");
-        }
-        text.push_str(&part);
-    }
-}
-
-/// `[Tool: name (id)]` and the arguments, the text form of a tool call.
-fn tool_call_text(call: &ToolCall) -> String {
-    let header = if call.id.is_empty() {
-        format!("[Tool: {}]", call.name)
-    } else {
-        format!("[Tool: {} ({})]", call.name, call.id)
-    };
-    let arguments = match &call.input {
-        Value::String(s) => s.clone(),
-        Value::Null => "{}".to_string(),
-        other => other.to_string(),
-    };
-    format!("{header}\n{arguments}")
-}
-
-/// `[Tool Result (id)]` (or `[Tool Error (id)]`) and the content, the text form of a tool result.
-fn tool_result_text(result: &ToolResult) -> String {
-    let kind = if result.is_error {
-        "Tool Error"
-    } else {
-        "Tool Result"
-    };
-    let header = if result.tool_use_id.is_empty() {
-        format!("[{kind}]")
-    } else {
-        format!("[{kind} ({})]", result.tool_use_id)
-    };
-    format!("{header}\n{}", result_text(result))
-}
-
-fn result_text(result: &ToolResult) -> &str {
-    if result.text.is_empty() {
-        EMPTY_RESULT
-    } else {
-        &result.text
-    }
-}
-
-/// Joins adjacent messages of the same role: Kiro answers 400 "Improperly formed request" to two
-/// user (or two assistant) messages in a row (`docs/kiro-wire.md#history`). Texts are joined with `\n` (an empty text
-/// adds nothing), images, tool calls and tool results are concatenated. Of the reasoning blocks
-/// the first one that can be replayed is kept (Kiro takes one per message).
-fn merge_adjacent(messages: Vec<Message>) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
-    for m in messages {
-        match out.last_mut() {
-            Some(prev) if prev.role == m.role => {
-                if !m.text.is_empty() {
-                    if !prev.text.is_empty() {
-                        prev.text.push('\n');
-                    }
-                    prev.text.push_str(&m.text);
-                }
-                prev.images.extend(m.images);
-                prev.tool_calls.extend(m.tool_calls);
-                prev.tool_results.extend(m.tool_results);
-                let keep_prev = prev.reasoning.as_ref().is_some_and(replayable);
-                let take_new = m.reasoning.as_ref().is_some_and(replayable);
-                if !keep_prev && (take_new || prev.reasoning.is_none()) {
-                    prev.reasoning = m.reasoning;
-                }
-            }
-            _ => out.push(m),
-        }
-    }
-    out
-}
-
-/// Tool results must answer a `toolUses` entry of the assistant message just before them: Kiro
-/// validates `toolUseId`s and answers 400 otherwise. Unpaired results (first message, after an
-/// assistant without tool calls, an id the assistant never used) become text; a synthetic
-/// assistant call cannot be fabricated because Kiro also validates tool names.
-fn pair_tool_results(messages: &mut [Message]) {
-    for i in 0..messages.len() {
-        let known: Vec<String> = match i.checked_sub(1).and_then(|p| messages.get(p)) {
-            Some(prev) if prev.role == Role::Assistant => {
-                prev.tool_calls.iter().map(|c| c.id.clone()).collect()
-            }
-            _ => Vec::new(),
-        };
-        let Some(m) = messages.get_mut(i) else {
-            continue;
-        };
-        if m.tool_results.is_empty() {
-            continue;
-        }
-        let (paired, orphaned): (Vec<ToolResult>, Vec<ToolResult>) =
-            std::mem::take(&mut m.tool_results)
-                .into_iter()
-                .partition(|r| !r.tool_use_id.is_empty() && known.contains(&r.tool_use_id));
-        m.tool_results = paired;
-        append_parts(&mut m.text, orphaned.iter().map(tool_result_text));
-    }
-}
-
-/// Puts an `(empty)` assistant message between two user messages in a row. After
-/// [`merge_adjacent`] there are none; this keeps the guarantee local and explicit.
-fn ensure_alternation(messages: Vec<Message>) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
-    for m in messages {
-        if m.role == Role::User && out.last().is_some_and(|p| p.role == Role::User) {
-            out.push(Message::text(Role::Assistant, EMPTY_TEXT));
-        }
-        out.push(m);
-    }
-    out
-}
-
-/// `toolUses[].input` must be a JSON object: a string (an OpenAI `arguments` text left unparsed)
-/// gets 400 "Improperly formed request".
-fn tool_input_object(call: &ToolCall) -> Result<Value, Error> {
-    match &call.input {
-        Value::Object(_) => Ok(call.input.clone()),
-        Value::Null => Ok(Value::Object(Map::new())),
-        Value::String(s) if s.trim().is_empty() => Ok(Value::Object(Map::new())),
-        Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            _ => Err(bad_tool_input(call)),
-        },
-        _ => Err(bad_tool_input(call)),
-    }
-}
-
-fn bad_tool_input(call: &ToolCall) -> Error {
-    Error::BadRequest(format!(
-        "The arguments of tool call '{}' ({}) are not a JSON object",
-        call.id, call.name
-    ))
-}
-
-/// Reasoning that Kiro can take back: it carries a signature or a redacted blob. Prompt-tag
-/// reasoning has neither and is not replayed natively.
-fn replayable(r: &Reasoning) -> bool {
-    r.signature.as_deref().is_some_and(|s| !s.is_empty())
-        || r.redacted.as_deref().is_some_and(|s| !s.is_empty())
-}
-
-/// `assistantResponseMessage.reasoningContent` (`docs/kiro-wire.md#reasoning`). Only the nested form works:
-/// the flat form gets 400 `REQUEST_BODY_INVALID`, and so does a `signature` blob sent as
-/// `redactedContent`, so a blob goes back in the field it came in.
-fn reasoning_content(r: &Reasoning) -> Option<Value> {
-    if let Some(signature) = r.signature.as_deref().filter(|s| !s.is_empty()) {
-        return Some(json!({"reasoningText": {"text": r.text, "signature": signature}}));
-    }
-    r.redacted
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|blob| json!({"redactedContent": blob}))
-}
-
-fn images_json(images: &[Image]) -> Vec<Value> {
-    images
-        .iter()
-        // An image without bytes is rejected; the client formats skip them too.
-        .filter(|img| !img.data.is_empty())
-        .map(|img| json!({"format": img.format, "source": {"bytes": img.data}}))
-        .collect()
-}
-
-fn tool_results_json(results: &[ToolResult]) -> Vec<Value> {
-    results
-        .iter()
-        .map(|r| {
-            json!({
-                "toolUseId": r.tool_use_id,
-                "content": [{"text": result_text(r)}],
-                "status": if r.is_error { "error" } else { "success" },
-            })
-        })
-        .collect()
-}
-
-fn non_empty_or(text: &str, fallback: &str) -> String {
-    if text.trim().is_empty() {
-        fallback.to_string()
-    } else {
-        text.to_string()
-    }
-}
-
-impl Prepared {
-    /// The body with the first `drop` history entries left out. The system prompt goes in front
-    /// of the first remaining history message, or of the current message when none remains.
-    fn render(&self, drop: usize, opts: &PayloadOptions) -> Value {
-        let history = self.history.get(drop..).unwrap_or(&[]);
-        let system = (!self.system.trim().is_empty()).then_some(self.system.as_str());
-        let system_on_current = !history.first().is_some_and(|m| m.role == Role::User);
-
-        let entries: Vec<Value> = history
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let sys = if i == 0 && !system_on_current {
-                    system
-                } else {
-                    None
-                };
-                render_history_entry(m, sys, opts)
-            })
-            .collect();
-
-        let mut content = String::new();
-        if let Some(prefix) = &self.inject {
-            // The tags go in front of everything, the system prompt included (`docs/kiro-wire.md#prompt-tag-reasoning`).
-            content.push_str(prefix);
-        }
-        if let (true, Some(sys)) = (system_on_current, system) {
-            content.push_str(sys);
-            content.push_str("\n\n");
-        }
-        content.push_str(&self.current.text);
-        let current = user_input_message(&self.current, content, &self.tools, opts);
-
-        let mut state = Map::new();
-        state.insert("chatTriggerType".into(), json!("MANUAL"));
-        state.insert("conversationId".into(), json!(opts.conversation_id));
-        if opts.runtime_shape {
-            state.insert("rootConversationId".into(), json!(opts.conversation_id));
-        }
-        state.insert("currentMessage".into(), current);
-        if !entries.is_empty() {
-            state.insert("history".into(), Value::Array(entries));
-        }
-        // No `agentTaskType` / `agentContinuationId`: one report says they are now rejected
-        // (`docs/kiro-wire.md#top-level-fields`), and nothing needs them. No sampling parameters either: Kiro
-        // has none in `conversationState`.
-        let mut body = Map::new();
-        body.insert("conversationState".into(), Value::Object(state));
-        if opts.runtime_shape {
-            body.insert("agentMode".into(), json!("vibe"));
-        }
-        if let Some(fields) = &opts.reasoning_fields {
-            // The caller only sets this for models whose schema has it: Claude ≤ 4.5 answers 400
-            // to any `additionalModelRequestFields` (`docs/kiro-wire.md#reasoning`).
-            body.insert("additionalModelRequestFields".into(), fields.clone());
-        }
-        Value::Object(body)
-    }
-
-    /// Ascending numbers of history entries that may be dropped: whole turns only, never the
-    /// protected tail (the prefill turn), and never a cut that leaves `toolResults` first, whose
-    /// `toolUses` would be gone (Kiro answers 400 to unpaired results).
-    fn trim_points(&self) -> Vec<usize> {
-        let protected = if self.prefill { 2 } else { 0 };
-        let limit = self.history.len().saturating_sub(protected);
-        (2..=limit)
-            .step_by(2)
-            .filter(|&k| {
-                let first = self.history.get(k).unwrap_or(&self.current);
-                first.role == Role::User && first.tool_results.is_empty()
-            })
-            .collect()
-    }
-}
-
-fn render_history_entry(m: &Message, system: Option<&str>, opts: &PayloadOptions) -> Value {
-    match m.role {
-        Role::User => {
-            let text = non_empty_or(&m.text, EMPTY_TEXT);
-            let content = match system {
-                Some(sys) => format!("{sys}\n\n{text}"),
-                None => text,
-            };
-            // Tools are defined in the current message only, never in history.
-            user_input_message(m, content, &[], opts)
-        }
-        Role::Assistant => {
-            let mut msg = Map::new();
-            msg.insert("content".into(), json!(non_empty_or(&m.text, EMPTY_TEXT)));
-            if !m.tool_calls.is_empty() {
-                let uses: Vec<Value> = m
-                    .tool_calls
-                    .iter()
-                    .map(|c| json!({"toolUseId": c.id, "name": c.name, "input": c.input}))
-                    .collect();
-                msg.insert("toolUses".into(), Value::Array(uses));
-            }
-            if let Some(reasoning) = m.reasoning.as_ref().and_then(reasoning_content) {
-                msg.insert("reasoningContent".into(), reasoning);
-            }
-            json!({"assistantResponseMessage": msg})
-        }
-    }
-}
-
-/// A `userInputMessage`. `modelId` and `origin` go in every one, history included; `images` and
-/// `userInputMessageContext` are left out when empty.
-fn user_input_message(
-    m: &Message,
-    content: String,
-    tools: &[Value],
-    opts: &PayloadOptions,
-) -> Value {
-    let mut msg = Map::new();
-    msg.insert("content".into(), json!(content));
-    msg.insert("modelId".into(), json!(opts.model_id));
-    msg.insert("origin".into(), json!(opts.origin));
-    let images = images_json(&m.images);
-    if !images.is_empty() {
-        msg.insert("images".into(), Value::Array(images));
-    }
-    let mut context = Map::new();
-    if !tools.is_empty() {
-        context.insert("tools".into(), Value::Array(tools.to_vec()));
-    }
-    if !m.tool_results.is_empty() {
-        context.insert(
-            "toolResults".into(),
-            Value::Array(tool_results_json(&m.tool_results)),
-        );
-    }
-    if !context.is_empty() {
-        msg.insert("userInputMessageContext".into(), Value::Object(context));
-    }
-    json!({"userInputMessage": msg})
-}
-
-/// Images over [`MAX_IMAGE_BASE64_BYTES`], wherever they are (history included).
-fn check_image_sizes(conv: &Conversation) -> Result<(), Error> {
-    let images = conv.messages.iter().flat_map(|m| {
-        m.images
-            .iter()
-            .chain(m.tool_results.iter().flat_map(|r| r.images.iter()))
-    });
-    for image in images {
-        if image.data.len() > MAX_IMAGE_BASE64_BYTES {
-            return Err(Error::PayloadTooLarge(format!(
-                "An image is {} bytes as base64; Kiro accepts at most {MAX_IMAGE_BASE64_BYTES} \
-                 bytes of base64 per image (about 3.75 MiB decoded). Send a smaller or more \
-                 compressed image.",
-                image.data.len()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The length that counts against `max_body_bytes`: the serialized length without image data.
-/// The Kiro IDE sends images of up to [`MAX_IMAGE_BASE64_BYTES`] each, so Kiro's "Input is too
-/// long" threshold cannot be counting them, and a screenshot must not trigger the overflow error
-/// (clients compact on it, in vain).
-fn budget_len(value: &Value, serialized: usize) -> usize {
-    serialized.saturating_sub(image_data_len(value))
-}
-
-fn image_data_len(value: &Value) -> usize {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(key, v)| match (key.as_str(), v) {
-                ("images", Value::Array(images)) => images
-                    .iter()
-                    .filter_map(|img| img.get("source")?.get("bytes")?.as_str())
-                    .map(str::len)
-                    .sum(),
-                _ => image_data_len(v),
-            })
-            .sum(),
-        Value::Array(items) => items.iter().map(image_data_len).sum(),
-        _ => 0,
-    }
-}
-
-fn serialized_len(body: &Value) -> Result<usize, Error> {
-    serde_json::to_vec(body)
-        .map(|bytes| bytes.len())
-        .map_err(|e| Error::Internal(format!("serializing the Kiro request body: {e}")))
-}
-
-/// Drops the oldest whole turns until the body fits `max_body_bytes`, so Kiro does not answer
-/// 400 `CONTENT_LENGTH_EXCEEDS_THRESHOLD` / "Input is too long". Returns the body, its serialized
-/// length and the number of history entries dropped. `full_len` and every size compared with the
-/// budget are [`budget_len`]s (image data not counted).
-///
-/// Every cut is checked against the real serialized length. To keep a long history from costing
-/// one render per turn, a cut is only rendered once the entries it drops (measured one by one)
-/// predict a fit within [`PREDICTION_SLACK`]; the deepest cut is always rendered.
-fn fit_by_trimming(
-    p: &Prepared,
-    opts: &PayloadOptions,
-    full_len: usize,
-) -> Result<(Value, usize, usize), Error> {
-    let max = opts.max_body_bytes;
-    if !opts.trim_oldest {
-        return Err(too_long(full_len, max, ""));
-    }
-    let mut dropped_bytes = Vec::with_capacity(p.history.len() + 1);
-    dropped_bytes.push(0usize);
-    let mut sum = 0usize;
-    for m in &p.history {
-        // +1 for the comma between array elements.
-        let entry = render_history_entry(m, None, opts);
-        sum += budget_len(&entry, serialized_len(&entry)?) + 1;
-        dropped_bytes.push(sum);
-    }
-    let points = p.trim_points();
-    let Some(&deepest) = points.last() else {
-        return Err(too_long(
-            full_len,
-            max,
-            " No older turn could be dropped to make it fit.",
-        ));
-    };
-    let mut deepest_len = full_len;
-    for &k in &points {
-        let predicted = full_len.saturating_sub(dropped_bytes.get(k).copied().unwrap_or(sum));
-        if predicted > max.saturating_add(PREDICTION_SLACK) && k != deepest {
-            continue;
-        }
-        let body = p.render(k, opts);
-        let len = serialized_len(&body)?;
-        let measured = budget_len(&body, len);
-        if measured <= max {
-            return Ok((body, len, k));
-        }
-        deepest_len = measured;
-    }
-    Err(too_long(
-        full_len,
-        max,
-        &format!(
-            " Dropping the {} oldest turn(s) still leaves {deepest_len} bytes.",
-            deepest / 2
-        ),
-    ))
-}
-
-/// How far a predicted size may be over the budget and still be measured: the prediction ignores
-/// the few bytes that move with the system prompt and the `"history"` key.
-const PREDICTION_SLACK: usize = 256;
-
-/// The overflow error. It starts with "prompt is too long" because that is what Claude Code,
-/// OpenCode and Cline look for before compacting.
-fn too_long(len: usize, max: usize, trim_note: &str) -> Error {
-    Error::ContextLengthExceeded(format!(
-        "prompt is too long: the conversation is {len} bytes as a Kiro request (images not \
-         counted) and the limit is {max} bytes (KIRO_MAX_BODY_BYTES).{trim_note} Compact the conversation or start a new one."
-    ))
-}
-
-/// [`crate::tokens::estimate_tokens`] over the text the model reads in a finished body.
-fn estimate_body_tokens(body: &Value) -> u64 {
-    let mut counts = CharCounts::default();
-    if let Some(state) = body.get("conversationState") {
-        count_text(state, &mut counts);
-    }
-    counts.tokens()
-}
-
-fn count_text(value: &Value, counts: &mut CharCounts) {
-    match value {
-        Value::String(s) => counts.add(s),
-        Value::Array(items) => items.iter().for_each(|v| count_text(v, counts)),
-        Value::Object(map) => {
-            for (key, v) in map {
-                match key.as_str() {
-                    // The model reads these as JSON.
-                    "toolSpecification" | "input" => counts.add(&v.to_string()),
-                    // Ids, routing and opaque blobs: not text the model reads.
-                    "modelId" | "origin" | "toolUseId" | "status" | "conversationId"
-                    | "rootConversationId" | "chatTriggerType" | "images" | "signature"
-                    | "redactedContent" => {}
-                    _ => count_text(v, counts),
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::normalise::ensure_alternation;
     use super::*;
+    use crate::conversation::{
+        Image, Message, Reasoning, Role, ToolCall, ToolChoice, ToolResult, ToolSpec,
+    };
+    use crate::thinking::{injection_prefix, system_addition, truncation_system_addition};
     use crate::tokens::estimate_tokens;
+    use serde_json::json;
+
+    /// The body without the runtime members or an ARN: what most assertions look at.
+    const LEGACY: AttemptShape<'static> = AttemptShape {
+        origin: "AI_EDITOR",
+        runtime_body: false,
+        profile_arn: None,
+        replay_reasoning: true,
+    };
+
+    impl BuiltPayload {
+        fn body(&self) -> Value {
+            self.body_with(&LEGACY)
+        }
+
+        fn body_with(&self, shape: &AttemptShape) -> Value {
+            serde_json::from_slice(&self.to_bytes(shape)).unwrap()
+        }
+    }
 
     fn opts() -> PayloadOptions {
         PayloadOptions {
             model_id: "claude-sonnet-4.5".into(),
-            origin: "AI_EDITOR".into(),
-            runtime_shape: false,
             conversation_id: "conv-1".into(),
             fake_reasoning_max_tokens: None,
             reasoning_fields: None,
@@ -998,7 +240,7 @@ mod tests {
     }
 
     fn body(c: &Conversation) -> Value {
-        build_ok(c, &opts()).body
+        build_ok(c, &opts()).body()
     }
 
     fn current(body: &Value) -> &Value {
@@ -1070,30 +312,45 @@ mod tests {
     }
 
     #[test]
-    fn origin_is_taken_from_options() {
-        let o = PayloadOptions {
-            origin: "KIRO_CLI".into(),
-            ..opts()
-        };
-        let b = build_ok(&conv(vec![user("a"), assistant("b"), user("c")]), &o).body;
+    fn origin_comes_from_the_attempt_shape() {
+        let built = build_ok(&conv(vec![user("a"), assistant("b"), user("c")]), &opts());
+        let b = built.body_with(&AttemptShape {
+            origin: "KIRO_CLI",
+            ..LEGACY
+        });
         assert_eq!(current(&b)["origin"], "KIRO_CLI");
         assert_eq!(history(&b)[0]["userInputMessage"]["origin"], "KIRO_CLI");
     }
 
     #[test]
     fn runtime_shape_adds_agent_mode_and_root_conversation_id() {
-        let o = PayloadOptions {
-            runtime_shape: true,
-            ..opts()
-        };
-        let b = build_ok(&conv(vec![user("hi")]), &o).body;
+        let built = build_ok(&conv(vec![user("hi")]), &opts());
+        let b = built.body_with(&AttemptShape::DEFAULT);
         assert_eq!(b["agentMode"], "vibe");
         assert_eq!(b["conversationState"]["rootConversationId"], "conv-1");
-        let plain = body(&conv(vec![user("hi")]));
+        let plain = built.body();
         assert!(plain.get("agentMode").is_none());
         assert!(plain["conversationState"]
             .get("rootConversationId")
             .is_none());
+    }
+
+    #[test]
+    fn profile_arn_comes_from_the_attempt_shape() {
+        let built = build_ok(&conv(vec![user("hi")]), &opts());
+        let b = built.body_with(&AttemptShape {
+            profile_arn: Some("arn:aws:codewhisperer:us-east-1:1:profile/X"),
+            ..LEGACY
+        });
+        assert_eq!(
+            b["profileArn"],
+            "arn:aws:codewhisperer:us-east-1:1:profile/X"
+        );
+        assert_eq!(
+            built.to_bytes(&LEGACY).len()
+                + r#","profileArn":"arn:aws:codewhisperer:us-east-1:1:profile/X""#.len(),
+            serde_json::to_vec(&b).unwrap().len()
+        );
     }
 
     #[test]
@@ -1103,7 +360,7 @@ mod tests {
             reasoning_fields: Some(fields.clone()),
             ..opts()
         };
-        let b = build_ok(&conv(vec![user("hi")]), &o).body;
+        let b = build_ok(&conv(vec![user("hi")]), &o).body();
         assert_eq!(b["additionalModelRequestFields"], fields);
         assert!(body(&conv(vec![user("hi")]))
             .get("additionalModelRequestFields")
@@ -1116,10 +373,7 @@ mod tests {
             &conv(vec![user("héllo"), assistant("ok"), user("x")]),
             &opts(),
         );
-        assert_eq!(
-            built.body_len,
-            serde_json::to_vec(&built.body).unwrap().len()
-        );
+        assert_eq!(built.body_len, built.to_bytes(&AttemptShape::DEFAULT).len());
     }
 
     // --- messages, history and system prompt --------------------------------------------
@@ -1176,7 +430,7 @@ mod tests {
             ..opts()
         };
         let built = build_ok(&c, &o);
-        let b = &built.body;
+        let b = &built.body();
         assert_eq!(content(b), "Continue");
         assert!(!built.fake_reasoning_injected);
         let h = history(b);
@@ -1438,7 +692,7 @@ mod tests {
     fn tool_schema_is_cleaned_and_null_schema_becomes_empty_object() {
         let mut c = with_tools(conv(vec![user("x")]), &["a", "b"]);
         c.tools[0].schema = json!({"type": "object", "required": [], "additionalProperties": false,
-                                   "properties": {"p": {"type": "string"}}});
+                                       "properties": {"p": {"type": "string"}}});
         c.tools[1].schema = Value::Null;
         let b = body(&c);
         let tools = &current(&b)["userInputMessageContext"]["tools"];
@@ -1453,47 +707,6 @@ mod tests {
     }
 
     #[test]
-    fn clean_schema_drops_empty_required_and_additional_properties_at_any_depth() {
-        let schema = json!({
-            "type": "object",
-            "required": ["a"],
-            "additionalProperties": false,
-            "$schema": "http://json-schema.org/draft-07/schema#",
-            "properties": {
-                "a": {"type": "object", "required": [], "additionalProperties": {"type": "string"},
-                      "properties": {"deep": {"type": "object", "additionalProperties": true}}},
-                "b": {"anyOf": [{"type": "object", "required": [], "additionalProperties": false},
-                                {"type": "null"}]},
-                "c": {"type": "array", "items": [{"type": "object", "additionalProperties": false}]},
-                "additionalProperties": {"type": "string"},
-                "required": {"type": "boolean"}
-            },
-            "$defs": {"additionalProperties": {"type": "object", "additionalProperties": false}}
-        });
-        let expected = json!({
-            "type": "object",
-            "required": ["a"],
-            "$schema": "http://json-schema.org/draft-07/schema#",
-            "properties": {
-                "a": {"type": "object", "properties": {"deep": {"type": "object"}}},
-                "b": {"anyOf": [{"type": "object"}, {"type": "null"}]},
-                "c": {"type": "array", "items": [{"type": "object"}]},
-                "additionalProperties": {"type": "string"},
-                "required": {"type": "boolean"}
-            },
-            "$defs": {"additionalProperties": {"type": "object"}}
-        });
-        assert_eq!(clean_schema(&schema), expected);
-    }
-
-    #[test]
-    fn clean_schema_turns_non_object_into_empty_object() {
-        assert_eq!(clean_schema(&Value::Null), json!({}));
-        assert_eq!(clean_schema(&json!(true)), json!({}));
-        assert_eq!(clean_schema(&json!({})), json!({}));
-    }
-
-    #[test]
     fn long_description_moves_to_system_prompt_and_schema_is_kept() {
         let mut c = with_tools(conv(vec![user("x")]), &["big", "small"]);
         c.tools[0].description = "d".repeat(30);
@@ -1503,7 +716,7 @@ mod tests {
             tool_description_max_length: 20,
             ..opts()
         };
-        let b = build_ok(&c, &o).body;
+        let b = build_ok(&c, &o).body();
         let tools = &current(&b)["userInputMessageContext"]["tools"];
         assert_eq!(
             tools[0]["toolSpecification"]["description"],
@@ -1516,7 +729,7 @@ mod tests {
         assert_eq!(tools[1]["toolSpecification"]["description"], "does small");
         let expected_system = format!(
             "SYS\n\n---\n# Tool Documentation\nThe following tools have detailed documentation \
-             that couldn't fit in the tool definition.\n\n## Tool: big\n\n{}",
+                 that couldn't fit in the tool definition.\n\n## Tool: big\n\n{}",
             "d".repeat(30)
         );
         assert_eq!(content(&b), format!("{expected_system}\n\nx"));
@@ -1531,7 +744,7 @@ mod tests {
             tool_description_max_length: 4,
             ..opts()
         };
-        let b = build_ok(&c, &o).body;
+        let b = build_ok(&c, &o).body();
         assert!(content(&b).starts_with("---\n# Tool Documentation\n"));
         assert!(content(&b).contains("## Tool: a\n\nAAAAA\n\n---\n\n## Tool: b\n\nBBBBB\n\nx"));
     }
@@ -1544,7 +757,7 @@ mod tests {
             tool_description_max_length: 0,
             ..opts()
         };
-        let b = build_ok(&c, &o).body;
+        let b = build_ok(&c, &o).body();
         assert_eq!(
             current(&b)["userInputMessageContext"]["tools"][0]["toolSpecification"]["description"]
                 .as_str()
@@ -1606,7 +819,7 @@ mod tests {
         assert_eq!(
             history(&b)[1],
             json!({"assistantResponseMessage": {"content": "(empty)",
-                "toolUses": [{"toolUseId": "t1", "name": "bash", "input": {"cmd": "ls"}}]}})
+                    "toolUses": [{"toolUseId": "t1", "name": "bash", "input": {"cmd": "ls"}}]}})
         );
         assert_eq!(
             current(&b)["userInputMessageContext"]["toolResults"],
@@ -1868,10 +1081,11 @@ mod tests {
         );
         assert!(built.fake_reasoning_injected);
         assert_eq!(
-            content(&built.body),
+            content(&built.body()),
             format!("{}q2", injection_prefix(4000))
         );
-        let h0 = history(&built.body)[0]["userInputMessage"]["content"]
+        let built_body = built.body();
+        let h0 = history(&built_body)[0]["userInputMessage"]["content"]
             .as_str()
             .unwrap();
         assert!(
@@ -1894,8 +1108,8 @@ mod tests {
         );
         let built = build_ok(&c, &fake(100));
         assert!(built.fake_reasoning_injected);
-        assert!(content(&built.body).starts_with(&injection_prefix(100)));
-        assert!(current(&built.body)["userInputMessageContext"]
+        assert!(content(&built.body()).starts_with(&injection_prefix(100)));
+        assert!(current(&built.body())["userInputMessageContext"]
             .get("toolResults")
             .is_some());
     }
@@ -1904,7 +1118,7 @@ mod tests {
     fn thinking_tags_go_before_a_system_prompt_placed_in_the_current_message() {
         let mut c = conv(vec![user("hello")]);
         c.system = "SYS".into();
-        let b = build_ok(&c, &fake(4000)).body;
+        let b = build_ok(&c, &fake(4000)).body();
         assert_eq!(
             content(&b),
             format!(
@@ -1931,10 +1145,10 @@ mod tests {
             truncation_notice: true,
             ..opts()
         };
-        let b = build_ok(&c, &o).body;
+        let b = build_ok(&c, &o).body();
         assert!(content(&b).starts_with("SYS\n\n---\n# Output Truncation Handling"));
         assert!(content(&b).ends_with("\n\nhello"));
-        let bare = build_ok(&conv(vec![user("hello")]), &o).body;
+        let bare = build_ok(&conv(vec![user("hello")]), &o).body();
         assert!(
             content(&bare).starts_with("---\n# Output Truncation Handling"),
             "without a client system prompt the addition is stripped"
@@ -1951,7 +1165,7 @@ mod tests {
             truncation_notice: true,
             ..fake(10)
         };
-        let text = content(&build_ok(&c, &o).body).to_string();
+        let text = content(&build_ok(&c, &o).body()).to_string();
         let docs = text.find("# Tool Documentation").unwrap();
         let thinking = text.find("# Extended Thinking Mode").unwrap();
         let trunc = text.find("# Output Truncation Handling").unwrap();
@@ -1982,6 +1196,26 @@ mod tests {
             history(&b)[1]["assistantResponseMessage"]["reasoningContent"],
             json!({"reasoningText": {"text": "I thought", "signature": "SIG"}})
         );
+    }
+
+    #[test]
+    fn reasoning_is_left_out_when_the_attempt_does_not_replay_it() {
+        let a = with_reasoning(
+            "answer",
+            Reasoning {
+                text: "I thought".into(),
+                signature: Some("SIG".into()),
+                redacted: None,
+            },
+        );
+        let built = build_ok(&conv(vec![user("q"), a, user("more")]), &opts());
+        let b = built.body_with(&AttemptShape {
+            replay_reasoning: false,
+            ..LEGACY
+        });
+        let reply = &history(&b)[1]["assistantResponseMessage"];
+        assert_eq!(reply["content"], "answer");
+        assert!(reply.get("reasoningContent").is_none());
     }
 
     #[test]
@@ -2154,11 +1388,9 @@ mod tests {
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 2);
         assert!(built.body_len <= o.max_body_bytes);
-        assert_eq!(
-            built.body_len,
-            serde_json::to_vec(&built.body).unwrap().len()
-        );
-        let h = history(&built.body);
+        assert_eq!(built.body_len, built.to_bytes(&AttemptShape::DEFAULT).len());
+        let built_body = built.body();
+        let h = history(&built_body);
         assert_eq!(h.len(), 4);
         let first = h[0]["userInputMessage"]["content"].as_str().unwrap();
         assert!(
@@ -2166,7 +1398,7 @@ mod tests {
             "system re-placed: {}",
             &first[..12]
         );
-        assert_eq!(content(&built.body), "final question");
+        assert_eq!(content(&built.body()), "final question");
     }
 
     #[test]
@@ -2182,7 +1414,7 @@ mod tests {
         };
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 1);
-        assert_eq!(built.body, expected.body);
+        assert_eq!(built.body(), expected.body());
         assert_eq!(built.body_len, expected.body_len);
     }
 
@@ -2198,8 +1430,9 @@ mod tests {
         };
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 2);
-        assert!(!has_history(&built.body));
-        let text = content(&built.body);
+        assert!(!has_history(&built.body()));
+        let built_body = built.body();
+        let text = content(&built_body);
         assert!(text.starts_with(&injection_prefix(50)));
         assert!(text.contains("SYS"));
         assert!(text.ends_with("\n\nfinal question"));
@@ -2229,13 +1462,14 @@ mod tests {
         };
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 2);
-        let h = history(&built.body);
+        let built_body = built.body();
+        let h = history(&built_body);
         assert_eq!(h.len(), 2);
         assert!(h[0]["userInputMessage"]["content"]
             .as_str()
             .unwrap()
             .ends_with("recent"));
-        let text = serde_json::to_string(&built.body).unwrap();
+        let text = serde_json::to_string(&built.body()).unwrap();
         assert!(!text.contains("toolResults"));
         assert!(!text.contains("toolUses"));
     }
@@ -2297,7 +1531,8 @@ mod tests {
         };
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 3);
-        let h = history(&built.body);
+        let built_body = built.body();
+        let h = history(&built_body);
         assert_eq!(h.len(), 2);
         assert!(h[0]["userInputMessage"]["content"]
             .as_str()
@@ -2307,7 +1542,7 @@ mod tests {
             h[1]["assistantResponseMessage"]["content"],
             "prefix of the answer"
         );
-        assert_eq!(content(&built.body), "Continue");
+        assert_eq!(content(&built.body()), "Continue");
     }
 
     #[test]
@@ -2320,7 +1555,7 @@ mod tests {
         };
         let built = build_ok(&c, &o);
         assert_eq!(built.trimmed_turns, 0);
-        assert_eq!(history(&built.body).len(), 100);
+        assert_eq!(history(&built.body()).len(), 100);
     }
 
     // --- token estimate ------------------------------------------------------------------
@@ -2364,7 +1599,8 @@ mod tests {
             &["bash"],
         );
         let built = build_ok(&c, &opts());
-        let spec = current(&built.body)["userInputMessageContext"]["tools"][0]["toolSpecification"]
+        let spec = current(&built.body())["userInputMessageContext"]["tools"][0]
+            ["toolSpecification"]
             .to_string();
         let expected_ascii = "go".len()
             + "(empty)".len()
@@ -2379,7 +1615,7 @@ mod tests {
         );
     }
 
-    // --- a worked example: system, image, tool call and result -----------------------------------------------
+    // --- a worked example: system, image, tool call and result ----------------------------
 
     #[test]
     fn spec_example_2_5_is_reproduced() {
@@ -2399,7 +1635,7 @@ mod tests {
                 name: "bash".into(),
                 description: String::new(),
                 schema: json!({"type": "object", "properties": {"cmd": {"type": "string"}},
-                               "required": [], "additionalProperties": false}),
+                                   "required": [], "additionalProperties": false}),
             }],
             ..Default::default()
         };
@@ -2408,8 +1644,8 @@ mod tests {
             ..fake(4000)
         };
         let built = build_ok(&c, &o);
-        let b = &built.body;
-        // Unlike the Python, the empty tool-result text adds no leading "\n" before "next".
+        let b = &built.body();
+        // The empty tool-result text adds no leading "\n" before "next".
         assert_eq!(
             current(b),
             &json!({
@@ -2450,7 +1686,7 @@ mod tests {
         assert_eq!(
             h[1],
             json!({"assistantResponseMessage": {"content": "(empty)",
-                "toolUses": [{"name": "bash", "input": {"cmd": "ls"}, "toolUseId": "tooluse_1"}]}})
+                    "toolUses": [{"name": "bash", "input": {"cmd": "ls"}, "toolUseId": "tooluse_1"}]}})
         );
         assert!(built.fake_reasoning_injected);
         assert_eq!(built.trimmed_turns, 0);
