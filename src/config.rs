@@ -6,6 +6,7 @@
 
 mod cli;
 mod dotenv;
+pub mod ide_version;
 pub mod settings;
 mod vars;
 
@@ -111,7 +112,7 @@ pub struct Config {
     // Upstream.
     pub client_profile: ClientProfile,
     /// The IDE version sent (`KIRO_IDE_VERSION`: auto, off or pinned); shared, discovery updates it.
-    pub ide_version: crate::kiro::discovery::IdeVersion,
+    pub ide_version: ide_version::IdeVersion,
     /// The IDE's update manifest read by version discovery (`KIRO_UPDATE_URL`).
     pub update_url: String,
     /// Where the gateway keeps what it learns between runs (`STATE_DIR`).
@@ -184,8 +185,8 @@ impl Config {
             accounts_state: false,
             token_refresh_threshold: Duration::from_secs(600),
             client_profile: ClientProfile::IdeRuntime,
-            ide_version: crate::kiro::discovery::IdeVersion::default(),
-            update_url: crate::kiro::discovery::DEFAULT_UPDATE_URL.into(),
+            ide_version: ide_version::IdeVersion::default(),
+            update_url: ide_version::DEFAULT_UPDATE_URL.into(),
             state_dir: PathBuf::from("state"),
             cli_version: "2.21.1".into(),
             kas_version: "0.66.7".into(),
@@ -420,9 +421,8 @@ fn read_identity(v: &Vars, c: &mut Config) -> Result<(), Error> {
     if v.flag("KIRO_LEGACY_ENDPOINT")?.unwrap_or(false) {
         c.client_profile = ClientProfile::IdeLegacy;
     }
-    c.ide_version =
-        crate::kiro::discovery::IdeVersion::from_setting(v.get("KIRO_IDE_VERSION").as_deref())
-            .map_err(Error::Config)?;
+    c.ide_version = ide_version::IdeVersion::from_setting(v.get("KIRO_IDE_VERSION").as_deref())
+        .map_err(Error::Config)?;
     if let Some(url) = v.url("KIRO_UPDATE_URL")? {
         c.update_url = url;
     }

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::ide_version::IdeVersion;
 use super::{AccountStrategy, ClientProfile, Config};
-use crate::kiro::discovery::IdeVersion;
 
 /// How outbound connections are made (Kiro and the auth servers alike).
 #[derive(Debug, Clone, PartialEq)]
