@@ -12,7 +12,8 @@
 #                 then `claude -p --mcp-config` with an MCP tool whose name is over 64 characters
 #   codex         `codex exec` (npm @openai/codex), default model, a provider block with
 #                 wire_api = "responses"; again with -m gpt-5.5 (apply_patch tool) and with
-#                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only)
+#                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only); then
+#                 -m gpt-5.5 with an MCP server, whose tool it finds through its tool_search
 #   opencode      `opencode run` (npm opencode-ai), provider @ai-sdk/openai-compatible
 #   aider         `aider --message` (pip aider-chat), whole-file edit format: writes the file only
 #
@@ -37,7 +38,7 @@ for arg in "$@"; do
         --no-build) BUILD=0 ;;
         --no-install) INSTALL=0 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) WANT+=("$arg") ;;
     esac
 done
@@ -233,13 +234,9 @@ run_aider() {
     check "aider ($(aider --version 2>/dev/null), whole-file format: write only)" "$d/project" "$d/out.log" 0
 }
 
-# An MCP server whose tool gets a name over 64 characters in Claude Code
-# (mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name):
-# the model calls it once and answers with what it returned.
-run_claude_mcp() {
-    command -v claude >/dev/null || return
-    local d; d=$(new_dir claude-code-mcp)
-    cat >"$d/mcp_server.py" <<'EOF'
+# A stdio MCP server with one tool, "Weather report for a city."
+write_mcp_server() { # path
+    cat >"$1" <<'EOF'
 import json, sys
 TOOL = {"name": "fetch_the_current_weather_report_for_a_given_city_name",
         "description": "Weather report for a city.",
@@ -264,6 +261,15 @@ for line in sys.stdin:
         continue
     print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
 EOF
+}
+
+# An MCP server whose tool gets a name over 64 characters in Claude Code
+# (mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name):
+# the model calls it once and answers with what it returned.
+run_claude_mcp() {
+    command -v claude >/dev/null || return
+    local d; d=$(new_dir claude-code-mcp)
+    write_mcp_server "$d/mcp_server.py"
     printf '{"mcpServers": {"weather_service_for_long_names": {"type": "stdio", "command": "python3", "args": ["%s"]}}}\n' \
         "$d/mcp_server.py" >"$d/mcp.json"
     (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=$KEY \
@@ -276,6 +282,38 @@ EOF
     else
         FAILED=1
         RESULTS+=("FAIL  claude-code MCP tool with a 91-character name: $(tail -n 2 "$d/out.log" | tr '\n' ' ' | cut -c1-240)")
+    fi
+}
+
+# Codex with the same MCP server: it defers MCP tools behind its client-run tool_search (with
+# -m gpt-5.5), so the model searches, then calls mcp__weather_service_for_long_names / the tool.
+run_codex_mcp() {
+    command -v codex >/dev/null || return
+    local d; d=$(new_dir codex-mcp)
+    write_mcp_server "$d/mcp_server.py"
+    mkdir -p "$d/home/.codex"
+    cat >"$d/home/.codex/config.toml" <<EOF
+model_provider = "kiro"
+
+[model_providers.kiro]
+name = "kiro-gateway"
+base_url = "$BASE/v1"
+env_key = "KIRO_GATEWAY_KEY"
+wire_api = "responses"
+
+[mcp_servers.weather_service_for_long_names]
+command = "python3"
+args = ["$d/mcp_server.py"]
+EOF
+    (cd "$d/project" && HOME="$d/home" KIRO_GATEWAY_KEY=$KEY \
+        timeout 300 codex exec --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox \
+        -m gpt-5.5 "E2E_MCP in E2E_DIR=$d/project : what is the weather in Paris?" </dev/null) \
+        >"$d/out.log" 2>&1
+    if grep -q "MCP says: 18 C, sunny" "$d/out.log"; then
+        RESULTS+=("PASS  codex MCP tool found by tool_search (-m gpt-5.5)")
+    else
+        FAILED=1
+        RESULTS+=("FAIL  codex MCP tool found by tool_search (-m gpt-5.5): $(grep -m1 -E "ERROR|error" "$d/out.log" | cut -c1-240)")
     fi
 }
 
@@ -323,6 +361,7 @@ for client in "${WANT[@]}"; do
             run_codex default
             run_codex gpt-5.5 -m gpt-5.5
             run_codex sonnet -m claude-sonnet-4.5
+            run_codex_mcp
             run_codex_quota
             ;;
         opencode) run_opencode ;;

@@ -382,6 +382,7 @@ fn codex_apply_patch_call_comes_back_as_a_custom_tool_call() {
         .header("x-kiro-gateway-ignored-tools")
         .unwrap_or_default();
     assert!(!ignored.contains("web_search"), "{ignored}");
+    assert!(names.iter().any(|n| n == "tool_search"), "{names:?}");
 }
 
 #[test]
@@ -573,4 +574,32 @@ fn pydantic_ai_tool_loop_reaches_kiro_as_history() {
     assert_eq!(ids, ["tooluse_step0", "tooluse_step1"]);
     let results: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.1).collect();
     assert_eq!(results, ["18 C, sunny", "5 C, rain"]);
+}
+
+#[test]
+fn codex_tool_search_and_the_mcp_tool_it_loaded_reach_kiro() {
+    let (fake, gw) = start();
+    let mut fx = fixture("codex-gpt-5.5-tool-search");
+    fx.body["model"] = "claude-sonnet-4.5".into();
+    let answer = replay(&gw, &fx);
+    let data = responses_events(&answer.events());
+    assert_eq!(data.last().unwrap()["type"], "response.completed");
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert!(names.contains(&"tool_search".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"mcp__weather__report".to_string()),
+        "{names:?}"
+    );
+    let uses: Vec<String> = kiro_tool_uses(&sent).into_iter().map(|u| u.1).collect();
+    assert_eq!(uses, ["tool_search", "mcp__weather__report"]);
+    let results: Vec<String> = kiro_tool_results(&sent).into_iter().map(|r| r.1).collect();
+    assert_eq!(
+        results[0],
+        "These tools can be called now: mcp__weather__report"
+    );
+    assert!(results[1].ends_with("18 C, sunny"), "{results:?}");
+    // tool_search is the client's own tool: it goes to Kiro, never into the ignored list.
+    let ignored = answer.header("x-kiro-gateway-ignored-tools").unwrap_or("");
+    assert!(!ignored.contains("tool_search"), "{ignored}");
 }

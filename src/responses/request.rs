@@ -20,7 +20,7 @@ use crate::conversation::{
 use crate::error::Error;
 use crate::websearch::{self, SearchFailure, SearchHit, WebSearchRequest};
 
-use super::tools::{kiro_name, ToolMap, Tools, CUSTOM_INPUT};
+use super::tools::{kiro_name, ToolMap, Tools, CUSTOM_INPUT, TOOL_SEARCH};
 
 /// The prefix of the `encrypted_content` the gateway hands out for a reasoning item: the Kiro
 /// signature follows it. A reasoning item replayed without it was minted elsewhere (by OpenAI, for
@@ -166,10 +166,12 @@ pub fn parse_responses_request(
         Some(Value::Array(list)) => tools.add(list, "tools")?,
         Some(_) => return Err(bad("'tools' must be an array.")),
     }
-    // Codex (with its newer models) sends its tools in an input item instead.
+    // Codex (with its newer models) sends its tools in an input item instead, and the tools its
+    // tool search loaded come in that search's output: the model may call them from then on.
     if let Some(Value::Array(items)) = obj.get("input") {
         for (i, item) in items.iter().enumerate() {
-            if item.get("type").and_then(Value::as_str) == Some("additional_tools") {
+            let kind = item.get("type").and_then(Value::as_str);
+            if matches!(kind, Some("additional_tools") | Some("tool_search_output")) {
                 match item.get("tools") {
                     Some(Value::Array(list)) => tools.add(list, &format!("input[{i}].tools"))?,
                     _ => return Err(bad(format!("input[{i}].tools must be an array of tools."))),
@@ -429,6 +431,33 @@ fn parse_items(
                 let text = websearch::history_text(query, &outcome);
                 append_text(&mut assistant_turn(&mut out).text, text.trim_end());
             }
+            "tool_search_call" => {
+                let call_id = required_str(obj, "call_id", i)?;
+                let input = match obj.get("arguments") {
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                let input = if input.is_object() {
+                    input
+                } else {
+                    Value::Object(Map::new())
+                };
+                assistant_turn(&mut out).tool_calls.push(ToolCall {
+                    id: call_id.to_string(),
+                    name: TOOL_SEARCH.to_string(),
+                    input,
+                });
+            }
+            "tool_search_output" => {
+                let call_id = required_str(obj, "call_id", i)?;
+                user_turn(&mut out).tool_results.push(ToolResult {
+                    tool_use_id: call_id.to_string(),
+                    text: loaded_tools_text(obj.get("tools")),
+                    is_error: false,
+                    images: Vec::new(),
+                });
+            }
             kind if REPLAYED_SERVER_ITEMS.contains(&kind) => {
                 log::debug!("input[{i}]: leaving out a replayed '{kind}' item");
             }
@@ -580,7 +609,7 @@ fn content_parts(
 
 /// Items that record what OpenAI's servers (or client features the gateway has no tool for) did;
 /// clients replay them with the rest of the conversation. Kiro has nothing to carry them in.
-const REPLAYED_SERVER_ITEMS: [&str; 17] = [
+const REPLAYED_SERVER_ITEMS: [&str; 15] = [
     "web_search_call",
     "file_search_call",
     "computer_call",
@@ -591,8 +620,6 @@ const REPLAYED_SERVER_ITEMS: [&str; 17] = [
     "mcp_approval_request",
     "mcp_approval_response",
     "mcp_call",
-    "tool_search_call",
-    "tool_search_output",
     "shell_call",
     "shell_call_output",
     "apply_patch_call",
@@ -617,6 +644,30 @@ fn summary_text(obj: &Map<String, Value>) -> String {
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// What the model reads as the result of a tool search: the tools it loaded, by their Kiro names
+/// (the tools themselves are offered to Kiro from this request on).
+fn loaded_tools_text(tools: Option<&Value>) -> String {
+    let mut names = Vec::new();
+    for t in tools.and_then(Value::as_array).into_iter().flatten() {
+        let ns = t.get("name").and_then(Value::as_str);
+        match t.get("tools").and_then(Value::as_array) {
+            Some(inner) if t.get("type").and_then(Value::as_str) == Some("namespace") => {
+                for f in inner {
+                    if let Some(name) = f.get("name").and_then(Value::as_str) {
+                        names.push(kiro_name(ns, name));
+                    }
+                }
+            }
+            _ => names.extend(ns.map(str::to_string)),
+        }
+    }
+    if names.is_empty() {
+        "No tools matched.".to_string()
+    } else {
+        format!("These tools can be called now: {}", names.join(", "))
+    }
 }
 
 /// The `namespace` of a call item, when it has one.
@@ -945,6 +996,49 @@ mod tests {
     }
 
     #[test]
+    fn a_client_tool_search_and_the_tools_it_loaded_reach_kiro() {
+        let r = parse(json!({"model": "m", "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            {"type": "tool_search", "execution": "client", "description": "Find tools",
+             "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}],
+            "input": [
+            {"role": "user", "content": "weather?"},
+            {"type": "tool_search_call", "id": "tsc_1", "call_id": "call_1", "status": "completed",
+             "execution": "client", "arguments": {"query": "weather report"}},
+            {"type": "tool_search_output", "id": "tso_1", "call_id": "call_1", "status": "completed",
+             "execution": "client", "tools": [{"type": "namespace", "name": "mcp__weather",
+                "description": "Tools in the mcp__weather namespace.", "tools": [
+                {"type": "function", "name": "report", "description": "Weather report for a city.",
+                 "defer_loading": true, "parameters": {"type": "object"}}]}]}]}))
+        .unwrap();
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["exec_command", "tool_search", "mcp__weather__report"]
+        );
+        assert_eq!(
+            r.tool_map
+                .client("mcp__weather__report")
+                .namespace
+                .as_deref(),
+            Some("mcp__weather")
+        );
+        let c = r.conversation(&[], Vec::new()).unwrap();
+        let call = &c.messages[1].tool_calls[0];
+        assert_eq!(
+            (call.id.as_str(), call.name.as_str()),
+            ("call_1", "tool_search")
+        );
+        assert_eq!(call.input, json!({"query": "weather report"}));
+        let result = &c.messages[2].tool_results[0];
+        assert_eq!(result.tool_use_id, "call_1");
+        assert_eq!(
+            result.text,
+            "These tools can be called now: mcp__weather__report"
+        );
+    }
+
+    #[test]
     fn codex_replayed_items_become_history_or_are_left_out() {
         let c = conv(json!({"model": "m", "input": [
             {"type": "compaction", "encrypted_content": "gAAAA-opaque"},
@@ -958,7 +1052,7 @@ mod tests {
             {"type": "function_call_output", "call_id": "call_s", "output": "spawned"},
             {"type": "local_shell_call", "call_id": "call_l", "status": "completed", "action": {"type": "exec", "command": ["ls"]}},
             {"type": "local_shell_call_output", "call_id": "call_l", "output": "a.txt"},
-            {"type": "tool_search_call", "call_id": "call_t", "arguments": {"query": "x"}}
+            {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["x"]}
         ]}));
         let roles: Vec<Role> = c.messages.iter().map(|m| m.role).collect();
         assert_eq!(

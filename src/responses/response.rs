@@ -249,7 +249,14 @@ impl Item {
                 ..
             } => {
                 let status = if *done { "completed" } else { "in_progress" };
-                let mut v = if tool.custom {
+                let mut v = if tool.tool_search {
+                    let arguments = serde_json::from_str::<Value>(arguments)
+                        .ok()
+                        .filter(|a| *done && a.is_object())
+                        .unwrap_or_else(|| json!({}));
+                    json!({"type": "tool_search_call", "id": id, "call_id": call_id,
+                        "execution": "client", "arguments": arguments, "status": status})
+                } else if tool.custom {
                     let input = if *done {
                         custom_input(arguments)
                     } else {
@@ -586,7 +593,11 @@ impl<'a> ResponseWriter<'a> {
     fn on_call_start(&mut self, index: usize, call_id: String, name: String) -> io::Result<()> {
         self.close_open("completed")?;
         let tool = self.head.tools.client(&name);
-        let prefix = if tool.custom { "ctc" } else { "fc" };
+        let prefix = match (tool.custom, tool.tool_search) {
+            (true, _) => "ctc",
+            (_, true) => "tsc",
+            _ => "fc",
+        };
         let item = self.add_item(Item::Call {
             id: format!("{prefix}_{}", random_hex(48)),
             call_id,
@@ -626,6 +637,10 @@ impl<'a> ResponseWriter<'a> {
         };
         arguments.push_str(&fragment);
         let id = id.clone();
+        if tool.tool_search {
+            // A tool search call has no argument events: it is sent whole when done.
+            return Ok(());
+        }
         if tool.custom {
             let delta = input.push(&fragment);
             if delta.is_empty() {
@@ -662,7 +677,9 @@ impl<'a> ResponseWriter<'a> {
         }
         *arguments = args;
         *done = true;
-        if tool.custom {
+        if tool.tool_search {
+            // Only the finished item (below).
+        } else if tool.custom {
             let whole = custom_input(arguments);
             let id = id.clone();
             // What was not streamed yet follows as one delta (all of it when the arguments had
@@ -1308,6 +1325,24 @@ mod tests {
         let m = msg.unwrap();
         assert_eq!(m.tool_calls[0].name, "apply_patch");
         assert_eq!(m.tool_calls[0].input, json!({ "input": patch }));
+    }
+
+    #[test]
+    fn tool_search_calls_go_back_as_tool_search_call_items() {
+        let (ev, fin, msg) = run_with_tools(
+            json!([{"type": "tool_search", "execution": "client",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]),
+            call_events("tool_search", &["{\"query\":", "\"weather\"}"]),
+        );
+        let kinds = names(&ev);
+        assert!(!kinds.iter().any(|k| k.contains("arguments")), "{kinds:?}");
+        let item = &fin["output"][0];
+        assert_eq!(item["type"], "tool_search_call");
+        assert_eq!(item["call_id"], "call_1");
+        assert_eq!(item["execution"], "client");
+        assert_eq!(item["arguments"], json!({"query": "weather"}));
+        assert!(item["id"].as_str().unwrap().starts_with("tsc_"));
+        assert_eq!(msg.unwrap().tool_calls[0].name, "tool_search");
     }
 
     #[test]

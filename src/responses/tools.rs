@@ -8,6 +8,9 @@
 //! - `custom` (freeform) tools take raw text, described by a grammar (Codex's `apply_patch`). Kiro
 //!   gets a tool with one string parameter, [`CUSTOM_INPUT`], and the grammar in its description;
 //!   calls go back as `custom_tool_call` items carrying that text.
+//! - `tool_search` run by the client (`execution: "client"`, Codex's search over its deferred MCP
+//!   tools) is a Kiro tool like a function; its calls go back as `tool_search_call` items, and the
+//!   tools a `tool_search_output` item loads are offered to Kiro from then on.
 //! - Hosted tools run by OpenAI's servers (file search, code interpreter, …) cannot run here: they
 //!   are left out of what Kiro sees and reported to the client (`x-kiro-gateway-ignored-tools`), so
 //!   a client that always sends them still works.
@@ -26,9 +29,13 @@ use crate::websearch::{self, WebSearchRequest};
 /// The one parameter of the Kiro tool that stands for a freeform tool.
 pub const CUSTOM_INPUT: &str = "input";
 
+/// The Kiro name of the client's `tool_search` tool.
+pub const TOOL_SEARCH: &str = "tool_search";
+
 /// Tool types of the Responses API that OpenAI's servers (or a client-side feature the gateway
 /// does not offer) run, never a function the model calls through the client.
 const HOSTED_TOOL_TYPES: [&str; 14] = [
+    // `tool_search` counts as hosted only when the server is to run it (see `Tools::add`).
     "web_search",
     "web_search_preview",
     "web_search_2025_08_26",
@@ -65,6 +72,8 @@ pub struct ClientTool {
     pub namespace: Option<String>,
     /// A freeform tool: its calls are `custom_tool_call` items.
     pub custom: bool,
+    /// The client's tool search: its calls are `tool_search_call` items.
+    pub tool_search: bool,
 }
 
 /// Kiro tool name → the client's tool, for the tools that are not a plain top-level function.
@@ -81,6 +90,7 @@ impl ToolMap {
                 name: kiro_name.to_string(),
                 namespace: None,
                 custom: false,
+                tool_search: false,
             })
     }
 }
@@ -121,6 +131,10 @@ impl Tools {
                     if self.web_search.is_none() {
                         self.web_search = Some(websearch::parse_responses_tool(tool, &here)?);
                     }
+                    self.echo.push(tool.clone());
+                }
+                "tool_search" if tool.get("execution").and_then(Value::as_str) == Some("client") => {
+                    self.add_tool_search(tool, &here)?;
                     self.echo.push(tool.clone());
                 }
                 k if HOSTED_TOOL_TYPES.contains(&k) => {
@@ -166,6 +180,44 @@ impl Tools {
         Ok(())
     }
 
+    fn add_tool_search(&mut self, tool: &Value, here: &str) -> Result<(), Error> {
+        let description = match tool.get("description") {
+            None | Some(Value::Null) => {
+                "Search the deferred tools; the matching ones become callable."
+            }
+            Some(Value::String(d)) => d.as_str(),
+            Some(_) => return Err(bad(format!("{here}.description must be a string."))),
+        };
+        let schema = match tool.get("parameters") {
+            None | Some(Value::Null) => json!({"type": "object",
+                "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+            Some(p @ Value::Object(_)) => p.clone(),
+            Some(_) => {
+                return Err(bad(format!(
+                    "{here}.parameters must be a JSON Schema object."
+                )))
+            }
+        };
+        if self.specs.iter().any(|s| s.name == TOOL_SEARCH) {
+            return Ok(());
+        }
+        self.map.0.insert(
+            TOOL_SEARCH.to_string(),
+            ClientTool {
+                name: TOOL_SEARCH.to_string(),
+                namespace: None,
+                custom: false,
+                tool_search: true,
+            },
+        );
+        self.specs.push(ToolSpec {
+            name: TOOL_SEARCH.to_string(),
+            description: description.to_string(),
+            schema,
+        });
+        Ok(())
+    }
+
     fn add_one(&mut self, tool: &Value, here: &str, namespace: Option<&str>) -> Result<(), Error> {
         let name = required_name(tool, here)?;
         let custom = tool.get("type").and_then(Value::as_str) == Some("custom");
@@ -192,6 +244,10 @@ impl Tools {
             (description.to_string(), parameters)
         };
         let flat = kiro_name(namespace, name);
+        if self.specs.iter().any(|s| s.name == flat) {
+            // Offered twice (e.g. at the top and again by a tool search): Kiro wants it once.
+            return Ok(());
+        }
         if custom || namespace.is_some() {
             self.map.0.insert(
                 flat.clone(),
@@ -199,6 +255,7 @@ impl Tools {
                     name: name.to_string(),
                     namespace: namespace.map(str::to_string),
                     custom,
+                    tool_search: false,
                 },
             );
         }
@@ -495,7 +552,8 @@ mod tests {
             ClientTool {
                 name: "spawn_agent".into(),
                 namespace: Some("multi_agent_v1".into()),
-                custom: false
+                custom: false,
+                tool_search: false,
             }
         );
         assert_eq!(t.map.client("exec_command").namespace, None);
@@ -528,7 +586,7 @@ mod tests {
             {"type": "web_search", "external_web_access": false},
             {"type": "file_search", "vector_store_ids": ["vs_1"]},
             {"type": "web_search"},
-            {"type": "tool_search", "execution": "client", "parameters": {}}
+            {"type": "tool_search"}
         ]))
         .unwrap();
         assert!(t.specs.is_empty());
@@ -536,6 +594,22 @@ mod tests {
         assert_eq!(t.ignored, ["file_search", "tool_search"]);
         assert!(t.web_search.is_some());
         assert_eq!(t.echo.len(), 4);
+    }
+
+    #[test]
+    fn client_tool_search_is_a_kiro_tool_and_tools_come_once() {
+        let t = tools(json!([
+            {"type": "tool_search", "execution": "client", "description": "Find tools",
+             "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}},
+            {"type": "function", "name": "f"},
+            {"type": "function", "name": "f"}
+        ]))
+        .unwrap();
+        let names: Vec<&str> = t.specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["tool_search", "f"]);
+        assert_eq!(t.specs[0].description, "Find tools");
+        assert!(t.map.client("tool_search").tool_search);
+        assert!(t.ignored.is_empty());
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //! A prompt with [`QUOTA_MARKER`] gets Kiro's monthly-quota refusal instead, to check that clients
 //! stop at once rather than retry. A prompt with [`MCP_MARKER`] calls the tool whose description
 //! starts with [`MCP_TOOL_DESCRIPTION`] once (an MCP server's tool, whatever name it reaches Kiro
-//! under) and then answers with its result.
+//! under) and then answers with its result; when that tool is not offered but a `tool_search` tool
+//! is (Codex defers MCP tools behind it), it searches first.
 
 use super::{Ev, Recorded, Reply};
 use serde_json::{json, Value};
@@ -88,8 +89,14 @@ pub fn reply(request: &Recorded) -> Reply {
         return finish(vec![Ev::text(&text)]);
     }
     let step = results.len();
+    let called: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["assistantResponseMessage"]["toolUses"].as_array())
+        .flatten()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
     let call = if texts.iter().any(|t| t.contains(MCP_MARKER)) {
-        mcp_step(step, &tools)
+        mcp_step(&tools, &called)
     } else {
         plan_step(step, &dir, &tools)
     };
@@ -183,14 +190,28 @@ fn shell_command() -> String {
     format!("wc -l {FILE} > {SHELL_OUT}")
 }
 
-/// The call of the MCP tool at step 0, then `None`.
-fn mcp_step(step: usize, tools: &[&Value]) -> Option<(String, Value)> {
-    let tool = tools.iter().find(|t| {
+/// The call of the MCP tool (after a tool search when it is not offered yet), then `None`.
+fn mcp_step(tools: &[&Value], called: &[&str]) -> Option<(String, Value)> {
+    let mcp = tools.iter().find(|t| {
         t["description"]
             .as_str()
             .is_some_and(|d| d.starts_with(MCP_TOOL_DESCRIPTION))
-    })?;
-    (step == 0).then(|| (name_of(tool), json!({"city": "Paris"})))
+    });
+    match mcp {
+        Some(tool) if !called.contains(&tool["name"].as_str().unwrap_or_default()) => {
+            Some((name_of(tool), json!({"city": "Paris"})))
+        }
+        Some(_) => None,
+        None => {
+            let search = find(tools, "tool_search")?;
+            (!called.contains(&"tool_search")).then(|| {
+                (
+                    name_of(search),
+                    json!({"query": "weather report for a city"}),
+                )
+            })
+        }
+    }
 }
 
 /// The tool call for `step` (0 write, 1 edit, 2 shell), or `None` when the plan is done.
