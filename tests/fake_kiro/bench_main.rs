@@ -1,6 +1,6 @@
 //! Stand-alone fake Kiro for the benchmark, the soak test and checks with real client libraries:
 //! `cargo run --release --example fake_kiro -- --port 9000 [--frames N] [--frame-bytes B] [--words W]
-//! [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent]`.
+//! [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent|search]`.
 //!
 //! Serves forever on 127.0.0.1:PORT and prints `listening on http://127.0.0.1:PORT` once.
 //! Inference calls get a short text reply of W words, or — when the current user message
@@ -11,6 +11,9 @@
 //! `--script tools` plays a small weather agent instead (used by `scripts/e2e_openai.py`): see
 //! [`tools_script`]. `--script agent` drives a real client's own tools through a write / edit /
 //! shell plan (used by `scripts/e2e_clients.sh`): see `agent_script.rs`.
+//! `--script search` searches the web for what the user asked and answers citing the first page,
+//! whenever the client offers a web search tool (used by `scripts/e2e_web_search.py`): see
+//! `mcp::search_script`.
 //!
 //! `--faults PCT` makes that percentage of the other inference replies faulty, picked at random
 //! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
@@ -66,12 +69,17 @@ fn parse_args() -> Result<Args, String> {
             "--script" => match value()?.as_str() {
                 "tools" => args.script = Some("tools".into()),
                 "agent" => args.script = Some("agent".into()),
-                other => return Err(format!("unknown script {other} (known: tools, agent)")),
+                "search" => args.script = Some("search".into()),
+                other => {
+                    return Err(format!(
+                        "unknown script {other} (known: tools, agent, search)"
+                    ))
+                }
             },
             "-h" | "--help" => {
                 println!(
                     "usage: fake_kiro [--port P] [--frames N] [--frame-bytes B] [--words W] \
-                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent]"
+                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent|search]"
                 );
                 std::process::exit(0);
             }
@@ -174,6 +182,8 @@ fn main() {
     fake.set_default_reply(Reply::text(&text).delay_first_frame(delay));
     if args.script.as_deref() == Some("agent") {
         fake.set_reply_fn(|request| Some(fake_kiro::agent_script::reply(request)));
+    } else if args.script.as_deref() == Some("search") {
+        fake.set_reply_fn(fake_kiro::mcp::search_script);
     } else if args.script.is_some() {
         fake.set_reply_fn(|request| Some(tools_script(request)));
     } else {

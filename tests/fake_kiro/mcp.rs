@@ -317,3 +317,60 @@ fn answer(st: &mut McpState, rec: &Recorded) -> Reply {
         _ => rpc_error(-32601, "Method not found"),
     }
 }
+
+/// What the user asked to search for: Claude Code's WebSearch prompt ("Perform a web search for
+/// the query: …") without its prefix, else the last line of the first user message (the gateway
+/// puts the system prompt and its own notes in front of it), at most 80 characters.
+fn wanted_query(rec: &Recorded) -> String {
+    const PREFIX: &str = "Perform a web search for the query:";
+    let first_user = rec
+        .body
+        .pointer("/conversationState/history/0/userInputMessage/content")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| rec.user_content())
+        .unwrap_or_default();
+    let line = match first_user.find(PREFIX) {
+        Some(i) => first_user[i + PREFIX.len()..].lines().next().unwrap_or(""),
+        None => first_user
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !(l.is_empty() || l.starts_with('<') && l.ends_with('>')))
+            .unwrap_or(""),
+    };
+    let q: String = line.trim().chars().take(80).collect();
+    if q.is_empty() {
+        "kiro gateway".into()
+    } else {
+        q
+    }
+}
+
+/// The first `URL: …` line of the search results the conversation holds.
+fn first_result_url(rec: &Recorded) -> Option<String> {
+    let raw = &rec.raw_body;
+    let at = raw.find("URL: ")? + "URL: ".len();
+    let rest = &raw[at..];
+    let end = rest.find(['\\', '"', ' ']).unwrap_or(rest.len());
+    Some(rest[..end].to_string()).filter(|u| !u.is_empty())
+}
+
+/// A scripted model for clients with a web search tool (`fake_kiro --script search`, used by
+/// `scripts/e2e_web_search.py`): when `web_search` is offered and nothing was searched yet, it
+/// searches for what the user asked; with results, it answers citing the first page as a
+/// markdown link. `None` when no `web_search` tool is offered.
+pub fn search_script(rec: &Recorded) -> Option<Reply> {
+    if !rec.tool_names().iter().any(|n| n == "web_search") {
+        return None;
+    }
+    if searches_done(&rec.body) == 0 {
+        return Some(Reply::web_search_call(
+            &format!("{SEARCH_ID_PREFIX}0"),
+            &wanted_query(rec),
+        ));
+    }
+    Some(match first_result_url(rec) {
+        Some(url) => Reply::text(&format!("Here is what I found: [the first page]({url}).")),
+        None => Reply::text("The search found nothing I can cite."),
+    })
+}
