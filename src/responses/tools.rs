@@ -11,9 +11,10 @@
 //! - `tool_search` run by the client (`execution: "client"`, Codex's search over its deferred MCP
 //!   tools) is a Kiro tool like a function; its calls go back as `tool_search_call` items, and the
 //!   tools a `tool_search_output` item loads are offered to Kiro from then on.
-//! - Hosted tools run by OpenAI's servers (file search, code interpreter, …) cannot run here: they
-//!   are left out of what Kiro sees and reported to the client (`x-kiro-gateway-ignored-tools`), so
-//!   a client that always sends them still works.
+//! - Web search is served through Kiro (`crate::websearch`). Other hosted tools run by OpenAI's
+//!   servers (file search, code interpreter, …) cannot run here: they are left out of what Kiro
+//!   sees and reported to the client (`x-kiro-gateway-ignored-tools`), so a client that always
+//!   sends them still works.
 //!
 //! A tool of a type no API defines, a namespace without tools, or a tool without a name is a 400
 //! naming the field: that is a mistake in the request, not a capability the gateway lacks.
@@ -146,7 +147,7 @@ impl Tools {
                 "" => return Err(bad(format!("{here}.type is required."))),
                 other => {
                     return Err(bad(format!(
-                        "{here}.type '{other}' is not a tool type of the Responses API: use function, custom or namespace (hosted tools such as web_search are accepted and left out)."
+                        "{here}.type '{other}' is not a tool type of the Responses API: use function, custom or namespace (hosted tools such as file_search are accepted and left out)."
                     )))
                 }
             }
