@@ -14,6 +14,7 @@
 #                 wire_api = "responses"; again with -m gpt-5.5 (apply_patch tool) and with
 #                 -m claude-sonnet-4.5 (a model Codex does not know: exec_command only); then
 #                 -m gpt-5.5 with an MCP server, whose tool it finds through its tool_search
+#                 (both: a web search task, served through the fake's /mcp: see run_claude_search)
 #   opencode      `opencode run` (npm opencode-ai), provider @ai-sdk/openai-compatible
 #   aider         `aider --message` (pip aider-chat), whole-file edit format: writes the file only
 #
@@ -21,6 +22,7 @@
 # MONTHLY_REQUEST_COUNT): it must stop after one request and say so ("429" / "Quota exceeded").
 #
 # Usage: scripts/e2e_clients.sh [--no-build] [--no-install] [--debug] [client ...]
+# (client: claude-code, codex, opencode, aider, or search: only the two web search runs)
 # Clients are installed into $E2E_CLIENTS_DIR (default ~/.cache/kiro-gateway-e2e) when they are
 # not on PATH. Exit status 0 when every client that ran passed.
 set -u
@@ -317,6 +319,43 @@ EOF
     fi
 }
 
+# Web search (WEB_SEARCH=kiro): the model asks for a search, the gateway runs it against the fake's
+# /mcp and the client shows the answer, which names the first page found. Claude Code calls its
+# WebSearch tool, which sends the gateway a request with the web_search server tool; Codex's hosted
+# web_search is offered to the model by the gateway directly.
+search_check() { # name log
+    if grep -q "E2E search done: https://example.com/rust-1-90-release-notes" "$2"; then
+        RESULTS+=("PASS  $1")
+    else
+        FAILED=1
+        RESULTS+=("FAIL  $1: $(tail -n 2 "$2" | tr '\n' ' ' | cut -c1-240)")
+    fi
+}
+
+run_claude_search() {
+    command -v claude >/dev/null || return
+    local d; d=$(new_dir claude-code-search)
+    (cd "$d/project" && HOME="$d/home" IS_SANDBOX=1 ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=$KEY \
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_AUTOUPDATER=1 \
+        timeout 300 claude -p --dangerously-skip-permissions \
+        "E2E_SEARCH in E2E_DIR=$d/project : search the web for the rust 1.90 release notes") \
+        >"$d/out.log" 2>&1
+    search_check "claude-code web search (WebSearch through Kiro's search)" "$d/out.log"
+}
+
+run_codex_search() {
+    command -v codex >/dev/null || return
+    local d; d=$(new_dir codex-search)
+    mkdir -p "$d/home/.codex"
+    printf 'model_provider = "kiro"\nmodel = "claude-sonnet-4.5"\n[model_providers.kiro]\nname = "kiro-gateway"\nbase_url = "%s/v1"\nenv_key = "KIRO_GATEWAY_KEY"\nwire_api = "responses"\n' \
+        "$BASE" >"$d/home/.codex/config.toml"
+    (cd "$d/project" && HOME="$d/home" KIRO_GATEWAY_KEY=$KEY \
+        timeout 300 codex exec --skip-git-repo-check \
+        "E2E_SEARCH in E2E_DIR=$d/project : search the web for the rust 1.90 release notes" </dev/null) \
+        >"$d/out.log" 2>&1
+    search_check "codex web search (hosted web_search through Kiro's search)" "$d/out.log"
+}
+
 # A spent quota: one request, no retries, and the client says why.
 quota_check() { # name log gateway-route expected-text
     local name=$1 log=$2 route=$3 want=$4 sent
@@ -355,6 +394,7 @@ for client in "${WANT[@]}"; do
             run_claude
             run_claude_interactive
             run_claude_mcp
+            run_claude_search
             run_claude_quota
             ;;
         codex)
@@ -362,7 +402,12 @@ for client in "${WANT[@]}"; do
             run_codex gpt-5.5 -m gpt-5.5
             run_codex sonnet -m claude-sonnet-4.5
             run_codex_mcp
+            run_codex_search
             run_codex_quota
+            ;;
+        search) # only the web search runs of Claude Code and Codex
+            run_claude_search
+            run_codex_search
             ;;
         opencode) run_opencode ;;
         aider) run_aider ;;

@@ -181,7 +181,10 @@ fn main() {
     let delay = Duration::from_millis(args.delay_ms);
     fake.set_default_reply(Reply::text(&text).delay_first_frame(delay));
     if args.script.as_deref() == Some("agent") {
-        fake.set_reply_fn(|request| Some(fake_kiro::agent_script::reply(request)));
+        fake.set_reply_fn(|request| {
+            fake_kiro::mcp::agent_search(request)
+                .or_else(|| Some(fake_kiro::agent_script::reply(request)))
+        });
     } else if args.script.as_deref() == Some("search") {
         fake.set_reply_fn(fake_kiro::mcp::search_script);
     } else if args.script.is_some() {

@@ -374,3 +374,63 @@ pub fn search_script(rec: &Recorded) -> Option<Reply> {
         None => Reply::text("The search found nothing I can cite."),
     })
 }
+
+/// In an agent client's prompt (`scripts/e2e_clients.sh`): look something up on the web.
+pub const SEARCH_MARKER: &str = "E2E_SEARCH";
+/// What the agent searches for after [`SEARCH_MARKER`].
+pub const E2E_QUERY: &str = "rust 1.90 release notes";
+/// How the agent's answer after a search starts.
+pub const SEARCH_DONE: &str = "E2E search done:";
+
+/// The web search steps of the agent script, before its write / edit / shell plan:
+/// - a request whose user text is Claude Code's WebSearch prompt ("Perform a web search for the
+///   query: …") and that offers `web_search` is answered by [`search_script`];
+/// - after [`SEARCH_MARKER`], a client whose hosted `web_search` the gateway offers (Codex) has it
+///   called with [`E2E_QUERY`]; a client with its own `WebSearch` tool (Claude Code) has that
+///   called; once the results are in, the answer names the first page's URL.
+///
+/// `None`: not a search request; the agent script answers.
+pub fn agent_search(rec: &Recorded) -> Option<Reply> {
+    let raw = &rec.raw_body;
+    let tools = rec.tool_names();
+    let offers = |name: &str| tools.iter().any(|t| t == name);
+    if raw.contains("Perform a web search for the query:") && offers("web_search") {
+        return search_script(rec);
+    }
+    if !raw.contains(SEARCH_MARKER) {
+        return None;
+    }
+    let answer = |rec: &Recorded| {
+        let url = rec
+            .raw_body
+            .find("https://example.com/")
+            .map(|at| {
+                let rest = &rec.raw_body[at..];
+                let end = rest.find(['\\', '"', ' ', ')', ']']).unwrap_or(rest.len());
+                rest[..end].to_string()
+            })
+            .unwrap_or_else(|| "no page found".into());
+        Reply::text(&format!("{SEARCH_DONE} {url}"))
+    };
+    if offers("web_search") {
+        return Some(if searches_done(&rec.body) == 0 {
+            Reply::web_search_call(&format!("{SEARCH_ID_PREFIX}0"), E2E_QUERY)
+        } else {
+            answer(rec)
+        });
+    }
+    if offers("WebSearch") {
+        const ID: &str = "tooluse_websearch_e2e";
+        let asked = raw.matches(ID).count();
+        return Some(if asked == 0 {
+            let args = json!({ "query": E2E_QUERY }).to_string();
+            let mut events = Ev::tool_call(ID, "WebSearch", &args, 2);
+            events.push(Ev::Metering(DEFAULT_CREDITS));
+            events.push(Ev::ContextUsage(DEFAULT_CONTEXT_PCT));
+            Reply::events(events)
+        } else {
+            answer(rec)
+        });
+    }
+    None
+}
