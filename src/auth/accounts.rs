@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 pub use crate::auth::accounts_file::{load_accounts_file, AccountEntry};
-use crate::auth::{LoginSpec, TokenStore};
+use crate::auth::{LoginMark, LoginSpec, TokenStore};
 use crate::config::{AccountStrategy, AuthSettings};
 use crate::error::Error;
 use crate::util::{format_iso8601, now_unix, IsoStyle};
@@ -28,6 +28,8 @@ const THROTTLE_COOLDOWN: u64 = 8;
 const AUTH_COOLDOWN: u64 = 60;
 /// Longest cooldown that grows per failure.
 const MAX_GROWING_COOLDOWN: u64 = 30 * 60;
+/// A suspended account's login file is read again at most this often (seconds).
+const SUSPENSION_CHECK_EVERY: u64 = 1;
 
 /// Why an account is out.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +39,17 @@ struct Health {
     reason: Option<String>,
     served: u64,
     last_error: Option<String>,
+    suspended: Option<Suspension>,
+}
+
+/// Kiro suspended the account. No timer ends it: only a new login in its file (or a restart).
+#[derive(Debug, Clone, PartialEq)]
+struct Suspension {
+    message: String,
+    since: u64,
+    login: LoginMark,
+    /// When the login file was last looked at (it is read at most every few seconds).
+    checked: u64,
 }
 
 /// One account: its login, its agent, its health.
@@ -83,12 +96,40 @@ impl Account {
                 reason: None,
                 served: 0,
                 last_error: None,
+                suspended: None,
             }),
         })
     }
 
     fn available(&self, now: u64) -> bool {
-        self.enabled && self.health().cooldown_until <= now
+        if !self.enabled {
+            return false;
+        }
+        let mut h = self.health();
+        h.cooldown_until <= now && !self.still_suspended(&mut h, now)
+    }
+
+    /// Whether the account is suspended; a changed login ends the suspension.
+    fn still_suspended(&self, h: &mut Health, now: u64) -> bool {
+        let Some(s) = h.suspended.as_mut() else {
+            return false;
+        };
+        if now.saturating_sub(s.checked) < SUSPENSION_CHECK_EVERY {
+            return true;
+        }
+        s.checked = now;
+        if !self.store.login_changed_since(&s.login) {
+            return true;
+        }
+        log::warn!(
+            "account '{}': its login changed since Kiro suspended it; back in rotation",
+            self.name
+        );
+        self.store.reload_source();
+        h.suspended = None;
+        h.reason = None;
+        h.failures = 0;
+        false
     }
 }
 
@@ -101,6 +142,8 @@ pub enum FailureKind {
     QuotaExhausted { daily: bool },
     /// The login was refused: cool down and try the next account.
     LoginRefused,
+    /// Kiro suspended the account: out until its login changes or the gateway restarts.
+    Suspended,
     /// Not about this account (bad request, network, context overflow): no failover.
     NotAccount,
 }
@@ -124,6 +167,7 @@ pub fn classify(e: &Error) -> FailureKind {
         Error::Upstream {
             reason: Some(r), ..
         } if r == "MODEL_TEMPORARILY_UNAVAILABLE" => FailureKind::Throttled { retry_after: None },
+        Error::AccountSuspended { .. } => FailureKind::Suspended,
         Error::Upstream {
             status: 401 | 403, ..
         }
@@ -227,8 +271,19 @@ impl Pool {
         let mut why = Vec::new();
         let mut earliest = u64::MAX;
         let mut quota = true;
-        for a in self.accounts.iter().filter(|a| a.enabled) {
+        let mut suspended = Vec::new();
+        let enabled = self.accounts.iter().filter(|a| a.enabled);
+        for a in enabled.clone() {
             let h = a.health();
+            if let Some(s) = &h.suspended {
+                suspended.push((a.name.clone(), s.message.clone()));
+                why.push(format!(
+                    "{}: suspended by Kiro until its login changes",
+                    a.name
+                ));
+                quota = false;
+                continue;
+            }
             earliest = earliest.min(h.cooldown_until);
             quota &= h
                 .reason
@@ -240,6 +295,9 @@ impl Pool {
                 h.reason.as_deref().unwrap_or("unavailable"),
                 format_iso8601(h.cooldown_until as i64 * 1000, IsoStyle::SecondsZ)
             ));
+        }
+        if suspended.len() == enabled.count() {
+            return all_suspended(suspended);
         }
         let retry_after = earliest.saturating_sub(now).max(1);
         Error::AccountsUnavailable {
@@ -276,8 +334,27 @@ impl Pool {
         let now = now_unix();
         let mut h = a.health();
         h.last_error = Some(e.to_string());
+        if kind == FailureKind::Suspended {
+            let message = match e {
+                Error::AccountSuspended { message } => message.clone(),
+                other => other.to_string(),
+            };
+            log::error!(
+                "account '{}': Kiro suspended it ({message}); it is out of rotation until its login changes or the gateway restarts",
+                a.name
+            );
+            h.suspended = Some(Suspension {
+                message,
+                since: now,
+                login: a.store.login_mark(),
+                checked: now,
+            });
+            h.reason = Some("suspended".into());
+            return true;
+        }
         let (until, reason) = match kind {
             FailureKind::NotAccount => return false,
+            FailureKind::Suspended => return true,
             FailureKind::Throttled { retry_after } => {
                 h.failures += 1;
                 let grown = growing(THROTTLE_COOLDOWN, h.failures);
@@ -319,31 +396,23 @@ impl Pool {
 
     /// `/health` view of every account (never a secret): the login's own state (`name`, `kind`,
     /// `source`, `state`, expiry, refreshes, last refresh error) plus the pool's view: `status`
-    /// (`healthy`, `cooling_down`, `login_revoked`, `disabled`), cooldown end and reason,
+    /// (`healthy`, `cooling_down`, `login_revoked`, `suspended`, `disabled`), cooldown end and reason,
     /// requests served and the last request error.
     pub fn status(&self) -> Vec<Value> {
         let now = now_unix();
         self.accounts
             .iter()
             .map(|a| {
-                let h = a.health().clone();
+                let h = {
+                    let mut h = a.health();
+                    a.still_suspended(&mut h, now);
+                    h.clone()
+                };
                 let mut v = a.store.status();
                 if !v.is_object() {
                     v = json!({});
                 }
-                let login_failed = v["state"] == "refresh_failed";
-                let status = if !a.enabled {
-                    "disabled"
-                } else if h.cooldown_until > now {
-                    match h.reason.as_deref() {
-                        Some(r) if r.starts_with("login") => "login_revoked",
-                        _ => "cooling_down",
-                    }
-                } else if login_failed {
-                    "login_revoked"
-                } else {
-                    "healthy"
-                };
+                let status = status_word(a.enabled, &h, now, v["state"] == "refresh_failed");
                 v["name"] = json!(a.name);
                 v["source"] = json!(a.source_kind);
                 v["priority"] = json!(a.priority);
@@ -356,6 +425,11 @@ impl Pool {
                         IsoStyle::SecondsZ
                     ));
                     v["reason"] = json!(h.reason);
+                }
+                if let Some(s) = &h.suspended {
+                    v["reason"] = json!(s.message);
+                    v["suspended_since"] =
+                        json!(format_iso8601(s.since as i64 * 1000, IsoStyle::SecondsZ));
                 }
                 v
             })
@@ -408,6 +482,39 @@ impl Pool {
     }
 }
 
+/// An account's `status` in `/health`.
+fn status_word(enabled: bool, h: &Health, now: u64, login_failed: bool) -> &'static str {
+    if !enabled {
+        "disabled"
+    } else if h.suspended.is_some() {
+        "suspended"
+    } else if h.cooldown_until > now {
+        match h.reason.as_deref() {
+            Some(r) if r.starts_with("login") => "login_revoked",
+            _ => "cooling_down",
+        }
+    } else if login_failed {
+        "login_revoked"
+    } else {
+        "healthy"
+    }
+}
+
+/// Every account is suspended: the client hears that (a 403), not "try again later".
+fn all_suspended(accounts: Vec<(String, String)>) -> Error {
+    let message = match accounts.as_slice() {
+        [(_, only)] => only.clone(),
+        many => format!(
+            "every Kiro account is suspended ({}).",
+            many.iter()
+                .map(|(name, m)| format!("{name}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    Error::AccountSuspended { message }
+}
+
 fn growing(base: u64, failures: u32) -> u64 {
     base.saturating_mul(1u64 << failures.saturating_sub(1).min(20))
         .min(MAX_GROWING_COOLDOWN)
@@ -452,6 +559,12 @@ mod tests {
             FailureKind::Throttled { retry_after: None }
         );
         assert_eq!(classify(&up(403, None)), FailureKind::LoginRefused);
+        assert_eq!(
+            classify(&Error::AccountSuspended {
+                message: "m".into()
+            }),
+            FailureKind::Suspended
+        );
         assert_eq!(classify(&up(400, None)), FailureKind::NotAccount);
         assert_eq!(
             classify(&Error::ContextLengthExceeded("x".into())),

@@ -26,7 +26,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::util;
 pub use login::{normalise_machine_id, LoginSource, LoginSpec};
-pub use store::TokenStore;
+pub use store::{LoginMark, TokenStore};
 pub use timer::MAX_RETRY_WAIT;
 
 /// The five kinds of Kiro login (`docs/kiro-wire.md#profile-arn`).

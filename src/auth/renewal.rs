@@ -314,6 +314,7 @@ impl TokenStore {
                 self.label
             );
             st.login.refresh_token = fresh.refresh_token.clone();
+            st.adopted += 1;
         }
         let newer = fresh.expires_at_ms.unwrap_or(i64::MIN)
             > st.login.expires_at_ms.unwrap_or(i64::MIN)
@@ -325,6 +326,7 @@ impl TokenStore {
                 self.label
             );
             st.login.access_token = fresh.access_token.clone();
+            st.adopted += 1;
             st.login.expires_at_ms = fresh.expires_at_ms;
             st.lifetime_ms = None;
         }

@@ -48,6 +48,15 @@ pub(super) struct State {
     pub failed_refresh: Option<String>,
     pub timer_failures: u32,
     pub jitter_ms: i64,
+    /// Times tokens another client stored in the source were adopted.
+    pub adopted: u64,
+}
+
+/// Where a login stood at one moment, to tell later whether someone logged in again
+/// ([`TokenStore::login_changed_since`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoginMark {
+    adopted: u64,
 }
 
 /// The token cache of one login.
@@ -119,6 +128,7 @@ impl TokenStore {
             failed_refresh: None,
             timer_failures: 0,
             jitter_ms: jitter_ms(settings.token_refresh_threshold),
+            adopted: 0,
         };
         let store = TokenStore {
             name: spec.name,
@@ -257,6 +267,30 @@ impl TokenStore {
             out.push(t.clone());
         }
         out
+    }
+
+    /// Where the login stands now.
+    pub fn login_mark(&self) -> LoginMark {
+        LoginMark {
+            adopted: self.lock_state().adopted,
+        }
+    }
+
+    /// Whether another client (the Kiro IDE, kiro-cli, the user) changed the login since `mark`:
+    /// the file or database now holds tokens this gateway neither read nor wrote, or it adopted
+    /// such tokens meanwhile. Our own refreshes do not count. A login from the environment (a
+    /// refresh token or an API key) only changes with a restart.
+    pub fn login_changed_since(&self, mark: &LoginMark) -> bool {
+        let fresh = match &self.source {
+            LoginSource::CredsFile(p) => super::sources::load_json(p),
+            LoginSource::CliDb(p) => super::sources::load_sqlite(p),
+            LoginSource::RefreshToken(_) | LoginSource::ApiKey(_) => return false,
+        };
+        let Ok(fresh) = fresh else {
+            return false;
+        };
+        let st = self.lock_state();
+        st.adopted != mark.adopted || Seen::of(&fresh) != st.seen
     }
 
     /// State for `/health`, without secrets: name, kind, source, state ("valid", "expiring",

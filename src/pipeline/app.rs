@@ -177,7 +177,12 @@ impl App {
                     self.pool.report_success(index, key);
                     return Ok(up);
                 }
-                Err(e) if multi && self.pool.report_failure(index, &e) => {
+                // A suspension is recorded even without another account: it keeps the account
+                // out (the next requests get the 403 without asking Kiro again).
+                Err(e)
+                    if (multi || matches!(e, Error::AccountSuspended { .. }))
+                        && self.pool.report_failure(index, &e) =>
+                {
                     log::warn!(
                         "account '{}' failed ({e}); trying the next account",
                         account.name
