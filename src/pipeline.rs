@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod store;
+pub mod websearch;
 
 use std::io;
 
@@ -28,7 +29,6 @@ use crate::sse::SseWriter;
 use crate::structured::{self, Plan, Structured};
 use crate::usage::DayTotals;
 use crate::util::now_unix_millis;
-use crate::websearch;
 
 /// How a client format writes an error: the HTTP status and the JSON body for an [`Error`].
 pub trait ErrorShape {
@@ -311,11 +311,10 @@ fn relay_into<R>(
     debug: &mut DebugCapture,
 ) -> Result<Outcome, RelayError> {
     let Some(plan) = reply.plan else {
-        return websearch::session::relay(app, reply.conv, reply.prepared, up, sink, debug);
+        return websearch::relay(app, reply.conv, reply.prepared, up, sink, debug);
     };
     let mut reader = Structured::new(sink, plan);
-    let outcome =
-        websearch::session::relay(app, reply.conv, reply.prepared, up, &mut reader, debug)?;
+    let outcome = websearch::relay(app, reply.conv, reply.prepared, up, &mut reader, debug)?;
     Ok(reader.finish(outcome)?)
 }
 

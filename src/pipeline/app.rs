@@ -93,7 +93,7 @@ impl App {
     pub fn prepare(&self, conv: &Conversation) -> Result<Prepared, Error> {
         let cfg = &*self.config;
         // A hosted web search tool is offered to Kiro as a plain tool the gateway runs.
-        let with_search = crate::websearch::session::offer_tool(conv, cfg);
+        let with_search = super::websearch::offer_tool(conv, cfg);
         let conv = with_search.as_ref().unwrap_or(conv);
         let model_id = self.models.resolve(&conv.model)?;
         let info = self.models.info(&model_id);

@@ -9,11 +9,8 @@
 //! See `docs/web-search.md` for the client shapes.
 
 pub mod codec;
-pub mod session;
 
 use serde_json::Value;
-
-use crate::conversation::ToolSpec;
 
 /// Searches allowed per request when the client sets no `max_uses`.
 pub const DEFAULT_MAX_USES: u32 = 5;
@@ -422,8 +419,9 @@ impl WebSearchRequest {
             .collect()
     }
 
-    /// The tool the gateway offers Kiro in place of the client's hosted one.
-    pub fn tool_spec(&self) -> ToolSpec {
+    /// The description of the `web_search` tool the gateway offers Kiro in place of the client's
+    /// hosted one: what it does, and the client's limits.
+    pub fn tool_description(&self) -> String {
         let mut description = String::from(
             "Search the web for current information. Returns pages with title, URL and an \
              excerpt. Cite the pages you use by writing their URL as a markdown link.",
@@ -443,17 +441,7 @@ impl WebSearchRequest {
         if let Some(place) = self.user_location.as_ref().and_then(UserLocation::describe) {
             description.push_str(&format!(" The user is near {place}."));
         }
-        ToolSpec {
-            name: TOOL_NAME.into(),
-            description,
-            schema: serde_json::json!({
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "The search query."}
-                },
-                "required": ["query"]
-            }),
-        }
+        description
     }
 }
 

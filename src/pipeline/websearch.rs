@@ -15,7 +15,7 @@ use crate::auth::accounts::Account;
 use crate::config::Config;
 use crate::conversation::{
     Conversation, FinishReason, Message, Outcome, OutputEvent, Role, ToolCall, ToolChoice,
-    ToolResult, Usage,
+    ToolResult, ToolSpec, Usage,
 };
 use crate::debug::DebugCapture;
 use crate::kiro::client::Upstream;
@@ -24,7 +24,7 @@ use crate::pipeline::{App, Prepared};
 use crate::relay::{RelayError, Sink};
 use crate::util::random_hex;
 
-use super::{
+use crate::websearch::{
     find_citations, query_of, results_for_model, SearchFailure, SearchHit, WebSearchRequest,
     TOOL_NAME,
 };
@@ -47,8 +47,23 @@ pub fn active<'c>(conv: &'c Conversation, config: &Config) -> Option<&'c WebSear
 pub fn offer_tool(conv: &Conversation, config: &Config) -> Option<Conversation> {
     let ws = active(conv, config)?;
     let mut with = conv.clone();
-    with.tools.push(ws.tool_spec());
+    with.tools.push(tool_spec(ws));
     Some(with)
+}
+
+/// The tool the gateway offers Kiro in place of the client's hosted one.
+fn tool_spec(ws: &WebSearchRequest) -> ToolSpec {
+    ToolSpec {
+        name: TOOL_NAME.into(),
+        description: ws.tool_description(),
+        schema: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "The search query."}
+            },
+            "required": ["query"]
+        }),
+    }
 }
 
 /// A call of the internal tool seen in one round.
