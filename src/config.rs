@@ -87,6 +87,8 @@ pub struct Config {
     pub log_format: crate::access_log::LogFormat,
     pub workers: usize,
     pub queue_size: usize,
+    /// How long a request may wait for a worker before it gets 503 (`QUEUE_TIMEOUT`).
+    pub queue_timeout: Duration,
     pub log_level: log::LevelFilter,
     pub debug_mode: DebugMode,
     pub debug_dir: PathBuf,
@@ -165,8 +167,9 @@ impl Config {
             keys_file: None,
             metrics_key: None,
             log_format: crate::access_log::LogFormat::Text,
-            workers: 16,
-            queue_size: 64,
+            workers: 256,
+            queue_size: 256,
+            queue_timeout: Duration::from_secs(10),
             log_level: log::LevelFilter::Info,
             debug_mode: DebugMode::Off,
             debug_dir: PathBuf::from("debug_logs"),
@@ -313,7 +316,8 @@ fn read_server(v: &Vars, c: &mut Config) -> Result<(), Error> {
     }
     c.queue_size = v
         .parse::<usize>("QUEUE_SIZE", "a whole number")?
-        .unwrap_or(c.workers * 4);
+        .unwrap_or(c.workers);
+    c.queue_timeout = v.seconds("QUEUE_TIMEOUT")?.unwrap_or(c.queue_timeout);
     c.log_level = v
         .choice(
             "LOG_LEVEL",

@@ -12,6 +12,7 @@ use kiro_gateway::pipeline::App;
 
 fn main() -> ExitCode {
     kiro_gateway::sys::limit_malloc_arenas();
+    kiro_gateway::sys::raise_open_files_limit();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env: HashMap<String, String> = std::env::vars().collect();
     let cfg = match config::load(&args, &env) {

@@ -5,6 +5,7 @@
 
 mod listener;
 mod pool;
+mod tcp_table;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,7 +25,12 @@ use crate::responses::Responses;
 use crate::util::{format_iso8601, now_unix_millis, IsoStyle};
 
 use listener::Listener;
-use pool::Pool;
+use pool::{Job, Pool};
+
+/// Stack of each worker thread. A waiting worker costs what its stack touched, and the deepest
+/// request a worker handles is bounded: JSON nests at most 128 levels (serde_json's limit), and
+/// everything that walks a request's JSON follows that nesting.
+const WORKER_STACK_BYTES: usize = 256 * 1024;
 
 /// How often usage per client key is written to the state directory.
 const USAGE_FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -53,12 +59,12 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     };
     let listener = Listener::start(socket, &options)
         .map_err(|e| Error::Config(format!("cannot start the HTTP server: {e}")))?;
-    let worker_app = app.clone();
-    let pool = Pool::start(
-        cfg.workers,
-        cfg.queue_size,
-        Arc::new(move |req| serve_request(&worker_app, req)),
-    )
+    let pool = Pool::start(pool::Settings {
+        workers: cfg.workers,
+        queue_size: cfg.queue_size,
+        queue_timeout: cfg.queue_timeout,
+        stack_size: WORKER_STACK_BYTES,
+    })
     .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
 
     crate::metrics::global().set_workers(cfg.workers);
@@ -79,7 +85,10 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
     let addr = listener.addr();
     let acceptor = std::thread::Builder::new()
         .name("acceptor".into())
-        .spawn(move || listener.run(Arc::new(move |req| dispatch(&app, &pool, req))))
+        .spawn(move || {
+            let port = listener.addr().port();
+            listener.run(Arc::new(move |req| dispatch(&app, &pool, port, req)));
+        })
         .map_err(|e| Error::Config(format!("cannot start the acceptor: {e}")))?;
     Ok(Running { addr, acceptor })
 }
@@ -106,11 +115,55 @@ fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
     })
 }
 
+/// A request on its way to a worker.
+struct Queued {
+    app: Arc<App>,
+    req: tiny_http::Request,
+    /// The listener's port, which names the client's connection in the kernel's TCP tables.
+    port: u16,
+}
+
+impl Job for Queued {
+    fn serve(self) {
+        serve_request(&self.app, self.req);
+    }
+
+    fn expire(self) {
+        let metrics = crate::metrics::global();
+        metrics.dequeued();
+        metrics.overload_refused();
+        let mut inc = Incoming::new(self.req);
+        reject_overloaded(&mut inc);
+        crate::monitor::finish(&self.app, &inc);
+    }
+
+    fn client_gone(&self) -> bool {
+        self.req
+            .remote_addr()
+            .is_some_and(|remote| tcp_table::client_gone(self.port, *remote))
+    }
+
+    fn abandon(self) {
+        crate::metrics::global().dequeued();
+        let inc = Incoming::new(self.req);
+        log::info!(
+            "{} {} dropped: the client left while it waited for a worker",
+            inc.method,
+            inc.path
+        );
+    }
+}
+
 /// Hand the request to the workers, or answer 503 when the queue is full.
-fn dispatch(app: &App, pool: &Pool<tiny_http::Request>, req: tiny_http::Request) {
+fn dispatch(app: &Arc<App>, pool: &Pool<Queued>, port: u16, req: tiny_http::Request) {
     let metrics = crate::metrics::global();
     metrics.queued();
-    let Err(req) = pool.try_submit(req) else {
+    let queued = Queued {
+        app: app.clone(),
+        req,
+        port,
+    };
+    let Err(Queued { req, .. }) = pool.submit(queued) else {
         return;
     };
     metrics.dequeued();
@@ -250,6 +303,9 @@ fn health(app: &App, inc: &mut Incoming) {
             "version": crate::VERSION,
             "upstream": upstream_status(app),
             "ide_version": app.config.ide_version.get(),
+            "workers": app.config.workers,
+            "queue_size": app.config.queue_size,
+            "queue_timeout_secs": app.config.queue_timeout.as_secs(),
             "accounts": accounts,
         }),
         &[],

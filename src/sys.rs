@@ -1,6 +1,6 @@
-//! The only `unsafe` in the gateway: two calls into the C library that the standard library does
-//! not offer, each through `libc` (no hand-typed constants or declarations) and each with its
-//! reason. Everything else in the tree is safe Rust.
+//! The only `unsafe` in the gateway: calls into the C library that the standard library does not
+//! offer (socket options, the open-files limit, malloc tuning), each through `libc` (no hand-typed
+//! constants or declarations) and each with its reason. Everything else in the tree is safe Rust.
 
 use std::io;
 use std::net::TcpListener;
@@ -71,6 +71,30 @@ pub fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
+
+/// Raise the soft limit on open files to the hard limit. Each open stream holds three
+/// descriptors (the client's socket twice, tiny_http keeps a clone, and the upstream socket), so
+/// a full pool of 256 workers with its queue needs more than the usual soft limit of 1024;
+/// the hard limit is what the administrator allows.
+#[cfg(unix)]
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the live local it is given; setrlimit only reads
+    // it. Neither touches other memory, and a failure leaves the limits as they were.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() {}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {

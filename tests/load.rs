@@ -228,3 +228,144 @@ fn running_out_of_file_descriptors_does_not_stop_the_listener() {
     assert!(served, "{}", gw.logs());
     assert!(gw.logs().contains("restarting it"), "{}", gw.logs());
 }
+
+#[test]
+fn a_request_that_waits_past_queue_timeout_gets_503_with_retry_after_in_its_clients_shape() {
+    let fake = FakeKiro::start();
+    fake.set_default_reply(Reply::text("slow").delay_first_frame(Duration::from_secs(4)));
+    let gw = Gateway::start(
+        &fake.url(),
+        &[
+            ("WORKERS", "1"),
+            ("QUEUE_SIZE", "8"),
+            ("QUEUE_TIMEOUT", "1"),
+        ],
+    );
+    // The only worker is busy for four seconds.
+    let url = gw.url.clone();
+    let holder = std::thread::spawn(move || one_request(&url));
+    assert!(fake.wait_for(Duration::from_secs(10), |f| !f.requests().is_empty()));
+
+    let (status, retry, body) = one_request(&gw.url);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["error"]["type"], "overloaded_error", "{body}");
+
+    let resp = common::agent()
+        .post(&format!("{}/v1/messages", gw.url))
+        .header("x-api-key", KEY)
+        .send(
+            json!({"model": "claude-sonnet-4-5", "max_tokens": 10,
+                   "messages": [{"role": "user", "content": "Hi"}]})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.headers().get("retry-after").is_some());
+    let mut text = String::new();
+    resp.into_body()
+        .into_reader()
+        .read_to_string(&mut text)
+        .unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "overloaded_error", "{v}");
+
+    // The held request itself was served, and only it reached Kiro.
+    assert_eq!(holder.join().unwrap().0, 200);
+    assert_eq!(fake.requests().len(), 1);
+    let (status, health) = gw.get("/health");
+    assert_eq!(status, 200);
+    assert_eq!(health["workers"], 1);
+    assert_eq!(health["queue_size"], 8);
+    assert_eq!(health["queue_timeout_secs"], 1);
+}
+
+#[test]
+fn a_queued_request_whose_client_has_gone_is_not_served() {
+    use std::io::Write;
+    let fake = FakeKiro::start();
+    fake.set_default_reply(Reply::text("slow").delay_first_frame(Duration::from_secs(2)));
+    let gw = Gateway::start(&fake.url(), &[("WORKERS", "1"), ("QUEUE_SIZE", "8")]);
+    let url = gw.url.clone();
+    let holder = std::thread::spawn(move || one_request(&url));
+    assert!(fake.wait_for(Duration::from_secs(10), |f| !f.requests().is_empty()));
+
+    // A client sends its request while the worker is busy, then gives up.
+    let body = json!({"model": "claude-sonnet-4-5",
+                      "messages": [{"role": "user", "content": "I left"}]})
+    .to_string();
+    let mut quitter = TcpStream::connect(gw.url.trim_start_matches("http://")).unwrap();
+    write!(
+        quitter,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(quitter);
+
+    assert_eq!(holder.join().unwrap().0, 200);
+    assert!(
+        gw.wait_logs(|l| l.contains("dropped: the client left"), 10),
+        "{}",
+        gw.logs()
+    );
+    // The next request is served as usual, and Kiro never saw the abandoned one.
+    assert_eq!(one_request(&gw.url).0, 200);
+    let asked: Vec<String> = fake
+        .requests()
+        .iter()
+        .filter_map(|r| r.user_content())
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(asked.iter().all(|c| !c.contains("I left")), "{asked:?}");
+}
+
+/// A tool schema nested as deep as JSON may nest (serde_json's limit of 128 levels in all).
+fn deepest_tool_schema(levels: usize) -> Value {
+    let mut schema = json!({"type": "string"});
+    for _ in 0..levels {
+        schema = json!({"type": "object", "properties": {"a": schema}, "required": ["a"]});
+    }
+    schema
+}
+
+#[test]
+fn the_deepest_json_a_client_may_send_is_served_on_a_workers_small_stack() {
+    let fake = FakeKiro::start();
+    // Debug capture on: it writes the request and the Kiro body out again.
+    let gw = Gateway::start(&fake.url(), &[("WORKERS", "2"), ("DEBUG_MODE", "all")]);
+    // Four levels of request around the schema, two per schema level: 4 + 2 × 61 + 1 = 127.
+    let body = json!({"model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "tools": [{"type": "function", "function": {"name": "deep", "description": "d",
+                   "parameters": deepest_tool_schema(61)}}]});
+    let (status, v) = gw.post("/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{v}");
+    assert!(fake.last_request().unwrap().raw_body.contains("deep"));
+    // The same schema as an Anthropic tool (three levels around it: 3 + 2 × 61 + 1 = 126).
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "tools": [{"name": "deeper", "input_schema": deepest_tool_schema(61)}]});
+    let (status, v) = gw.post("/v1/messages", &body);
+    assert_eq!(status, 200, "{v}");
+    assert!(fake.last_request().unwrap().raw_body.contains("deeper"));
+    // One level more than JSON allows is refused with a readable 400, not a crash.
+    let too_deep = format!(
+        r#"{{"model":"claude-sonnet-4-5","messages":[{{"role":"user","content":{}"x"{}}}]}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let auth = format!("Bearer {KEY}");
+    let (status, _, text) = gw.post_raw(
+        "/v1/chat/completions",
+        &[("authorization", &auth)],
+        too_deep.as_bytes(),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(one_request(&gw.url).0, 200);
+    assert!(!gw.logs().contains("overflow"));
+}

@@ -174,6 +174,7 @@ pub struct ServerSettings {
     pub port: u16,
     pub workers: usize,
     pub queue_size: usize,
+    pub queue_timeout: Duration,
     pub client_read_timeout: Duration,
 }
 
@@ -184,6 +185,7 @@ impl ServerSettings {
             port: c.port,
             workers: c.workers,
             queue_size: c.queue_size,
+            queue_timeout: c.queue_timeout,
             client_read_timeout: c.client_read_timeout,
         }
     }

@@ -188,37 +188,18 @@ fn probe_unaccepted(target: SocketAddr) -> bool {
     !answered && !accepted(target.port(), probe_port)
 }
 
-/// Whether the connection from our `probe_port` to our `listen_port` was accepted, from the
-/// kernel's TCP tables; where they cannot be read, an unanswered probe counts as not accepted.
+/// Whether the connection from our `probe_port` to our `listen_port` was accepted: on Linux a
+/// connection still in the accept queue has no inode yet. Gone from the tables, the connection
+/// ended, so something accepted and closed it; where the tables cannot be read, an unanswered
+/// probe counts as not accepted.
 fn accepted(listen_port: u16, probe_port: u16) -> bool {
-    let mut readable = false;
-    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        readable = true;
-        if let Some(accepted) = accepted_in_table(&text, listen_port, probe_port) {
-            return accepted;
-        }
-    }
-    // Gone from the tables: the connection ended, so something accepted and closed it.
-    readable
-}
-
-/// The answer of one `/proc/net/tcp` table, if it lists the connection: on Linux a connection
-/// still in the accept queue has no inode yet.
-fn accepted_in_table(text: &str, listen_port: u16, probe_port: u16) -> Option<bool> {
-    let port = |addr: &str| {
-        addr.rsplit(':')
-            .next()
-            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    let Some(entries) = super::tcp_table::read() else {
+        return false;
     };
-    text.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (local, remote, inode) = (f.get(1)?, f.get(2)?, f.get(9)?);
-        (port(local) == Some(listen_port) && port(remote) == Some(probe_port))
-            .then(|| *inode != "0")
-    })
+    entries
+        .iter()
+        .find(|e| e.local_port == listen_port && e.remote.port() == probe_port)
+        .is_none_or(|e| e.inode != 0)
 }
 
 #[cfg(test)]
@@ -303,18 +284,5 @@ mod tests {
             probe_interval(Duration::from_millis(150)),
             Duration::from_millis(100)
         );
-    }
-
-    #[test]
-    fn a_probe_in_the_accept_queue_has_no_inode_yet() {
-        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:A001 01 00000000:00000000 00:00000000 00000000     0        0 0 1 0 20 4 30 10 -1
-   2: 0100007F:1F90 0100007F:A002 01 00000000:00000000 00:00000000 00000000     0        0 5151 1 0 20 4 30 10 -1
-";
-        assert_eq!(accepted_in_table(table, 0x1F90, 0xA001), Some(false));
-        assert_eq!(accepted_in_table(table, 0x1F90, 0xA002), Some(true));
-        assert_eq!(accepted_in_table(table, 0x1F90, 0xA003), None);
-        assert_eq!(accepted_in_table("header only\n", 80, 1), None);
     }
 }
