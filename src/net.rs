@@ -32,12 +32,19 @@ pub fn agent(config: &NetSettings, proxy: Option<&str>) -> Result<ureq::Agent, E
         .timeout_connect(Some(config.connect_timeout))
         .timeout_recv_response(Some(config.streaming_read_timeout))
         .timeout_recv_body(Some(Duration::from_secs(3600)))
-        // A reply Kiro stops feeding must not pin its reader thread and socket for the hour above
-        // (an attempt abandoned at FIRST_TOKEN_TIMEOUT, or a client that left mid-stream).
+        // A reply Kiro stops feeding must not hold a worker and a socket for the hour above;
+        // inference calls ask for a shorter per-read timeout of their own (`kiro::client`).
         .timeout_per_read(Some(config.streaming_read_timeout))
         .max_idle_connections_per_host(32)
         // Kiro drops idle connections after a few minutes (`docs/kiro-wire.md#connections`).
         .max_idle_age(config.upstream_idle)
+        // ureq's default buffers are 128 KiB each way, zero-filled on a connection's first use:
+        // a quarter MiB of memory for every open stream and pooled connection. A response head
+        // must fit in the input buffer, and Kiro's and AWS's are under 2 KiB; frames are read in
+        // pieces anyway, and request bodies go out in pieces.
+        .input_buffer_size(16 * 1024)
+        .output_buffer_size(8 * 1024)
+        .max_response_header_size(16 * 1024)
         .user_agent("")
         .build();
     Ok(ureq::Agent::new_with_config(cfg))

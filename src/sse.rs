@@ -48,7 +48,8 @@ impl<W: Write> SseWriter<W> {
         ));
         // The head leaves with the first event (the caller flushes once Kiro's first frame is
         // relayed, and Kiro's first frame is already here when a stream starts).
-        let mut buf = Vec::with_capacity(16 * 1024);
+        // Small to start: an open stream keeps its buffer, and most streams are slow.
+        let mut buf = Vec::with_capacity(1024);
         buf.extend_from_slice(head.as_bytes());
         SseWriter {
             out,

@@ -17,8 +17,8 @@ use crate::kiro::eventstream::{Decoder, Frame};
 /// Raw stream bytes kept for the debug files, at most.
 const MAX_RAW_CAPTURE: usize = 32 * 1024 * 1024;
 /// Bytes asked of the connection per read at first: a burst of frames that is already here is
-/// taken in one read (and then written to the client in one write).
-const READ_BUFFER: usize = 16 * 1024;
+/// taken in one read (and then written to the client in one write). Every open stream holds one.
+const READ_BUFFER: usize = 8 * 1024;
 /// A reply that keeps filling the buffer (a fast bulk stream) gets a larger one, up to this: fewer
 /// reads and writes per byte, while slow streams keep the small one.
 const MAX_READ_BUFFER: usize = 128 * 1024;

@@ -8,6 +8,10 @@
 //! and reused. It must stay cheap per request: no recording, no logging, no per-request
 //! allocation of the long stream.
 //!
+//! A current message containing `BENCH_SLOW_STREAM` gets a slow stream instead: `--slow-frames`
+//! short text frames (default 60) sent `--slow-interval-ms` apart (default 500), then the usage
+//! tail, about 30 s in all (the bench's `--long-streams` scenario).
+//!
 //! `--script tools` plays a small weather agent instead (used by `scripts/e2e_openai.py`): see
 //! [`tools_script`]. `--script agent` drives a real client's own tools through a write / edit /
 //! shell plan (used by `scripts/e2e_clients.sh`): see `agent_script.rs`.
@@ -33,11 +37,16 @@ use std::time::Duration;
 /// The marker in the last user message that selects the long stream.
 const LONG_STREAM_MARKER: &str = "BENCH_LONG_STREAM";
 
+/// The marker in the last user message that selects the slow stream.
+const SLOW_STREAM_MARKER: &str = "BENCH_SLOW_STREAM";
+
 struct Args {
     port: u16,
     frames: usize,
     frame_bytes: usize,
     words: usize,
+    slow_frames: usize,
+    slow_interval_ms: u64,
     script: Option<String>,
     faults: u64,
     delay_ms: u64,
@@ -50,6 +59,8 @@ fn parse_args() -> Result<Args, String> {
         frames: 51_200,
         frame_bytes: 1024,
         words: 8,
+        slow_frames: 60,
+        slow_interval_ms: 500,
         script: None,
         faults: 0,
         delay_ms: 0,
@@ -63,6 +74,8 @@ fn parse_args() -> Result<Args, String> {
             "--frames" => args.frames = number(&flag, &value()?)?,
             "--frame-bytes" => args.frame_bytes = number(&flag, &value()?)?,
             "--words" => args.words = number(&flag, &value()?)?,
+            "--slow-frames" => args.slow_frames = number(&flag, &value()?)?,
+            "--slow-interval-ms" => args.slow_interval_ms = number(&flag, &value()?)?,
             "--faults" => args.faults = number(&flag, &value()?)?,
             "--delay-ms" => args.delay_ms = number(&flag, &value()?)?,
             "--seed" => args.seed = number(&flag, &value()?)?,
@@ -79,7 +92,7 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: fake_kiro [--port P] [--frames N] [--frame-bytes B] [--words W] \
-                     [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent|search]"
+                     [--slow-frames N] [--slow-interval-ms MS] [--faults PCT] [--delay-ms MS] [--seed S] [--script tools|agent|search]"
                 );
                 std::process::exit(0);
             }
@@ -191,12 +204,19 @@ fn main() {
         fake.set_reply_fn(|request| Some(tools_script(request)));
     } else {
         let long = Reply::long_stream(args.frames, args.frame_bytes);
+        let slow = slow_stream(
+            args.slow_frames,
+            Duration::from_millis(args.slow_interval_ms),
+        );
         let random = AtomicU64::new(args.seed.max(1));
         let faults = args.faults.min(100);
         fake.set_reply_fn(move |request| {
             let content = request.user_content().unwrap_or_default();
             if content.contains(LONG_STREAM_MARKER) {
                 return Some(long.clone());
+            }
+            if content.contains(SLOW_STREAM_MARKER) {
+                return Some(slow.clone());
             }
             if faults == 0 {
                 return None;
@@ -211,6 +231,18 @@ fn main() {
     loop {
         std::thread::park();
     }
+}
+
+/// `frames` one-word text frames `interval` apart, then the usage tail (also paced).
+fn slow_stream(frames: usize, interval: Duration) -> Reply {
+    let mut events: Vec<Ev> = (0..frames).map(|i| Ev::text(&format!("w{i} "))).collect();
+    events.push(Ev::Metering(fake_kiro::DEFAULT_CREDITS));
+    events.push(Ev::ContextUsage(fake_kiro::DEFAULT_CONTEXT_PCT));
+    events.push(Ev::Metadata {
+        input: fake_kiro::DEFAULT_INPUT_TOKENS,
+        output: frames as u64,
+    });
+    Reply::events(events).delay_between(interval)
 }
 
 /// A user message ending with this gets a tool call cut off mid-arguments.
