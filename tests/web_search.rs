@@ -843,3 +843,104 @@ fn chat_web_search_options_give_url_citation_annotations() {
         .unwrap()
         .contains("web_search_options"));
 }
+
+#[test]
+fn a_forced_search_is_forced_once_and_off_it_is_never_a_400() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], &cited_answer(Q));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let mut body = anthropic(search_tool(), false);
+    body["tool_choice"] = json!({"type": "tool", "name": "web_search"});
+    let (status, resp) = post_json(&gw, "/v1/messages", &body);
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["usage"]["server_tool_use"]["web_search_requests"], 1);
+    let sent = fake.requests();
+    assert!(sent[0].raw_body.contains("calling the tool `web_search`"));
+    assert!(!sent[1].raw_body.contains("calling the tool `web_search`"));
+    // Responses: forcing the hosted tool forces ours.
+    fake.clear_requests();
+    let mut r = responses_body(false, false);
+    r["tool_choice"] = json!({"type": "web_search_preview"});
+    let (status, resp) = post_json(&gw, "/v1/responses", &r);
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["output"][0]["type"], "web_search_call");
+    assert_eq!(resp["tool_choice"]["type"], "web_search_preview");
+
+    let off = Gateway::start(&fake.url(), &[("WEB_SEARCH", "off")]);
+    fake.clear_reply_fn();
+    let (status, resp) = post_json(&off, "/v1/messages", &body);
+    assert_eq!(status, 200, "{resp}");
+}
+
+#[test]
+fn a_search_next_to_a_client_tool_call_ends_with_the_client_call() {
+    let fake = FakeKiro::start();
+    let mut events = fake_kiro::Ev::tool_call("tooluse_s", "web_search", r#"{"query":"q1"}"#, 1);
+    events.extend(fake_kiro::Ev::tool_call(
+        "tooluse_f",
+        "get_weather",
+        r#"{"city":"Paris"}"#,
+        2,
+    ));
+    events.push(fake_kiro::Ev::Metering(0.1));
+    fake.push_reply(Reply::events(events));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 1024,
+        "tools": [search_tool(), {"name": "get_weather", "description": "Weather",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+        "messages": [{"role": "user", "content": "Weather and news?"}]});
+    let (status, resp) = post_json(&gw, "/v1/messages", &body);
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        block_types(&resp["content"]),
+        ["server_tool_use", "web_search_tool_result", "tool_use"]
+    );
+    assert_eq!(resp["content"][2]["name"], "get_weather");
+    assert_eq!(resp["stop_reason"], "tool_use");
+    assert_eq!(fake.search_queries(), ["q1"]);
+    assert_eq!(fake.requests().len(), 1, "the client runs its tool first");
+    // Streamed, the client's call keeps index 0 for Chat-style consumers and the blocks follow.
+    let mut events = fake_kiro::Ev::tool_call("tooluse_s", "web_search", r#"{"query":"q1"}"#, 1);
+    events.extend(fake_kiro::Ev::tool_call(
+        "tooluse_f",
+        "get_weather",
+        r#"{"city":"Paris"}"#,
+        2,
+    ));
+    fake.push_reply(Reply::events(events));
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let evs = stream(&gw, "/v1/messages", &streamed);
+    let starts: Vec<String> = evs
+        .iter()
+        .map(SseEvent::json)
+        .filter(|v| v["type"] == "content_block_start")
+        .map(|v| v["content_block"]["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        starts,
+        ["tool_use", "server_tool_use", "web_search_tool_result"]
+    );
+}
+
+#[test]
+fn responses_replayed_search_items_keep_the_query() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[]);
+    let body = json!({"model": "claude-sonnet-4-5", "tools": [{"type": "web_search"}],
+        "input": [
+            {"role": "user", "content": "news?"},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed",
+             "action": {"type": "search", "query": "rust news"}},
+            {"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": "Rust 1.90 is out.", "annotations": []}]},
+            {"role": "user", "content": "more?"}]});
+    let (status, resp) = post_json(&gw, "/v1/responses", &body);
+    assert_eq!(status, 200, "{resp}");
+    let sent = fake.last_request().unwrap().raw_body;
+    assert!(
+        sent.contains("[Searched the web for \\\"rust news\\\"]"),
+        "{sent}"
+    );
+    assert!(!sent.contains("No results"), "{sent}");
+}

@@ -43,9 +43,17 @@ pub fn active<'c>(conv: &'c Conversation, config: &Config) -> Option<&'c WebSear
     Some(ws)
 }
 
-/// The conversation Kiro gets: the client's, plus the `web_search` tool when it is active.
+/// The conversation Kiro gets, when it differs from the client's: plus the `web_search` tool when
+/// it is active; without a `tool_choice` that forces the search when it is not (a hosted tool that
+/// is left out is never a 400).
 pub fn offer_tool(conv: &Conversation, config: &Config) -> Option<Conversation> {
-    let ws = active(conv, config)?;
+    let forced = conv.tool_choice == ToolChoice::Named(TOOL_NAME.into());
+    let Some(ws) = active(conv, config) else {
+        let mut without = conv.clone();
+        without.tool_choice = ToolChoice::Auto;
+        let own_tool = conv.tools.iter().any(|t| t.name == TOOL_NAME);
+        return (forced && conv.web_search.is_some() && !own_tool).then_some(without);
+    };
     let mut with = conv.clone();
     with.tools.push(tool_spec(ws));
     Some(with)
@@ -326,6 +334,10 @@ pub fn relay(
         }
         history.messages.push(assistant);
         history.messages.push(results);
+        // A forced tool choice asked for the first call; after it the model may answer.
+        if history.tool_choice != ToolChoice::None {
+            history.tool_choice = ToolChoice::Auto;
+        }
         let p = app.prepare(&history).map_err(RelayError::Failed)?;
         let u = app.open(&p, debug).map_err(RelayError::Failed)?;
         next = Some((p, u));

@@ -424,11 +424,13 @@ fn parse_items(
                             .collect()
                     })
                     .unwrap_or_default();
-                let outcome = match obj.get("status").and_then(Value::as_str) {
-                    Some("failed") => Err(SearchFailure::Unavailable),
-                    _ => Ok(hits),
+                let listed = obj.get("action").is_some_and(|a| a.get("sources").is_some());
+                let text = match obj.get("status").and_then(Value::as_str) {
+                    Some("failed") => websearch::history_text(query, &Err(SearchFailure::Unavailable)),
+                    _ if listed => websearch::history_text(query, &Ok(hits)),
+                    // Sent without its sources: what was found is not known here.
+                    _ => format!("[Searched the web for \"{query}\"]"),
                 };
-                let text = websearch::history_text(query, &outcome);
                 append_text(&mut assistant_turn(&mut out).text, text.trim_end());
             }
             "tool_search_call" => {
@@ -774,6 +776,13 @@ fn parse_tool_choice(v: Option<&Value>) -> Result<(ToolChoice, Value), Error> {
         },
         Some(Value::Object(o)) => {
             let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
+            // Forcing the hosted search forces the tool the gateway offers in its place.
+            if websearch::is_responses_tool(kind) {
+                return Ok((
+                    ToolChoice::Named(websearch::TOOL_NAME.into()),
+                    Value::Object(o.clone()),
+                ));
+            }
             if kind != "function" && kind != "custom" {
                 return Err(bad(format!(
                     "tool_choice of type '{kind}' is not supported: only function and custom tools can be chosen."
@@ -1187,8 +1196,8 @@ mod tests {
                 "sometimes",
             ),
             (
-                json!({"model": "m", "input": "x", "tool_choice": {"type": "web_search_preview"}}),
-                "web_search_preview",
+                json!({"model": "m", "input": "x", "tool_choice": {"type": "file_search"}}),
+                "file_search",
             ),
             (
                 json!({"model": "m", "input": "x", "max_output_tokens": -1}),
