@@ -469,3 +469,49 @@ fn every_account_out_of_quota_is_insufficient_quota_and_not_to_be_retried() {
         .map(|(_, v)| v.as_str());
     assert_eq!(should_retry, Some("false"));
 }
+
+#[test]
+fn a_conversation_stays_on_the_account_that_served_it_while_that_account_is_usable() {
+    let fake = FakeKiro::start();
+    let gw = start(&fake, two_keys(), &[("ACCOUNT_STRATEGY", "round_robin")]);
+    let turn = |first: &str, more: &[&str]| {
+        let mut messages = vec![json!({"role": "user", "content": first})];
+        for m in more {
+            messages.push(json!({"role": "assistant", "content": "ok"}));
+            messages.push(json!({"role": "user", "content": m}));
+        }
+        json!({"model": "claude-sonnet-4-5", "messages": messages})
+    };
+    let served_by = |body: &Value| {
+        fake.clear_requests();
+        let (status, answer) = gw.post("/v1/chat/completions", body);
+        assert_eq!(status, 200, "{answer}");
+        bearers(&fake).last().cloned().unwrap_or_default()
+    };
+    // Two new conversations take turns (round robin)...
+    let a = served_by(&turn("conversation A", &[]));
+    let b = served_by(&turn("conversation B", &[]));
+    assert_ne!(a, b);
+    // ...and each follow-up goes back to the account that served its conversation.
+    for n in 1..4 {
+        let more: Vec<String> = (0..n).map(|i| format!("more {i}")).collect();
+        let more: Vec<&str> = more.iter().map(String::as_str).collect();
+        // (Twice in a row for A: taking turns alone would hand the second one to B's account.)
+        assert_eq!(served_by(&turn("conversation A", &more)), a);
+        assert_eq!(served_by(&turn("conversation A", &more)), a);
+        assert_eq!(served_by(&turn("conversation B", &more)), b);
+    }
+    // While A's account cools down, A moves to the other one, and stays there.
+    fake.push_reply(
+        Reply::error(429, "Too many requests", Some("USER_REQUEST_RATE_EXCEEDED"))
+            .header("Retry-After", "60"),
+    );
+    fake.clear_requests();
+    let (status, _) = gw.post("/v1/chat/completions", &turn("conversation A", &["again"]));
+    assert_eq!(status, 200);
+    assert_eq!(bearers(&fake), vec![a.clone(), b.clone()]);
+    assert_eq!(
+        served_by(&turn("conversation A", &["again", "and again"])),
+        b
+    );
+}

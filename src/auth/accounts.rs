@@ -6,7 +6,6 @@
 //! written into another account's source) and its own outbound agent (per-account proxy). With no
 //! accounts file there is one account built from the single-account variables, and nothing changes.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 pub use crate::auth::accounts_file::{load_accounts_file, AccountEntry};
+use crate::auth::affinity::{Affinity, AFFINITY_CAP};
 use crate::auth::{LoginMark, LoginSpec, TokenStore};
 use crate::config::{AccountStrategy, AuthSettings};
 use crate::error::Error;
 use crate::util::{format_iso8601, now_unix, IsoStyle};
 
-/// Conversations remembered for stickiness before the map is cleared.
-const STICKY_CAP: usize = 10_000;
 /// First cooldown of a throttled account without Retry-After (Kiro's penalty window,
 /// `docs/kiro-wire.md#errors`).
 const THROTTLE_COOLDOWN: u64 = 8;
@@ -181,7 +179,8 @@ pub struct Pool {
     pub accounts: Vec<Account>,
     strategy: AccountStrategy,
     rr: AtomicUsize,
-    sticky: Mutex<HashMap<String, usize>>,
+    /// Which account served each conversation (bounded).
+    affinity: Mutex<Affinity>,
     quota_cooldown: Option<u64>,
     state_file: Option<PathBuf>,
 }
@@ -215,7 +214,7 @@ impl Pool {
             accounts,
             strategy: settings.account_strategy,
             rr: AtomicUsize::new(0),
-            sticky: Mutex::new(HashMap::new()),
+            affinity: Mutex::new(Affinity::new(AFFINITY_CAP)),
             quota_cooldown: settings.account_quota_cooldown.map(|d| d.as_secs()),
             state_file,
         };
@@ -249,7 +248,7 @@ impl Pool {
             }
         }
         if let Some(key) = conversation {
-            let prev = self.sticky_lock().get(key).copied();
+            let prev = self.affinity_lock().get(key);
             if let Some(p) = prev {
                 if let Some(pos) = healthy.iter().position(|&i| i == p) {
                     let i = healthy.remove(pos);
@@ -260,8 +259,8 @@ impl Pool {
         Ok(healthy)
     }
 
-    fn sticky_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        match self.sticky.lock() {
+    fn affinity_lock(&self) -> std::sync::MutexGuard<'_, Affinity> {
+        match self.affinity.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
@@ -315,12 +314,9 @@ impl Pool {
             h.failures = 0;
             h.reason = None;
         }
-        if let Some(key) = conversation {
-            let mut s = self.sticky_lock();
-            if s.len() >= STICKY_CAP {
-                s.clear();
-            }
-            s.insert(key.to_string(), index);
+        match conversation {
+            Some(key) if self.is_multi() => self.affinity_lock().record(key, index),
+            _ => {}
         }
     }
 

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 mod accounts_file;
+mod affinity;
 mod login;
 mod profile;
 pub mod refresh;
