@@ -13,6 +13,7 @@ use kiro_gateway::pipeline::App;
 fn main() -> ExitCode {
     kiro_gateway::sys::limit_malloc_arenas();
     kiro_gateway::sys::raise_open_files_limit();
+    let stop = kiro_gateway::sys::StopSignals::block();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env: HashMap<String, String> = std::env::vars().collect();
     let cfg = match config::load(&args, &env) {
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     };
     kiro_gateway::logger::init(cfg.log_level);
     match cfg.proxy_api_key.as_deref() {
+        None if cfg.keys_file.is_some() => {}
         None => log::warn!(
             "no PROXY_API_KEY is set: anyone who can reach {}:{} can use your Kiro account (loopback only)",
             cfg.host, cfg.port
@@ -48,6 +50,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match stop {
+        Ok(stop) => save_and_exit_on(stop, app.clone()),
+        Err(e) => log::warn!(
+            "cannot catch stop signals ({e}); usage of the last seconds may be lost at exit"
+        ),
+    }
     match kiro_gateway::server::serve(app) {
         Ok(running) => {
             log::info!(
@@ -66,5 +74,22 @@ fn main() -> ExitCode {
             eprintln!("kiro-gateway: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// On SIGTERM or SIGINT: write what is kept in memory, then exit (0, a requested stop).
+fn save_and_exit_on(stop: kiro_gateway::sys::StopSignals, app: Arc<App>) {
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let signal = stop.wait();
+            log::info!("stopping (signal {signal}): saving usage per client key");
+            app.usage.flush();
+            std::process::exit(0);
+        });
+    if let Err(e) = spawned {
+        log::warn!(
+            "cannot start the signal thread ({e}); usage of the last seconds may be lost at exit"
+        );
     }
 }

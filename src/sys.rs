@@ -1,6 +1,7 @@
 //! The only `unsafe` in the gateway: calls into the C library that the standard library does not
-//! offer (socket options, the open-files limit, malloc tuning), each through `libc` (no hand-typed
-//! constants or declarations) and each with its reason. Everything else in the tree is safe Rust.
+//! offer (socket options, the open-files limit, malloc tuning, stop signals), each through `libc`
+//! (no hand-typed constants or declarations) and each with its reason. Everything else in the
+//! tree is safe Rust.
 
 use std::io;
 use std::net::TcpListener;
@@ -95,6 +96,66 @@ pub fn raise_open_files_limit() {
 
 #[cfg(not(unix))]
 pub fn raise_open_files_limit() {}
+
+/// SIGTERM (systemd, `docker stop`) and SIGINT (Ctrl-C), held back from their default action —
+/// ending the process on the spot — so that one thread can wait for them and the gateway can save
+/// what it keeps in memory (usage per client key) before it exits.
+#[cfg(unix)]
+pub struct StopSignals(libc::sigset_t);
+
+#[cfg(unix)]
+impl StopSignals {
+    /// Block the stop signals in this thread and so in every thread started after it (threads
+    /// inherit the mask): call it before any other thread exists.
+    pub fn block() -> io::Result<StopSignals> {
+        // SAFETY: sigemptyset and sigaddset initialise and fill the local set they are given;
+        // pthread_sigmask reads it and changes only this thread's mask (no old mask wanted).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(StopSignals(set))
+        }
+    }
+
+    /// Wait until a stop signal arrives; its number.
+    pub fn wait(&self) -> i32 {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: sigwait reads the set (blocked in every thread, see `block`) and writes the
+        // signal's number into a live local.
+        let rc = unsafe { libc::sigwait(&self.0, &mut signal) };
+        if rc == 0 {
+            signal
+        } else {
+            libc::SIGTERM
+        }
+    }
+}
+
+/// Without Unix signals there is nothing to catch: the periodic flush is all there is.
+#[cfg(not(unix))]
+pub struct StopSignals;
+
+#[cfg(not(unix))]
+impl StopSignals {
+    pub fn block() -> io::Result<StopSignals> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no Unix signals",
+        ))
+    }
+
+    pub fn wait(&self) -> i32 {
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {

@@ -801,6 +801,49 @@ fn a_spent_budget_gives_429_naming_it_and_survives_a_restart() {
 }
 
 #[test]
+fn sigterm_saves_the_usage_before_the_gateway_exits() {
+    let fake = FakeKiro::start();
+    let dir = common::temp_dir("mon-sigterm");
+    let file = keys_file(&dir, people());
+    let state = dir.join("state");
+    let state_s = state.to_string_lossy().to_string();
+    let gw = Gateway::start(
+        &fake.url(),
+        &[
+            ("PROXY_API_KEYS_FILE", file.as_str()),
+            ("STATE_DIR", state_s.as_str()),
+        ],
+    );
+    let (s, _, b) = post_as(
+        &gw,
+        "alice-key-0001",
+        "/v1/chat/completions",
+        &chat("claude-sonnet-4-5", false),
+    );
+    assert_eq!(s, 200, "{b}");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(
+        gw.wait_logs(|l| l.contains("stopping (signal 15)"), 10),
+        "{}",
+        gw.logs()
+    );
+    let db = state.join("usage.sqlite");
+    eventually("alice's usage is on disk", || {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| {
+                c.query_row("SELECT requests FROM usage WHERE key = 'alice'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .is_ok_and(|n| n == 1)
+    });
+}
+
+#[test]
 fn the_keys_file_is_read_again_when_it_changes() {
     let fake = FakeKiro::start();
     let dir = common::temp_dir("mon-reload");
