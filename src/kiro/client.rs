@@ -418,6 +418,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn read_ticks_divide_the_first_token_timeout_into_steps_of_at_most_15_s() {
+        let tick = |first: u64, read: u64| {
+            let mut c = UpstreamSettings::defaults();
+            c.first_token_timeout = Duration::from_secs(first);
+            c.net.streaming_read_timeout = Duration::from_secs(read);
+            read_tick(&c)
+        };
+        assert_eq!(tick(15, 300), Duration::from_secs(15));
+        assert_eq!(tick(1, 300), Duration::from_secs(1));
+        assert_eq!(tick(20, 300), Duration::from_secs(10));
+        assert_eq!(tick(60, 300), Duration::from_secs(15));
+        assert_eq!(tick(15, 3), Duration::from_secs(3));
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let b = Duration::from_secs(1);
         assert!(backoff(b, 1) >= Duration::from_secs(1));

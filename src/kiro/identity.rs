@@ -98,11 +98,6 @@ pub fn control_plane_agents(
     )
 }
 
-/// The User-Agent of the desktop token refresh: the IDE sends its bare product tag there.
-pub fn refresh_user_agent(config: &UpstreamSettings, machine_id: &str) -> String {
-    format!("KiroIDE-{}-{machine_id}", config.ide_version)
-}
-
 fn cli_user_agents(config: &UpstreamSettings) -> (String, String) {
     let os = config.os_tag.split('#').next().unwrap_or("linux");
     let ua = format!(
