@@ -10,6 +10,7 @@
 
 mod idle;
 pub mod mcp;
+mod validator;
 mod versions;
 pub use versions::MANIFEST_PATH;
 pub mod agent_script;
@@ -939,6 +940,7 @@ struct State {
     versions: versions::Versions,
     idle_close: Option<Duration>,
     refuse_control_plane: bool,
+    validate_bodies: bool,
 }
 
 impl State {
@@ -977,6 +979,7 @@ impl State {
             versions: versions::Versions::default(),
             idle_close: None,
             refuse_control_plane: false,
+            validate_bodies: false,
         }
     }
 
@@ -1401,6 +1404,11 @@ impl FakeKiro {
         self.shared.lock().refuse_control_plane = on;
     }
 
+    /// When on, bodies that break Kiro's validation rules get its 400 (see `validator.rs`).
+    pub fn validate_bodies(&self, on: bool) {
+        self.shared.lock().validate_bodies = on;
+    }
+
     /// Requests for the update manifest so far.
     pub fn manifest_count(&self) -> usize {
         self.shared.lock().versions.manifest_count
@@ -1574,6 +1582,12 @@ fn serve_inference(shared: &Shared, request: tiny_http::Request, mut rec: Record
         if st.rejects(rec.bearer().as_deref()) {
             (Some(forbidden()), None)
         } else if let Some(refused) = st.versions.refusal(&rec) {
+            (Some(refused), None)
+        } else if let Some(refused) = st
+            .validate_bodies
+            .then(|| validator::refusal(&rec.body))
+            .flatten()
+        {
             (Some(refused), None)
         } else {
             match st.replies.pop_front() {

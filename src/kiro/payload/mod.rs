@@ -918,8 +918,20 @@ mod tests {
         assert!(msg.contains("t9"), "{msg}");
     }
 
+    fn tool_names(b: &Value) -> Vec<String> {
+        current(b)["userInputMessageContext"]["tools"]
+            .as_array()
+            .map(|tools| {
+                tools
+                    .iter()
+                    .map(|t| t["toolSpecification"]["name"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
-    fn without_tools_tool_calls_and_results_become_text_everywhere() {
+    fn without_tools_history_tool_content_keeps_its_shape_and_gets_stub_specs() {
         let mut with_image = user_with_results(vec![result("t1", "a.txt"), result("", "")]);
         with_image.images = vec![png("I")];
         let c = conv(vec![
@@ -934,30 +946,59 @@ mod tests {
             with_image,
         ]);
         let b = body(&c);
-        let text = serde_json::to_string(&b).unwrap();
-        assert!(!text.contains("toolUses"));
-        assert!(!text.contains("toolResults"));
+        assert_eq!(tool_names(&b), vec!["bash"]);
+        let stub = &current(&b)["userInputMessageContext"]["tools"][0]["toolSpecification"];
+        assert!(stub["description"]
+            .as_str()
+            .unwrap()
+            .contains("not available"));
         assert_eq!(
-            history(&b)[1]["assistantResponseMessage"]["content"],
-            "let me look\n\n[Tool: bash (t1)]\n{\"cmd\":\"ls\"}\n\n[Tool: noid]\n{}"
+            stub["inputSchema"]["json"],
+            json!({"type": "object", "properties": {}})
         );
+        let reply = &history(&b)[1]["assistantResponseMessage"];
+        assert_eq!(reply["content"], "let me look\n\n[Tool: noid]\n{}");
         assert_eq!(
-            content(&b),
-            "[Tool Result (t1)]\na.txt\n\n[Tool Result]\n(empty result)"
+            reply["toolUses"],
+            json!([{"toolUseId": "t1", "name": "bash", "input": {"cmd": "ls"}}])
         );
+        let results = &current(&b)["userInputMessageContext"]["toolResults"];
+        assert_eq!(results[0]["toolUseId"], "t1");
+        assert_eq!(results.as_array().unwrap().len(), 1);
+        assert_eq!(content(&b), "[Tool Result]\n(empty result)");
         assert_eq!(current(&b)["images"][0]["source"]["bytes"], "I");
     }
 
     #[test]
-    fn without_tools_error_results_are_marked_in_text() {
-        let mut failed = result("t1", "boom");
-        failed.is_error = true;
-        let c = conv(vec![
-            user("go"),
-            assistant_calling(vec![call("t1", "bash", json!({}))]),
-            user_with_results(vec![failed]),
-        ]);
-        assert_eq!(content(&body(&c)), "[Tool Error (t1)]\nboom");
+    fn stub_specs_cover_only_history_tools_the_request_does_not_offer() {
+        let c = with_tools(
+            conv(vec![
+                user("go"),
+                assistant_calling(vec![
+                    call("t1", "bash", json!({})),
+                    call("t2", "grep", json!({})),
+                    call("t3", "grep", json!({})),
+                ]),
+                user_with_results(vec![
+                    result("t1", "ok"),
+                    result("t2", "ok"),
+                    result("t3", "ok"),
+                ]),
+            ]),
+            &["bash"],
+        );
+        let b = body(&c);
+        assert_eq!(tool_names(&b), vec!["bash", "grep"]);
+        assert_eq!(
+            current(&b)["userInputMessageContext"]["tools"][0]["toolSpecification"]["description"],
+            "does bash"
+        );
+    }
+
+    #[test]
+    fn no_tools_and_no_tool_history_sends_no_tools() {
+        let b = body(&conv(vec![user("a"), assistant("b"), user("c")]));
+        assert!(current(&b).get("userInputMessageContext").is_none());
     }
 
     #[test]
@@ -1004,22 +1045,25 @@ mod tests {
     // --- tool_choice ---------------------------------------------------------------------
 
     #[test]
-    fn tool_choice_none_sends_no_tools_and_textualises_tool_content() {
+    fn tool_choice_none_offers_only_stubs_for_the_history_tools() {
         let mut c = with_tools(
             conv(vec![
                 user("go"),
                 assistant_calling(vec![call("t1", "bash", json!({}))]),
                 user_with_results(vec![result("t1", "ok")]),
             ]),
-            &["bash"],
+            &["bash", "other"],
         );
         c.tool_choice = ToolChoice::None;
         let b = body(&c);
-        let text = serde_json::to_string(&b).unwrap();
-        assert!(!text.contains("toolSpecification"));
-        assert!(!text.contains("toolUses"));
-        assert!(!text.contains("toolResults"));
-        assert_eq!(content(&b), "[Tool Result (t1)]\nok");
+        assert_eq!(tool_names(&b), vec!["bash"]);
+        let spec = &current(&b)["userInputMessageContext"]["tools"][0]["toolSpecification"];
+        assert_eq!(spec["description"], super::normalise::STUB_DESCRIPTION);
+        assert_eq!(
+            current(&b)["userInputMessageContext"]["toolResults"][0]["toolUseId"],
+            "t1"
+        );
+        assert_eq!(content(&b), "Continue");
     }
 
     #[test]

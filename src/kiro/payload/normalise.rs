@@ -43,8 +43,8 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
         None => return Err(Error::BadRequest("No messages to send".to_string())),
     };
 
-    // tool_choice "none": the model may not call tools, so Kiro gets none. History tool content
-    // then has to become text, exactly as when no tools are defined (see below).
+    // tool_choice "none": the model may not call tools, so Kiro gets none of the client's tools;
+    // tools the history calls are still specified, as stubs (see `stub_tools`).
     let tools: &[ToolSpec] = match conv.tool_choice {
         ToolChoice::None => &[],
         _ => &conv.tools,
@@ -68,8 +68,10 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
     }
     let system = assemble_system(&conv.system, &additions);
 
-    let messages = alternating_messages(&conv.messages, tools.is_empty());
+    let messages = alternating_messages(&conv.messages);
     let (mut history, mut current, prefill) = split_current(messages)?;
+    let mut tool_specs = tool_specs;
+    tool_specs.extend(stub_tools(&history, tools));
     for m in &mut history {
         for call in &mut m.tool_calls {
             call.input = tool_input_object(call)?;
@@ -98,16 +100,8 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
 
 /// The messages normalised, merged and paired into a strict user/assistant alternation that
 /// starts with a user message.
-fn alternating_messages(messages: &[Message], no_tools: bool) -> Vec<Message> {
-    let mut messages: Vec<Message> = messages.iter().map(normalise_message).collect();
-    if no_tools {
-        // Kiro answers 400 "Improperly formed request" to `toolUses`/`toolResults` when the
-        // request defines no tools (OpenCode compaction; `docs/kiro-wire.md#stub-tools`): keep
-        // them as text.
-        for m in &mut messages {
-            tool_content_to_text(m);
-        }
-    }
+fn alternating_messages(messages: &[Message]) -> Vec<Message> {
+    let messages: Vec<Message> = messages.iter().map(normalise_message).collect();
     let mut messages = merge_adjacent(messages);
     pair_tool_results(&mut messages);
     if messages.first().is_some_and(|m| m.role == Role::Assistant) {
@@ -133,6 +127,38 @@ fn split_current(mut messages: Vec<Message>) -> Result<(Vec<Message>, Message, b
         None => Err(Error::BadRequest("No messages to send".to_string())),
     }
 }
+
+/// Minimal specifications for the tools the history calls but the request does not offer.
+///
+/// Kiro refuses a body whose history holds tool uses or results while the current message
+/// offers no such tool (`docs/kiro-wire.md#stub-tools`): clients drop their tools on follow-up
+/// turns, with `tool_choice: none` and in compaction requests. A stub carries the name only, and
+/// says it is not available, so the model is offered nothing new.
+fn stub_tools(history: &[Message], offered: &[ToolSpec]) -> Vec<Tool> {
+    let mut names: Vec<&str> = Vec::new();
+    for call in history.iter().flat_map(|m| &m.tool_calls) {
+        let name = call.name.as_str();
+        if !name.is_empty() && !names.contains(&name) && !offered.iter().any(|t| t.name == name) {
+            names.push(name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| Tool {
+            tool_specification: ToolSpecification {
+                name: name.to_string(),
+                description: STUB_DESCRIPTION.to_string(),
+                input_schema: InputSchema {
+                    json: serde_json::json!({"type": "object", "properties": {}}),
+                },
+            },
+        })
+        .collect()
+}
+
+/// What a stub tool says about itself.
+pub(super) const STUB_DESCRIPTION: &str =
+    "A tool used earlier in this conversation. It is not available now: do not call it.";
 
 /// Kiro answers 400 to a tool name over 64 characters (`docs/kiro-wire.md#tool-names`); say which
 /// names, so the user can shorten them, instead of forwarding a request that cannot succeed.
@@ -268,24 +294,17 @@ fn normalise_message(message: &Message) -> Message {
         Role::Assistant => {
             let results = std::mem::take(&mut m.tool_results);
             append_parts(&mut m.text, results.iter().map(tool_result_text));
+            // A call without an id can never be answered (results pair by id): text.
+            let (calls, idless): (Vec<ToolCall>, Vec<ToolCall>) = std::mem::take(&mut m.tool_calls)
+                .into_iter()
+                .partition(|c| !c.id.is_empty());
+            m.tool_calls = calls;
+            append_parts(&mut m.text, idless.iter().map(tool_call_text));
             // Kiro's assistant messages carry no images.
             m.images.clear();
         }
     }
     m
-}
-
-/// Turns the message's tool calls and tool results into text after its own text.
-fn tool_content_to_text(m: &mut Message) {
-    let calls = std::mem::take(&mut m.tool_calls);
-    let results = std::mem::take(&mut m.tool_results);
-    append_parts(
-        &mut m.text,
-        calls
-            .iter()
-            .map(tool_call_text)
-            .chain(results.iter().map(tool_result_text)),
-    );
 }
 
 fn append_parts(text: &mut String, parts: impl Iterator<Item = String>) {
