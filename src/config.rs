@@ -155,6 +155,11 @@ pub struct Config {
     pub web_search: bool,
     /// `WEB_SEARCH_TIMEOUT`: how long one search may take.
     pub web_search_timeout: Duration,
+    /// `MODEL_ALIASES`: `requested=kiro-id,…`, parsed by `kiro::models::parse_aliases`.
+    pub model_aliases: String,
+    /// `MODEL_FALLBACK=family` (default): a name Kiro does not list gets the newest listed model
+    /// of its family; `off`: 404.
+    pub model_fallback_family: bool,
 }
 
 impl Config {
@@ -221,6 +226,8 @@ impl Config {
             responses_store_ttl: Duration::from_secs(3600),
             web_search: true,
             web_search_timeout: Duration::from_secs(20),
+            model_aliases: String::new(),
+            model_fallback_family: true,
         }
     }
 
@@ -547,6 +554,14 @@ fn read_shaping(v: &Vars, c: &mut Config) -> Result<(), Error> {
     c.web_search_timeout = v
         .seconds("WEB_SEARCH_TIMEOUT")?
         .unwrap_or(c.web_search_timeout);
+    c.model_aliases = v.get("MODEL_ALIASES").unwrap_or_default();
+    c.model_fallback_family = v
+        .choice(
+            "MODEL_FALLBACK",
+            &[("family", true), ("off", false)],
+            "family or off",
+        )?
+        .unwrap_or(c.model_fallback_family);
     Ok(())
 }
 

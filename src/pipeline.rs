@@ -265,6 +265,10 @@ fn answer<F: Format>(
         inc.respond_json(200, &body, &[]);
         return Ok(());
     }
+    if prepared.model_substituted {
+        inc.extra_headers
+            .push(("x-kiro-gateway-model".into(), prepared.model_id.clone()));
+    }
     if prepared.payload.trimmed_turns > 0 {
         inc.extra_headers.push((
             "x-kiro-gateway-trimmed".into(),

@@ -188,7 +188,7 @@ fn invalid_requests_are_400_invalid_request_error_naming_the_field() {
     }
     let (status, v) = post_json(
         &gw,
-        &json!({"model": "gpt-2-tiny", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+        &json!({"model": "mistral-tiny", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
     );
     assert_eq!(status, 404);
     assert_eq!(v["error"]["type"], "not_found_error");

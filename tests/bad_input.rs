@@ -241,14 +241,14 @@ fn malformed_messages_requests_are_anthropic_shaped_400s() {
 fn an_unknown_model_is_a_404_listing_the_valid_ones_in_both_formats() {
     let fake = FakeKiro::start();
     let gw = Gateway::start(&fake.url(), &[]);
-    let body = json!({"model": "gpt-2-tiny", "max_tokens": 10,
+    let body = json!({"model": "mistral-tiny", "max_tokens": 10,
                       "messages": [{"role": "user", "content": "x"}]});
     let (status, v) = gw.post("/v1/chat/completions", &body);
     assert_eq!(status, 404, "{v}");
     assert_eq!(v["error"]["code"], "model_not_found");
     let m = v["error"]["message"].as_str().unwrap();
     assert!(
-        m.contains("gpt-2-tiny") && m.contains("claude-sonnet-4.5"),
+        m.contains("mistral-tiny") && m.contains("claude-sonnet-4.5"),
         "{m}"
     );
     let (status, v) = gw.post("/v1/messages", &body);

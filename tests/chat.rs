@@ -308,7 +308,7 @@ fn unknown_model_is_404_listing_valid_names() {
     let gw = Gateway::start(&fake.url(), &[]);
     let (status, body) = gw.post(
         "/v1/chat/completions",
-        &json!({"model": "gpt-2-tiny", "messages": [{"role": "user", "content": "x"}]}),
+        &json!({"model": "mistral-tiny", "messages": [{"role": "user", "content": "x"}]}),
     );
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "model_not_found");

@@ -311,7 +311,6 @@ fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
 // ---- Codex CLI --------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "404 today: model 'gpt-6.2-sol' (no fallback for names Kiro does not list yet)"]
 fn codex_default_model_name_is_served() {
     let (_fake, gw) = start();
     let answer = replay(&gw, &fixture("codex-default"));

@@ -199,7 +199,7 @@ fn errors_mode_writes_only_when_a_request_fails() {
     // A request the gateway itself refuses (unknown model) is a failure too.
     let (status, _) = gw.post(
         "/v1/chat/completions",
-        &json!({"model": "gpt-2-tiny", "messages": [{"role": "user", "content": "which model"}]}),
+        &json!({"model": "mistral-tiny", "messages": [{"role": "user", "content": "which model"}]}),
     );
     assert_eq!(status, 404);
     settle(&dir, &["error_info.json"], || {
@@ -419,7 +419,7 @@ fn every_request_gets_one_access_log_line() {
     logged(2);
     let (status, _) = gw.post(
         "/v1/chat/completions",
-        &json!({"model": "gpt-2-tiny", "messages": [{"role": "user", "content": "x"}]}),
+        &json!({"model": "mistral-tiny", "messages": [{"role": "user", "content": "x"}]}),
     );
     assert_eq!(status, 404);
     logged(3);
@@ -438,7 +438,7 @@ fn every_request_gets_one_access_log_line() {
         [
             "model=claude-sonnet-4-5→claude-sonnet-4.5",
             "model=claude-sonnet-4-5→claude-sonnet-4.5",
-            "model=gpt-2-tiny",
+            "model=mistral-tiny",
             "model=-"
         ]
     );

@@ -14,7 +14,7 @@ use crate::debug::DebugCapture;
 use crate::error::Error;
 use crate::keys::Keys;
 use crate::kiro::client::{GenerateParams, KiroClient, Upstream};
-use crate::kiro::models::{reasoning_fields, ModelCatalog};
+use crate::kiro::models::{parse_aliases, reasoning_fields, ModelCatalog};
 use crate::kiro::payload::{self, BuiltPayload, PayloadOptions};
 use crate::kiro::wire::AttemptShape;
 use crate::metrics::RetryReason;
@@ -48,6 +48,9 @@ pub struct App {
 /// A request ready to be sent.
 pub struct Prepared {
     pub model_id: String,
+    /// The model was substituted (`MODEL_ALIASES` or the family fallback): the client is told
+    /// which one served it.
+    pub model_substituted: bool,
     pub payload: BuiltPayload,
     pub relay: RelayOptions,
     /// Identifies the conversation across follow-ups (account stickiness).
@@ -61,12 +64,13 @@ impl App {
         let pool = Pool::new(&Arc::new(AuthSettings::from_config(&config)))?;
         let keys = Keys::load(config.keys_file.as_deref(), config.proxy_api_key.as_deref())?;
         let usage = Usage::open(&config.state_dir.join("usage.sqlite"), now_unix_millis());
+        let aliases = parse_aliases(&config.model_aliases).map_err(Error::Config)?;
         Ok(App {
             keys,
             usage: Arc::new(usage),
             client: KiroClient::new(UpstreamSettings::from_config(&config)),
             pool,
-            models: ModelCatalog::new(),
+            models: ModelCatalog::new().with_rules(aliases, config.model_fallback_family),
             tokens: Calibration::default(),
             responses: ResponseStore::new(config.responses_store_size, config.responses_store_ttl),
             ignored_tools_logged: Mutex::new(HashSet::new()),
@@ -95,7 +99,8 @@ impl App {
         // A hosted web search tool is offered to Kiro as a plain tool the gateway runs.
         let with_search = super::websearch::offer_tool(conv, cfg);
         let conv = with_search.as_ref().unwrap_or(conv);
-        let model_id = self.models.resolve(&conv.model)?;
+        let resolved = self.models.resolve_model(&conv.model)?;
+        let model_id = resolved.id;
         let info = self.models.info(&model_id);
         let schema = info.as_ref().and_then(|m| m.reasoning_schema.as_ref());
         // Native reasoning where the model's schema allows it; the prompt-tag fallback otherwise.
@@ -143,6 +148,7 @@ impl App {
         };
         Ok(Prepared {
             model_id,
+            model_substituted: resolved.substituted,
             payload,
             relay,
             conversation_key: conversation_key(conv),

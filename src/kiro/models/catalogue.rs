@@ -1,11 +1,12 @@
 //! The model catalogue: the static fallback list, the cache filled from `List-Available-Models`
 //! (`docs/kiro-wire.md#model-list`), and the lookups the gateway makes in it.
 
-use std::sync::{PoisonError, RwLock};
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
 
-use super::names::{normalise_model_name, ALIASES};
+use super::names::{newest_of_family, normalise_model_name, ALIASES};
 use crate::error::Error;
 
 /// Max input tokens assumed for a model whose limits we do not know (`docs/kiro-wire.md#model-catalogue`).
@@ -35,7 +36,7 @@ const README_NAMES: [&str; 9] = [
 /// The static fallback catalogue (`docs/kiro-wire.md#model-catalogue`): id, max input tokens,
 /// max output tokens. Limits are filled in only where known: 1M input for Claude 4.6+/5.x,
 /// 200k for ≤4.5; output limits from the `max_tokens` ranges of the reasoning schemas.
-const FALLBACK_MODELS: [(&str, Option<u64>, Option<u64>); 19] = [
+const FALLBACK_MODELS: [(&str, Option<u64>, Option<u64>); 22] = [
     ("auto", None, None),
     ("claude-sonnet-4", Some(200_000), None),
     ("claude-sonnet-4.5", Some(200_000), None),
@@ -47,6 +48,9 @@ const FALLBACK_MODELS: [(&str, Option<u64>, Option<u64>); 19] = [
     ("claude-opus-4.8", Some(1_000_000), Some(128_000)),
     ("claude-sonnet-5", Some(1_000_000), None),
     ("claude-opus-5", Some(1_000_000), None),
+    ("claude-opus-5.5", Some(1_000_000), None),
+    ("claude-sonnet-5.5", Some(1_000_000), Some(128_000)),
+    ("claude-haiku-5.5", Some(1_000_000), None),
     ("gpt-5.6-sol", Some(272_000), Some(128_000)),
     ("gpt-5.6-terra", Some(272_000), Some(128_000)),
     ("gpt-5.6-luna", Some(272_000), Some(128_000)),
@@ -80,6 +84,22 @@ pub struct ModelInfo {
 #[derive(Debug)]
 pub struct ModelCatalog {
     models: RwLock<Vec<ModelInfo>>,
+    /// `MODEL_ALIASES`: requested name → Kiro id, tried when the name is not Kiro's.
+    aliases: Vec<(String, String)>,
+    /// `MODEL_FALLBACK=family`: an unknown name gets the newest listed model of its family.
+    family_fallback: bool,
+    /// Requested names whose substitution was logged (each is logged once).
+    logged: Mutex<HashSet<String>>,
+}
+
+/// The Kiro model a request is served by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The Kiro id sent as `modelId`.
+    pub id: String,
+    /// The id came from `MODEL_ALIASES` or the family fallback, not from the name itself: the
+    /// client is told (`x-kiro-gateway-model`).
+    pub substituted: bool,
 }
 
 impl Default for ModelCatalog {
@@ -102,7 +122,17 @@ impl ModelCatalog {
             .collect();
         ModelCatalog {
             models: RwLock::new(models),
+            aliases: Vec::new(),
+            family_fallback: true,
+            logged: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The catalogue with `MODEL_ALIASES` and `MODEL_FALLBACK` applied to resolution.
+    pub fn with_rules(mut self, aliases: Vec<(String, String)>, family_fallback: bool) -> Self {
+        self.aliases = aliases;
+        self.family_fallback = family_fallback;
+        self
     }
 
     /// Replace the catalogue with Kiro's list (static README names, aliases and the hidden model
@@ -124,41 +154,100 @@ impl ModelCatalog {
     }
 
     /// The Kiro model id for a client's model name, or 404 with the valid names.
-    ///
-    /// Order: an exact catalogue id (case-insensitive, so Kiro ids that normalisation would
-    /// change, such as `-1m` variants, still work) → alias and normalisation → catalogue →
-    /// hidden model (its internal id) → a README name → `ModelNotFound`.
     pub fn resolve(&self, client_name: &str) -> Result<String, Error> {
-        if let Some(id) = self.catalogue_id(client_name) {
-            return Ok(id);
-        }
-        if let Some((_, internal)) = HIDDEN_MODELS
-            .iter()
-            .find(|(_, internal)| internal.eq_ignore_ascii_case(client_name))
-        {
-            return Ok(internal.to_string());
+        self.resolve_model(client_name).map(|r| r.id)
+    }
+
+    /// The Kiro model for a client's model name (`docs/kiro-wire.md#model-names`): Kiro's own id
+    /// or its normalised form ([`ModelCatalog::known`]), else a `MODEL_ALIASES` entry, else (with
+    /// `MODEL_FALLBACK=family`) the newest listed model of the same family, else 404 naming the
+    /// valid models. A substitution is logged once per requested name.
+    pub fn resolve_model(&self, client_name: &str) -> Result<Resolved, Error> {
+        if let Some(id) = self.known(client_name) {
+            return Ok(Resolved {
+                id,
+                substituted: false,
+            });
         }
         let normalised = normalise_model_name(client_name);
-        if let Some(id) = self.catalogue_id(&normalised) {
-            return Ok(id);
+        let alias = self.aliases.iter().find(|(from, _)| {
+            from.eq_ignore_ascii_case(client_name) || from.eq_ignore_ascii_case(&normalised)
+        });
+        if let Some((_, to)) = alias {
+            let id = self.known(to).unwrap_or_else(|| to.clone());
+            self.log_substitution(client_name, &id, "MODEL_ALIASES");
+            return Ok(Resolved {
+                id,
+                substituted: true,
+            });
         }
-        if let Some((_, internal)) = HIDDEN_MODELS
-            .iter()
-            .find(|(shown, _)| shown.eq_ignore_ascii_case(&normalised))
-        {
-            return Ok(internal.to_string());
-        }
-        let always = README_NAMES
-            .iter()
-            .map(|r| normalise_model_name(r))
-            .any(|r| r.eq_ignore_ascii_case(&normalised));
-        if always {
-            return Ok(normalised.to_ascii_lowercase());
+        if self.family_fallback {
+            let listed = self.ids();
+            let refs: Vec<&str> = listed.iter().map(String::as_str).collect();
+            if let Some(id) = newest_of_family(client_name, &refs) {
+                let id = id.to_string();
+                self.log_substitution(client_name, &id, "the newest listed model of its family");
+                return Ok(Resolved {
+                    id,
+                    substituted: true,
+                });
+            }
         }
         Err(Error::ModelNotFound {
             model: client_name.to_string(),
             available: self.list_ids(),
         })
+    }
+
+    /// The Kiro id a name stands for by itself: an exact catalogue id (case-insensitive, so Kiro
+    /// ids that normalisation would change, such as `-1m` variants, still work) → alias and
+    /// normalisation → catalogue → hidden model (its internal id) → a README name.
+    fn known(&self, client_name: &str) -> Option<String> {
+        if let Some(id) = self.catalogue_id(client_name) {
+            return Some(id);
+        }
+        if let Some((_, internal)) = HIDDEN_MODELS
+            .iter()
+            .find(|(_, internal)| internal.eq_ignore_ascii_case(client_name))
+        {
+            return Some(internal.to_string());
+        }
+        let normalised = normalise_model_name(client_name);
+        if let Some(id) = self.catalogue_id(&normalised) {
+            return Some(id);
+        }
+        if let Some((_, internal)) = HIDDEN_MODELS
+            .iter()
+            .find(|(shown, _)| shown.eq_ignore_ascii_case(&normalised))
+        {
+            return Some(internal.to_string());
+        }
+        let always = README_NAMES
+            .iter()
+            .map(|r| normalise_model_name(r))
+            .any(|r| r.eq_ignore_ascii_case(&normalised));
+        always.then(|| normalised.to_ascii_lowercase())
+    }
+
+    fn log_substitution(&self, requested: &str, id: &str, how: &str) {
+        let first = self
+            .logged
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(requested.to_string());
+        if first {
+            log::info!("model '{requested}' is not listed by Kiro; serving it with '{id}' ({how})");
+        }
+    }
+
+    /// The catalogue's ids, in list order.
+    fn ids(&self) -> Vec<String> {
+        self.models
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|m| m.id.clone())
+            .collect()
     }
 
     /// What we know about a Kiro model id.
@@ -296,6 +385,97 @@ mod tests {
             c.info("claude-opus-4.8").and_then(|m| m.max_output_tokens),
             Some(128_000)
         );
+        for december in ["claude-opus-5.5", "claude-sonnet-5.5", "claude-haiku-5.5"] {
+            assert_eq!(c.max_input_tokens(december), 1_000_000, "{december}");
+        }
+    }
+
+    fn listing(ids: &[&str]) -> ModelCatalog {
+        let c = ModelCatalog::new();
+        c.replace(
+            ids.iter()
+                .map(|id| ModelInfo {
+                    id: id.to_string(),
+                    ..ModelInfo::default()
+                })
+                .collect(),
+        );
+        c
+    }
+
+    #[test]
+    fn names_kiro_does_not_list_get_the_newest_model_of_their_family() {
+        let c = listing(&[
+            "claude-sonnet-4.5",
+            "claude-opus-4.5",
+            "claude-opus-4.7",
+            "claude-haiku-4.5",
+        ]);
+        let substituted = |id: &str| Resolved {
+            id: id.to_string(),
+            substituted: true,
+        };
+        assert_eq!(
+            c.resolve_model("claude-opus-4-8").unwrap(),
+            substituted("claude-opus-4.7")
+        );
+        assert_eq!(
+            c.resolve_model("claude-sonnet-5").unwrap(),
+            substituted("claude-sonnet-4.5")
+        );
+        assert_eq!(
+            c.resolve_model("claude-3-5-haiku-20241022").unwrap(),
+            substituted("claude-haiku-4.5")
+        );
+        assert_eq!(
+            c.resolve_model("claude-opus-4-7").unwrap(),
+            Resolved {
+                id: "claude-opus-4.7".into(),
+                substituted: false
+            }
+        );
+        assert!(matches!(
+            c.resolve_model("claude-fable-5"),
+            Err(Error::ModelNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn family_fallback_off_leaves_unknown_names_a_404() {
+        let c = listing(&["claude-opus-4.5"]).with_rules(Vec::new(), false);
+        assert!(matches!(
+            c.resolve_model("claude-opus-4-8"),
+            Err(Error::ModelNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn model_aliases_come_after_kiro_ids_and_before_the_family() {
+        let aliases = vec![
+            ("gpt-4o".to_string(), "claude-sonnet-4-5".to_string()),
+            ("claude-opus-4-8".to_string(), "claude-opus-4.5".to_string()),
+            (
+                "claude-sonnet-4.5".to_string(),
+                "claude-haiku-4.5".to_string(),
+            ),
+        ];
+        let c = listing(&[
+            "claude-sonnet-4.5",
+            "claude-opus-4.5",
+            "claude-opus-4.7",
+            "claude-haiku-4.5",
+        ])
+        .with_rules(aliases, true);
+        assert_eq!(
+            c.resolve_model("GPT-4o").unwrap(),
+            Resolved {
+                id: "claude-sonnet-4.5".into(),
+                substituted: true
+            }
+        );
+        assert_eq!(c.resolve("claude-opus-4-8").unwrap(), "claude-opus-4.5");
+        // Kiro's own id wins over an alias of the same name.
+        assert_eq!(c.resolve("claude-sonnet-4.5").unwrap(), "claude-sonnet-4.5");
     }
 
     #[test]
@@ -348,9 +528,9 @@ mod tests {
     #[test]
     fn resolve_rejects_unknown_models_with_the_list() {
         let c = ModelCatalog::new();
-        match c.resolve("gpt-4") {
+        match c.resolve("mistral-large") {
             Err(Error::ModelNotFound { model, available }) => {
-                assert_eq!(model, "gpt-4");
+                assert_eq!(model, "mistral-large");
                 assert_eq!(available, c.list_ids());
             }
             other => panic!("expected ModelNotFound, got {other:?}"),

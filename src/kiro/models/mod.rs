@@ -9,6 +9,9 @@ mod catalogue;
 mod names;
 mod reasoning;
 
-pub use catalogue::{parse_models_page, ModelCatalog, ModelInfo, DEFAULT_MAX_INPUT_TOKENS};
+pub use catalogue::{
+    parse_models_page, ModelCatalog, ModelInfo, Resolved, DEFAULT_MAX_INPUT_TOKENS,
+};
 pub use names::normalise_model_name;
+pub use names::parse_aliases;
 pub use reasoning::reasoning_fields;

@@ -140,6 +140,85 @@ fn dots_between_digits(name: &str) -> String {
     out
 }
 
+/// The family of a model name: the Claude line (`opus`, `sonnet`, `haiku`, or whatever word
+/// follows `claude-`) or, for other makers, the leading letters (`gpt`, `deepseek`, `glm`…).
+/// `None` for names without one (`auto`).
+pub fn family_of(name: &str) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('-').collect();
+    if parts.first() == Some(&"claude") {
+        return parts
+            .iter()
+            .skip(1)
+            .find(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphabetic()))
+            .map(|p| format!("claude-{p}"));
+    }
+    let letters: String = lower
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    (!letters.is_empty() && lower != "auto").then_some(letters)
+}
+
+/// The version numbers in an id, in order (`claude-opus-4.8` → `[4, 8]`, `claude-3.7-sonnet` →
+/// `[3, 7]`, `gpt-5.6-sol` → `[5, 6]`), for "newest": larger compares newer. Dates and other
+/// long digit runs are not versions.
+pub fn version_of(id: &str) -> Vec<u64> {
+    id.split('-')
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .flat_map(|p| p.split('.'))
+        .filter(|n| !n.is_empty() && n.len() < 6)
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Among `candidates` (Kiro ids in list order), the newest of `requested`'s family: the highest
+/// version, then the one sharing the most words with the request (`-sol`, `-1m`), then the first
+/// listed. `None` when no candidate is of that family.
+pub fn newest_of_family<'a>(requested: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let family = family_of(requested)?;
+    let lower = requested.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split('-').collect();
+    let shared = |id: &str| {
+        id.to_ascii_lowercase()
+            .split('-')
+            .filter(|w| words.contains(w))
+            .count()
+    };
+    let mut best: Option<(&str, Vec<u64>, usize)> = None;
+    for &id in candidates {
+        if family_of(id).as_deref() != Some(family.as_str()) {
+            continue;
+        }
+        let key = (version_of(id), shared(id));
+        let better = match &best {
+            None => true,
+            Some((_, v, s)) => key.0 > *v || (key.0 == *v && key.1 > *s),
+        };
+        if better {
+            best = Some((id, key.0, key.1));
+        }
+    }
+    best.map(|(id, _, _)| id)
+}
+
+/// `MODEL_ALIASES`: `requested=kiro-id` pairs separated by commas. Spaces around names are
+/// ignored; an entry without `=` or with an empty side is an error naming it.
+pub fn parse_aliases(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                Ok((from.trim().to_string(), to.trim().to_string()))
+            }
+            _ => Err(format!(
+                "MODEL_ALIASES entry '{entry}' is not requested=kiro-id"
+            )),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +293,84 @@ mod tests {
     fn aliases_apply_case_sensitively() {
         assert_eq!(normalise_model_name("auto-kiro"), "auto");
         assert_eq!(normalise_model_name("AUTO-KIRO"), "AUTO-KIRO");
+    }
+
+    #[test]
+    fn families_are_the_claude_line_or_the_leading_letters() {
+        assert_eq!(family_of("claude-opus-4.8").as_deref(), Some("claude-opus"));
+        assert_eq!(family_of("claude-opus-4-8").as_deref(), Some("claude-opus"));
+        assert_eq!(
+            family_of("claude-3-5-haiku-20241022").as_deref(),
+            Some("claude-haiku")
+        );
+        assert_eq!(
+            family_of("claude-3.7-sonnet").as_deref(),
+            Some("claude-sonnet")
+        );
+        assert_eq!(
+            family_of("claude-sonnet-5").as_deref(),
+            Some("claude-sonnet")
+        );
+        assert_eq!(family_of("gpt-6.2-sol").as_deref(), Some("gpt"));
+        assert_eq!(family_of("deepseek-3.2").as_deref(), Some("deepseek"));
+        assert_eq!(family_of("auto"), None);
+        assert_eq!(family_of("4o"), None);
+    }
+
+    #[test]
+    fn versions_compare_newest_first_and_ignore_dates() {
+        assert!(version_of("claude-opus-5") > version_of("claude-opus-4.8"));
+        assert!(version_of("claude-opus-5.5") > version_of("claude-opus-5"));
+        assert_eq!(version_of("claude-haiku-4.5-20251001"), vec![4, 5]);
+        assert_eq!(version_of("claude-3.7-sonnet"), vec![3, 7]);
+    }
+
+    #[test]
+    fn newest_of_family_picks_the_highest_version_then_shared_words() {
+        let listed = [
+            "auto",
+            "claude-sonnet-4.5",
+            "claude-opus-4.5",
+            "claude-opus-4.7",
+            "claude-haiku-4.5",
+            "gpt-5.6-sol",
+            "gpt-5.6-luna",
+        ];
+        assert_eq!(
+            newest_of_family("claude-opus-4-8", &listed),
+            Some("claude-opus-4.7")
+        );
+        assert_eq!(
+            newest_of_family("claude-sonnet-5", &listed),
+            Some("claude-sonnet-4.5")
+        );
+        assert_eq!(
+            newest_of_family("claude-3-5-haiku-20241022", &listed),
+            Some("claude-haiku-4.5")
+        );
+        assert_eq!(
+            newest_of_family("gpt-6.2-sol", &listed),
+            Some("gpt-5.6-sol")
+        );
+        assert_eq!(
+            newest_of_family("gpt-6.2-luna", &listed),
+            Some("gpt-5.6-luna")
+        );
+        assert_eq!(newest_of_family("mistral-large", &listed), None);
+        assert_eq!(newest_of_family("claude-fable-5", &listed), None);
+    }
+
+    #[test]
+    fn aliases_setting_is_pairs_separated_by_commas() {
+        assert_eq!(
+            parse_aliases(" gpt-4o = claude-sonnet-4.5 ,opus=claude-opus-4.8,").unwrap(),
+            vec![
+                ("gpt-4o".to_string(), "claude-sonnet-4.5".to_string()),
+                ("opus".to_string(), "claude-opus-4.8".to_string())
+            ]
+        );
+        assert!(parse_aliases("").unwrap().is_empty());
+        assert!(parse_aliases("a=b,c").unwrap_err().contains("'c'"));
+        assert!(parse_aliases("=b").is_err());
     }
 }
