@@ -1,7 +1,7 @@
-//! The server: a blocking tiny_http acceptor hands each request to a fixed pool of worker threads
-//! through a bounded queue (full queue → 503 with Retry-After, never a hang), routing, the API key
-//! check, the panic guard, and one access-log line per request. What keeps the listener accepting
-//! is in [`listener`], the workers and their queue in [`pool`].
+//! The server: a blocking tiny_http acceptor hands each request to a pool of at most `WORKERS`
+//! worker threads through a bounded queue (a full queue or a wait past `QUEUE_TIMEOUT` → 503 with
+//! Retry-After, never a hang), routing, the panic guard, and one access-log line per request.
+//! What keeps the listener accepting is in [`listener`], the workers and their queue in [`pool`].
 
 mod listener;
 mod pool;
@@ -27,7 +27,7 @@ use crate::util::{format_iso8601, now_unix_millis, IsoStyle};
 use listener::Listener;
 use pool::{Job, Pool};
 
-/// Stack of each worker thread. A waiting worker costs what its stack touched, and the deepest
+/// Stack of each worker thread. A worker costs what its stack touched, and the deepest
 /// request a worker handles is bounded: JSON nests at most 128 levels (serde_json's limit), and
 /// everything that walks a request's JSON follows that nesting.
 const WORKER_STACK_BYTES: usize = 256 * 1024;
