@@ -944,3 +944,41 @@ fn responses_replayed_search_items_keep_the_query() {
     );
     assert!(!sent.contains("No results"), "{sent}");
 }
+
+#[test]
+fn signed_reasoning_before_a_search_goes_back_to_kiro_with_the_call() {
+    let fake = FakeKiro::start();
+    let mut first = vec![
+        fake_kiro::Ev::reasoning("I should look this up."),
+        fake_kiro::Ev::reasoning_signature("EqSearchSignature"),
+    ];
+    first.extend(fake_kiro::Ev::tool_call(
+        "tooluse_s1",
+        "web_search",
+        r#"{"query":"rust news"}"#,
+        1,
+    ));
+    fake.push_replies([Reply::events(first), Reply::text("Done.")]);
+    let gw = Gateway::start(&fake.url(), &[]);
+    assert!(gw.wait_logs(|l| l.contains("models from Kiro"), 10));
+    let body = json!({"model": "claude-opus-4-8", "max_tokens": 2048,
+        "thinking": {"type": "adaptive"}, "tools": [search_tool()],
+        "messages": [{"role": "user", "content": "What is new in Rust?"}]});
+    let (status, resp) = post_json(&gw, "/v1/messages", &body);
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        block_types(&resp["content"]),
+        [
+            "thinking",
+            "server_tool_use",
+            "web_search_tool_result",
+            "text"
+        ]
+    );
+    let second = &fake.requests()[1];
+    assert!(
+        second.raw_body.contains("EqSearchSignature"),
+        "{}",
+        second.raw_body
+    );
+}

@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::auth::accounts::Account;
 use crate::config::Config;
 use crate::conversation::{
-    Conversation, FinishReason, Message, Outcome, OutputEvent, Role, ToolCall, ToolChoice,
-    ToolResult, ToolSpec, Usage,
+    Conversation, FinishReason, Message, Outcome, OutputEvent, Reasoning, Role, ToolCall,
+    ToolChoice, ToolResult, ToolSpec, Usage,
 };
 use crate::debug::DebugCapture;
 use crate::kiro::client::Upstream;
@@ -90,8 +90,10 @@ struct Tap<'s> {
     calls: Vec<Option<usize>>,
     client_calls: usize,
     searches: Vec<(usize, PendingSearch)>,
-    /// This round's visible text (the assistant turn of the history).
+    /// This round's visible text and reasoning (the assistant turn of the history: a thinking
+    /// model's signed reasoning goes back with its tool call).
     text: String,
+    reasoning: Reasoning,
     /// Text since the last other event (only kept when there are pages to cite).
     run: String,
 }
@@ -105,6 +107,7 @@ impl<'s> Tap<'s> {
             client_calls: 0,
             searches: Vec::new(),
             text: String::new(),
+            reasoning: Reasoning::default(),
             run: String::new(),
         }
     }
@@ -196,6 +199,14 @@ impl Sink for Tap<'_> {
             },
             other => {
                 self.end_run()?;
+                match &other {
+                    OutputEvent::Reasoning(t) => self.reasoning.text.push_str(t),
+                    OutputEvent::ReasoningSignature(s) => {
+                        self.reasoning.signature = Some(s.clone())
+                    }
+                    OutputEvent::RedactedReasoning(r) => self.reasoning.redacted = Some(r.clone()),
+                    _ => {}
+                }
                 self.inner.emit(other)
             }
         }
@@ -242,6 +253,7 @@ pub fn relay(
             searches,
             client_calls,
             text,
+            reasoning,
             ..
         } = tap;
         add_usage(&mut total, &outcome.usage);
@@ -261,6 +273,9 @@ pub fn relay(
             .map_or(up.account.clone(), |(_, u)| u.account.clone());
         let account = account_for(app, &account_name);
         let mut assistant = Message::text(Role::Assistant, text);
+        if reasoning != Reasoning::default() {
+            assistant.reasoning = Some(reasoning);
+        }
         let mut results = Message::text(Role::User, "");
         for (_, call) in searches {
             let id = random_hex(24);
