@@ -74,6 +74,7 @@ pub fn serve(app: Arc<App>) -> Result<Running, Error> {
         account.store.start_timer();
     }
     crate::kiro::discovery::spawn(crate::config::UpstreamSettings::from_config(&app.config));
+    crate::kiro::usage_limits::spawn(&app.pool.accounts, app.client.settings().clone());
     let bg = app.clone();
     let _ = std::thread::Builder::new()
         .name("models".into())

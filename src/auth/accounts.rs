@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 pub use crate::auth::accounts_file::{load_accounts_file, AccountEntry};
 use crate::auth::affinity::{Affinity, AFFINITY_CAP};
+use crate::auth::usage::{UsageCell, UsageLimits};
 use crate::auth::{LoginMark, LoginSpec, TokenStore};
 use crate::config::{AccountStrategy, AuthSettings};
 use crate::error::Error;
@@ -57,11 +58,23 @@ pub struct Account {
     pub agent: ureq::Agent,
     pub priority: i64,
     pub enabled: bool,
+    /// Kiro's usage figures, kept current by a background reader (`kiro::usage_limits`).
+    pub usage: Arc<UsageCell>,
     source_kind: &'static str,
     health: Mutex<Health>,
 }
 
 impl Account {
+    /// Kiro's latest usage figures for this account, when they could be read.
+    pub fn usage_limits(&self) -> Option<UsageLimits> {
+        self.usage.get()
+    }
+
+    /// Kiro says this account's credits for the period are spent.
+    fn credits_spent(&self) -> bool {
+        self.usage.get().is_some_and(|u| u.spent())
+    }
+
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
         match self.health.lock() {
             Ok(g) => g,
@@ -87,6 +100,7 @@ impl Account {
             agent,
             priority: e.priority,
             enabled: e.enabled,
+            usage: Arc::new(UsageCell::default()),
             source_kind,
             health: Mutex::new(Health {
                 cooldown_until: 0,
@@ -228,7 +242,8 @@ impl Pool {
     }
 
     /// The accounts to try, best first: the conversation's previous account while it is healthy,
-    /// then by priority (or in turn). Every account out → `AccountsUnavailable`.
+    /// then those with credits left before those Kiro says have spent theirs, each by priority (or
+    /// in turn). Every account out → `AccountsUnavailable`.
     pub fn candidates(&self, conversation: Option<&str>) -> Result<Vec<usize>, Error> {
         let now = now_unix();
         let mut healthy: Vec<usize> = (0..self.accounts.len())
@@ -241,12 +256,17 @@ impl Pool {
             AccountStrategy::Priority => {
                 healthy.sort_by_key(|&i| self.accounts.get(i).map(|a| a.priority).unwrap_or(0))
             }
-            AccountStrategy::RoundRobin => {
+            // Only requests take turns: a background look (the model list, "is anyone left?")
+            // must not move the rotation on.
+            AccountStrategy::RoundRobin if conversation.is_some() => {
                 let n = healthy.len();
                 let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
                 healthy.rotate_left(start);
             }
+            AccountStrategy::RoundRobin => {}
         }
+        // Accounts Kiro says have credits left come first (a stable sort keeps the order above).
+        healthy.sort_by_key(|&i| self.accounts.get(i).is_some_and(|a| a.credits_spent()));
         if let Some(key) = conversation {
             let prev = self.affinity_lock().get(key);
             if let Some(p) = prev {
@@ -421,6 +441,9 @@ impl Pool {
                         IsoStyle::SecondsZ
                     ));
                     v["reason"] = json!(h.reason);
+                }
+                if let Some(u) = a.usage_limits() {
+                    v["usage_limits"] = u.to_json();
                 }
                 if let Some(s) = &h.suspended {
                     v["reason"] = json!(s.message);

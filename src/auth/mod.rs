@@ -21,6 +21,7 @@ mod renewal;
 pub mod sources;
 mod store;
 mod timer;
+pub mod usage;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};

@@ -13,4 +13,5 @@ pub mod payload;
 pub mod refusal;
 pub mod schema;
 pub mod upstream;
+pub mod usage_limits;
 pub mod wire;

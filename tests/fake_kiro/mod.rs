@@ -10,6 +10,7 @@
 
 mod idle;
 pub mod mcp;
+mod usage;
 mod validator;
 mod versions;
 pub use versions::MANIFEST_PATH;
@@ -1089,6 +1090,7 @@ pub fn default_models() -> Vec<Value> {
 struct Shared {
     state: Mutex<State>,
     mcp: mcp::Mcp,
+    usage: usage::Usage,
     addr: SocketAddr,
     request_ids: AtomicU64,
     stopping: AtomicBool,
@@ -1130,6 +1132,7 @@ impl FakeKiro {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new()),
             mcp: mcp::Mcp::new(),
+            usage: usage::Usage::default(),
             addr,
             request_ids: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -1484,6 +1487,7 @@ enum Route {
     ExternalToken,
     Manifest,
     Mcp,
+    UsageLimits,
     NotFound,
 }
 
@@ -1505,6 +1509,7 @@ fn route(method: &str, path: &str, target: Option<&str>) -> Route {
         ("POST", "/oauth2/token") => Route::ExternalToken,
         ("GET", MANIFEST_PATH) => Route::Manifest,
         ("POST", "/mcp") => Route::Mcp,
+        ("GET", "/Get-Usage-Limits") => Route::UsageLimits,
         _ => Route::NotFound,
     }
 }
@@ -1558,6 +1563,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             send(shared, request, &reply);
         }
         Route::Mcp => mcp::serve(shared, request, rec),
+        Route::UsageLimits => usage::serve(shared, request, rec),
         Route::NotFound => {
             rec.status = 404;
             {
