@@ -982,3 +982,35 @@ fn signed_reasoning_before_a_search_goes_back_to_kiro_with_the_call() {
         second.raw_body
     );
 }
+
+#[test]
+fn a_streaming_client_hears_pings_while_a_slow_search_runs() {
+    let fake = FakeKiro::start();
+    fake.plan_searches(&[Q], "done");
+    fake.push_mcp_reply(McpReply::Http(
+        Reply::status(
+            200,
+            json!({"jsonrpc": "2.0", "id": "x", "result": {"content": [{"type": "text",
+                "text": json!({"results": []}).to_string()}]}}),
+        )
+        .delay_headers(Duration::from_millis(5500)),
+    ));
+    let gw = Gateway::start(&fake.url(), &[]);
+    let events = stream(&gw, "/v1/messages", &anthropic(search_tool(), true));
+    let names: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let v = e.json();
+            match v["type"].as_str().unwrap_or("") {
+                "content_block_start" => v["content_block"]["type"].as_str().unwrap().to_string(),
+                other => other.to_string(),
+            }
+        })
+        .collect();
+    let call = names.iter().position(|n| n == "server_tool_use").unwrap();
+    let result = names
+        .iter()
+        .position(|n| n == "web_search_tool_result")
+        .unwrap();
+    assert!(names[call..result].iter().any(|n| n == "ping"), "{names:?}");
+}

@@ -303,7 +303,7 @@ pub fn relay(
                     total.web_search_requests += 1;
                     let takes =
                         *kiro_takes_domains.get_or_insert_with(|| takes_domains(app, account, ws));
-                    run_search(app, account, ws, &q, takes)
+                    search_with_keepalive(sink, || run_search(app, account, ws, &q, takes))?
                 }
             };
             sink.emit(OutputEvent::WebSearchResult {
@@ -357,6 +357,39 @@ pub fn relay(
         let u = app.open(&p, debug).map_err(RelayError::Failed)?;
         next = Some((p, u));
     }
+}
+
+/// How often a client waiting for a search hears from the gateway (an Anthropic `ping`, an SSE
+/// comment), so that no proxy takes the line for dead.
+const SEARCH_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Run `search` on a scoped thread while the client gets keep-alives; a client that went away
+/// ends the wait (the search itself is bounded by `WEB_SEARCH_TIMEOUT`).
+fn search_with_keepalive<F>(
+    sink: &mut dyn Sink,
+    search: F,
+) -> Result<Result<Vec<SearchHit>, SearchFailure>, RelayError>
+where
+    F: FnOnce() -> Result<Vec<SearchHit>, SearchFailure> + Send,
+{
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let _ = tx.send(search());
+        });
+        loop {
+            match rx.recv_timeout(SEARCH_KEEPALIVE) {
+                Ok(result) => return Ok(result),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    sink.keepalive()?;
+                    sink.flush()?;
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Ok(Err(SearchFailure::Unavailable))
+                }
+            }
+        }
+    })
 }
 
 fn add_usage(total: &mut Usage, round: &Usage) {
