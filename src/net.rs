@@ -40,11 +40,12 @@ pub fn agent(config: &NetSettings, proxy: Option<&str>) -> Result<ureq::Agent, E
         .max_idle_age(config.upstream_idle)
         // ureq's default buffers are 128 KiB each way, zero-filled on a connection's first use:
         // a quarter MiB of memory for every open stream and pooled connection. A response head
-        // must fit in the input buffer, and Kiro's and AWS's are under 2 KiB; frames are read in
-        // pieces anyway, and request bodies go out in pieces.
-        .input_buffer_size(16 * 1024)
+        // must fit in the input buffer: Kiro's and AWS's are under 2 KiB, and 8 KiB is the limit
+        // most proxies keep too (nginx's proxy_buffer_size). The output buffer holds the longest
+        // request header line (the bearer token). Frames and request bodies go in pieces.
+        .input_buffer_size(8 * 1024)
         .output_buffer_size(8 * 1024)
-        .max_response_header_size(16 * 1024)
+        .max_response_header_size(8 * 1024)
         .user_agent("")
         .build();
     Ok(ureq::Agent::new_with_config(cfg))

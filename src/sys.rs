@@ -59,14 +59,15 @@ fn set_option<T>(
 }
 
 /// glibc gives each thread that allocates its own malloc arena (up to 8 per core), so a gateway
-/// with hundreds of mostly waiting threads would keep far more memory than it uses. Two arenas are
-/// plenty for threads that mostly wait on sockets. (musl, the shipped static build, has no arenas.)
+/// with hundreds of mostly waiting threads would keep far more memory than it uses. One arena is
+/// enough for threads that mostly wait on sockets on a machine of a few cores, and memory freed by
+/// one thread is then reusable by all. (musl, the shipped static build, has no arenas.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn limit_malloc_arenas() {
     // SAFETY: mallopt only changes allocator tuning and takes plain integers; it is called first
     // thing in `main`, before any other thread exists that could be inside malloc.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
