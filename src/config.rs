@@ -85,6 +85,8 @@ pub struct Config {
     pub metrics_key: Option<String>,
     /// Access log lines as text or one JSON object each (`LOG_FORMAT`).
     pub log_format: crate::access_log::LogFormat,
+    /// Where alerts are POSTed (`ALERT_WEBHOOK`).
+    pub alert_webhook: Option<String>,
     pub workers: usize,
     pub queue_size: usize,
     /// How long a request may wait for a worker before it gets 503 (`QUEUE_TIMEOUT`).
@@ -172,6 +174,7 @@ impl Config {
             keys_file: None,
             metrics_key: None,
             log_format: crate::access_log::LogFormat::Text,
+            alert_webhook: None,
             workers: 256,
             queue_size: 256,
             queue_timeout: Duration::from_secs(10),
@@ -308,6 +311,7 @@ fn read_server(v: &Vars, c: &mut Config) -> Result<(), Error> {
     c.proxy_api_key = v.get("PROXY_API_KEY");
     c.keys_file = v.path("PROXY_API_KEYS_FILE");
     c.metrics_key = v.get("METRICS_KEY");
+    c.alert_webhook = v.url("ALERT_WEBHOOK")?;
     if let Some(f) = v.get("LOG_FORMAT") {
         c.log_format = crate::access_log::LogFormat::parse(&f)
             .ok_or_else(|| Error::Config(format!("LOG_FORMAT={f} is not one of: text, json")))?;

@@ -8,6 +8,7 @@
 //! client's format → SSE or JSON (`sse`).
 
 pub mod access_log;
+pub mod alerts;
 pub mod anthropic;
 pub mod auth;
 pub mod config;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         }
     };
     kiro_gateway::logger::init(cfg.log_level);
+    kiro_gateway::alerts::init(cfg.alert_webhook.clone());
     match cfg.proxy_api_key.as_deref() {
         None if cfg.keys_file.is_some() => {}
         None => log::warn!(

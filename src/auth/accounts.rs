@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use crate::alerts::{self, AlertKind};
 pub use crate::auth::accounts_file::{load_accounts_file, AccountEntry};
 use crate::auth::affinity::{Affinity, AFFINITY_CAP};
 use crate::auth::usage::{UsageCell, UsageLimits};
@@ -347,6 +348,12 @@ impl Pool {
             return false;
         };
         let kind = classify(e);
+        alert(&kind, e, &a.name);
+        // With one account there is nowhere to move to: only a suspension is kept (the next
+        // requests get the 403 without asking Kiro again).
+        if kind != FailureKind::Suspended && !self.is_multi() {
+            return false;
+        }
         let now = now_unix();
         let mut h = a.health();
         h.last_error = Some(e.to_string());
@@ -499,6 +506,25 @@ impl Pool {
             );
         }
     }
+}
+
+/// Tell a person (`ALERT_WEBHOOK`) about the failures they have to act on.
+fn alert(kind: &FailureKind, e: &Error, account: &str) {
+    let event = match (kind, e) {
+        (FailureKind::Suspended, _) => AlertKind::AccountSuspended,
+        (FailureKind::QuotaExhausted { .. }, _) => AlertKind::QuotaExhausted,
+        (FailureKind::LoginRefused, Error::AuthFailed { .. }) => AlertKind::LoginRevoked,
+        (_, Error::ClientVersionRefused { .. }) => AlertKind::ClientVersionRefused,
+        _ => return,
+    };
+    let message = match e {
+        Error::AccountSuspended { message } | Error::AuthFailed { message, .. } => message.clone(),
+        Error::Upstream { message, .. } | Error::ClientVersionRefused { message, .. } => {
+            message.clone()
+        }
+        other => other.to_string(),
+    };
+    alerts::notify(event, account, &message);
 }
 
 /// An account's `status` in `/health`.

@@ -183,12 +183,8 @@ impl App {
                     self.pool.report_success(index, key);
                     return Ok(up);
                 }
-                // A suspension is recorded even without another account: it keeps the account
-                // out (the next requests get the 403 without asking Kiro again).
-                Err(e)
-                    if (multi || matches!(e, Error::AccountSuspended { .. }))
-                        && self.pool.report_failure(index, &e) =>
-                {
+                // The pool decides: with one account only a suspension moves on (to the 403).
+                Err(e) if self.pool.report_failure(index, &e) => {
                     log::warn!(
                         "account '{}' failed ({e}); trying the next account",
                         account.name
