@@ -45,6 +45,8 @@ struct State {
     totals: HashMap<Slot, DayTotals>,
     /// Added since the last flush.
     pending: HashMap<Slot, DayTotals>,
+    /// The month `totals` holds (`YYYY-MM`).
+    month: String,
 }
 
 /// The usage store.
@@ -104,9 +106,10 @@ impl Usage {
         let date = utc_date(unix_ms);
         let slot = (key.to_string(), date);
         let mut st = self.lock();
-        let month = slot.1.get(..7).unwrap_or("").to_string();
-        if st.totals.keys().any(|(_, d)| !d.starts_with(&month)) {
-            st.totals.retain(|(_, d), _| d.starts_with(&month));
+        let month = slot.1.get(..7).unwrap_or("");
+        if st.month != month {
+            st.totals.retain(|(_, d), _| d.starts_with(month));
+            st.month = month.to_string();
         }
         st.totals.entry(slot.clone()).or_default().add(add);
         st.pending.entry(slot).or_default().add(add);
