@@ -5,6 +5,7 @@
 //! `message` object ([`response`]). Every failure on these routes is answered in Anthropic's
 //! error shape. The `anthropic-version` and `anthropic-beta` headers are accepted and ignored.
 
+mod content;
 pub mod request;
 pub mod response;
 

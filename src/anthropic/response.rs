@@ -447,6 +447,15 @@ impl<'a> StreamWriter<'a> {
                 Some(Open::Tool { call: c, .. }) if c == call => self.close(),
                 _ => Ok(()),
             },
+            search @ (OutputEvent::WebSearchCall { .. }
+            | OutputEvent::WebSearchResult { .. }
+            | OutputEvent::Citations(_)) => self.write_search(search),
+        }
+    }
+
+    /// The web search blocks and citations.
+    fn write_search(&mut self, ev: OutputEvent) -> io::Result<()> {
+        match ev {
             // The block starts with an empty input and the query follows as one delta, as
             // Anthropic streams it; the block closes before the search runs.
             OutputEvent::WebSearchCall { id, query } => {
@@ -476,6 +485,7 @@ impl<'a> StreamWriter<'a> {
                 }
                 _ => Ok(()),
             },
+            _ => Ok(()),
         }
     }
 

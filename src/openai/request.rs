@@ -48,7 +48,31 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
         stream: parse_bool(obj, "stream")?.unwrap_or(false),
         ..Conversation::default()
     };
+    (conv.system, conv.messages) = parse_messages(messages, max_image_bytes)?;
+    if conv.messages.is_empty() {
+        return Err(bad(
+            "'messages' has no user or assistant message (only system messages).",
+        ));
+    }
+    parse_options(obj, &mut conv)?;
+    let include_usage = obj
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(ChatRequest {
+        conversation: conv,
+        include_usage,
+    })
+}
+
+/// `messages` → the system prompt (system and developer messages joined) and the turns.
+fn parse_messages(
+    messages: &[Value],
+    max_image_bytes: usize,
+) -> Result<(String, Vec<Message>), Error> {
     let mut system_parts: Vec<String> = Vec::new();
+    let mut turns = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         let m = m
             .as_object()
@@ -68,26 +92,10 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
                 let mut msg = Message::text(Role::User, text);
                 msg.images = images;
                 msg.tool_results = anthropic_style_results(m.get("content"), i, max_image_bytes)?;
-                conv.messages.push(msg);
+                turns.push(msg);
             }
-            "assistant" => conv.messages.push(parse_assistant(m, i)?),
-            "tool" | "function" => {
-                let (text, images) = content_parts(m.get("content"), i, max_image_bytes)?;
-                let id = m
-                    .get("tool_call_id")
-                    .or_else(|| m.get("name"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let mut msg = Message::text(Role::User, "");
-                msg.tool_results.push(ToolResult {
-                    tool_use_id: id,
-                    text,
-                    is_error: false,
-                    images,
-                });
-                conv.messages.push(msg);
-            }
+            "assistant" => turns.push(parse_assistant(m, i)?),
+            "tool" | "function" => turns.push(tool_message(m, i, max_image_bytes)?),
             other => {
                 return Err(bad(format!(
                     "messages[{i}].role '{other}' is not supported: use system, developer, user, assistant or tool."
@@ -95,27 +103,36 @@ pub fn parse_chat_request(body: &[u8], max_image_bytes: usize) -> Result<ChatReq
             }
         }
     }
-    conv.system = system_parts
+    let system = system_parts
         .iter()
         .map(|s| format!("{s}\n"))
         .collect::<String>()
         .trim()
         .to_string();
-    if conv.messages.is_empty() {
-        return Err(bad(
-            "'messages' has no user or assistant message (only system messages).",
-        ));
-    }
-    parse_options(obj, &mut conv)?;
-    let include_usage = obj
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(ChatRequest {
-        conversation: conv,
-        include_usage,
-    })
+    Ok((system, turns))
+}
+
+/// A `tool` (or legacy `function`) message: the result of one call, as a user turn.
+fn tool_message(
+    m: &Map<String, Value>,
+    i: usize,
+    max_image_bytes: usize,
+) -> Result<Message, Error> {
+    let (text, images) = content_parts(m.get("content"), i, max_image_bytes)?;
+    let id = m
+        .get("tool_call_id")
+        .or_else(|| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut msg = Message::text(Role::User, "");
+    msg.tool_results.push(ToolResult {
+        tool_use_id: id,
+        text,
+        is_error: false,
+        images,
+    });
+    Ok(msg)
 }
 
 /// Everything of a Chat request besides its messages: tools, reasoning, limits, stop sequences,
@@ -257,8 +274,14 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
             });
         }
     }
-    // `reasoning_signature` is the gateway's own field (Chat Completions has none): native
-    // reasoning is only replayed to Kiro with the signature it came with.
+    msg.reasoning = replayed_reasoning(m);
+    Ok(msg)
+}
+
+/// The reasoning of an assistant message sent back. `reasoning_signature` is the gateway's own
+/// field (Chat Completions has none): native reasoning is only replayed to Kiro with the
+/// signature it came with.
+fn replayed_reasoning(m: &Map<String, Value>) -> Option<Reasoning> {
     let non_empty = |key: &str| {
         m.get(key)
             .and_then(Value::as_str)
@@ -267,14 +290,11 @@ fn parse_assistant(m: &Map<String, Value>, i: usize) -> Result<Message, Error> {
     };
     let text = non_empty("reasoning_content");
     let signature = non_empty("reasoning_signature");
-    if text.is_some() || signature.is_some() {
-        msg.reasoning = Some(Reasoning {
-            text: text.unwrap_or_default(),
-            signature,
-            redacted: None,
-        });
-    }
-    Ok(msg)
+    (text.is_some() || signature.is_some()).then(|| Reasoning {
+        text: text.unwrap_or_default(),
+        signature,
+        redacted: None,
+    })
 }
 
 /// Arguments of a streamed call that Kiro cut off, as the client got them: JSON that just stops.
