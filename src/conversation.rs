@@ -246,6 +246,20 @@ pub struct Conversation {
     /// The client's hosted web search tool (served unless `WEB_SEARCH=off`; never in
     /// `ignored_tools`).
     pub web_search: Option<WebSearchRequest>,
+    /// The client's own key for this conversation, when it sends one (Responses
+    /// `prompt_cache_key`, the session in Anthropic `metadata.user_id`, OpenAI `user` with the
+    /// first message): the same for every turn, so Kiro sees one conversation id.
+    pub client_key: Option<String>,
+}
+
+impl Conversation {
+    /// The text of the first user message ("" when there is none).
+    pub fn first_user_text(&self) -> &str {
+        self.messages
+            .iter()
+            .find(|m| m.role == Role::User)
+            .map_or("", |m| m.text.as_str())
+    }
 }
 
 /// A structured answer the client asked for.

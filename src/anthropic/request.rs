@@ -87,7 +87,23 @@ pub fn parse_messages_request(
         .and_then(|c| c.get("disable_parallel_tool_use"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    conv.client_key = session_key(obj, conv.first_user_text());
     Ok(conv)
+}
+
+/// The conversation's key from `metadata.user_id`: Claude Code's carries the session
+/// (`user_…_account_…_session_<uuid>`), which is the conversation; a plain user id only names
+/// the user, so the first message is added.
+fn session_key(obj: &Map<String, Value>, first_user_text: &str) -> Option<String> {
+    let user_id = obj
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())?;
+    Some(match user_id.find("session_") {
+        Some(at) => format!("anthropic-session\u{1}{}", &user_id[at..]),
+        None => format!("anthropic-user\u{1}{user_id}\u{1}{first_user_text}"),
+    })
 }
 
 /// `output_config.format` (structured outputs; also the older top-level `output_format`).

@@ -139,6 +139,12 @@ fn tool_message(
 /// the answer format, and the fields Kiro has no room for (`n` above 1 is refused: Kiro produces
 /// one choice; `logprobs` is accepted and answered with `logprobs: null`).
 fn parse_options(obj: &Map<String, Value>, conv: &mut Conversation) -> Result<(), Error> {
+    // `user` names the end user, not the conversation: with the first message it does.
+    conv.client_key = obj
+        .get("user")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(|u| format!("openai-user\u{1}{u}\u{1}{}", conv.first_user_text()));
     conv.tools = parse_tools(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.reasoning = ReasoningRequest {

@@ -21,7 +21,7 @@ use crate::metrics::RetryReason;
 use crate::relay::{RelayError, RelayOptions, Sink};
 use crate::tokens::Calibration;
 use crate::usage::Usage;
-use crate::util::{now_unix_millis, uuid_v4};
+use crate::util::now_unix_millis;
 
 use super::store::ResponseStore;
 
@@ -100,6 +100,7 @@ impl App {
         let with_search = super::websearch::offer_tool(conv, cfg);
         let conv = with_search.as_ref().unwrap_or(conv);
         let resolved = self.models.resolve_model(&conv.model)?;
+        let key = conversation_key(conv);
         let model_id = resolved.id;
         let info = self.models.info(&model_id);
         let schema = info.as_ref().and_then(|m| m.reasoning_schema.as_ref());
@@ -118,7 +119,7 @@ impl App {
         };
         let opts = PayloadOptions {
             model_id: model_id.clone(),
-            conversation_id: uuid_v4(),
+            conversation_id: conversation_id(&key),
             fake_reasoning_max_tokens: fake,
             reasoning_fields: native,
             tool_description_max_length: cfg.tool_description_max_length,
@@ -151,7 +152,7 @@ impl App {
             model_substituted: resolved.substituted,
             payload,
             relay,
-            conversation_key: conversation_key(conv),
+            conversation_key: key,
         })
     }
 
@@ -251,18 +252,32 @@ impl App {
     }
 }
 
-/// A key that stays the same across a conversation's follow-up requests: the system prompt and the
-/// first user message, hashed (nothing of the text is kept).
+/// A key that stays the same across a conversation's follow-up requests: the client's own
+/// conversation key when it sends one, else the system prompt and the first user message;
+/// hashed (nothing of the text is kept).
 pub fn conversation_key(conv: &Conversation) -> String {
-    let first_user = conv
-        .messages
-        .iter()
-        .find(|m| m.role == crate::conversation::Role::User)
-        .map(|m| m.text.as_str())
-        .unwrap_or("");
-    let mut material = String::with_capacity(conv.system.len() + first_user.len() + 1);
-    material.push_str(&conv.system);
-    material.push('\u{1}');
-    material.push_str(first_user);
+    let material = match &conv.client_key {
+        Some(key) => key.clone(),
+        None => format!("{}\u{1}{}", conv.system, conv.first_user_text()),
+    };
     crate::util::sha256_hex(material.as_bytes())[..32].to_string()
+}
+
+/// Kiro's `conversationId`: the conversation key in UUID form, so every turn of one conversation
+/// carries the same id, as the IDE's do (`docs/kiro-wire.md#conversation-id`).
+pub fn conversation_id(key: &str) -> String {
+    let hex: String = key
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .chain(std::iter::repeat('0'))
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }

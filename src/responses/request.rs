@@ -60,6 +60,8 @@ pub struct ResponsesRequest {
     pub echo: Echo,
     /// A `web_search` / `web_search_preview` tool.
     pub web_search: Option<WebSearchRequest>,
+    /// `prompt_cache_key`: Codex sends its conversation id here.
+    pub prompt_cache_key: Option<String>,
 }
 
 /// Request fields echoed in the `response` object.
@@ -125,6 +127,7 @@ impl ResponsesRequest {
             output_format: self.output_format.clone(),
             single_tool_call: !self.echo.parallel_tool_calls,
             web_search: self.web_search.clone(),
+            client_key: self.prompt_cache_key.clone(),
         })
     }
 }
@@ -264,6 +267,11 @@ pub fn parse_responses_request(
         output_format,
         echo,
         web_search,
+        prompt_cache_key: obj
+            .get("prompt_cache_key")
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+            .map(|k| format!("responses-cache\u{1}{k}")),
     })
 }
 
