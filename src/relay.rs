@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::config::ThinkingHandling;
 use crate::conversation::{FinishReason, Outcome, OutputEvent, Usage};
 use crate::error::Error;
-use crate::kiro::client::{is_context_overflow, Next, Upstream};
+use crate::kiro::client::{is_context_overflow, Next};
 use crate::kiro::events::{KiroEvent, ToolInput};
 use crate::thinking::{Piece, ThinkingParser};
 use crate::tokens::CharCounts;
@@ -24,6 +24,8 @@ use brackets::{find_bracket_calls, same_json};
 
 pub mod brackets;
 pub mod collector;
+mod tool_names;
+mod upstream;
 
 /// Kiro's reply as the relay reads it: events as they arrive (the open upstream, or a script in
 /// tests).
@@ -32,16 +34,6 @@ pub trait Events {
     fn next(&mut self, wait: Duration) -> Result<Next, Error>;
     /// Whether another event is already here (the relay then gathers it into the same write).
     fn has_pending(&mut self) -> bool;
-}
-
-impl Events for Upstream {
-    fn next(&mut self, wait: Duration) -> Result<Next, Error> {
-        Upstream::next(self, wait)
-    }
-
-    fn has_pending(&mut self) -> bool {
-        Upstream::has_pending(self)
-    }
 }
 
 /// Where the events go: a streaming writer or a collector.
@@ -77,6 +69,8 @@ pub struct RelayOptions {
     pub bracket_calls: bool,
     /// Hand on at most one tool call (`parallel_tool_calls: false`); later ones are dropped.
     pub single_tool_call: bool,
+    /// (Kiro alias, client name) of tool names aliased toward Kiro (see [`tool_names`]).
+    pub tool_names: Vec<(String, String)>,
 }
 
 /// Why a relay ended early.
@@ -201,7 +195,7 @@ impl Relay<'_> {
                 name,
                 input,
                 stop,
-            } => self.on_tool(id, name, input, stop, sink)?,
+            } => self.on_tool(id, self.opts.client_tool_name(name), input, stop, sink)?,
             KiroEvent::Reasoning {
                 text,
                 signature,
@@ -536,6 +530,7 @@ impl Relay<'_> {
     fn bracket_calls(&mut self, sink: &mut dyn Sink) -> Result<(), RelayError> {
         let found = find_bracket_calls(&self.visible_text);
         for (name, args) in found {
+            let name = self.opts.client_tool_name(name);
             if self.opts.single_tool_call && self.tools.iter().any(|t| !t.dropped) {
                 break;
             }

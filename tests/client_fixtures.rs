@@ -279,7 +279,6 @@ fn claude_code_default_request_is_answered() {
 }
 
 #[test]
-#[ignore = "400 today: 'Kiro accepts tool names of at most 64 characters'"]
 fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
     const LONG: &str =
         "mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name";

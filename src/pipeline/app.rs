@@ -146,6 +146,7 @@ impl App {
             keepalive_every: Duration::from_secs(15).min(cfg.streaming_read_timeout),
             bracket_calls: !conv.tools.is_empty(),
             single_tool_call: conv.single_tool_call,
+            tool_names: payload.tool_names_back(),
         };
         Ok(Prepared {
             model_id,

@@ -59,6 +59,7 @@ fn opts() -> RelayOptions {
         keepalive_every: Duration::from_secs(10),
         bracket_calls: false,
         single_tool_call: false,
+        tool_names: Vec::new(),
     }
 }
 
@@ -264,6 +265,36 @@ fn bracket_calls_in_text_become_tool_calls_when_tools_were_sent() {
         index: 0,
         arguments: "{\"x\":1}".into()
     }));
+}
+
+#[test]
+fn calls_of_an_aliased_tool_go_back_under_the_clients_name() {
+    let o = RelayOptions {
+        bracket_calls: true,
+        tool_names: vec![(
+            "fetch_report_1a2b3c4d".into(),
+            "mcp__weather__fetch.report".into(),
+        )],
+        ..opts()
+    };
+    let script = vec![
+        tool("t1", "fetch_report_1a2b3c4d", Some("{}"), false),
+        tool("t1", "fetch_report_1a2b3c4d", None, true),
+        text("[Called fetch_report_1a2b3c4d with args: {\"x\": 1}]"),
+    ];
+    let (_, sink) = run(script, &o);
+    let names: Vec<&str> = sink
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            OutputEvent::ToolCallStart { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["mcp__weather__fetch.report", "mcp__weather__fetch.report"]
+    );
 }
 
 #[test]

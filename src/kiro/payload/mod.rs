@@ -18,6 +18,7 @@
 mod budget;
 mod normalise;
 mod render;
+mod tool_names;
 
 use serde_json::Value;
 
@@ -28,7 +29,7 @@ use crate::kiro::wire::{AttemptShape, GenerateRequest};
 pub use crate::kiro::schema::clean_schema;
 
 /// Kiro rejects longer tool names with a 400 (`docs/kiro-wire.md#tool-names`); exactly 64 is
-/// accepted.
+/// accepted. Longer names are aliased.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
 
 /// Kiro refuses an image whose base64 text is longer than 5 MiB (about 3.75 MiB decoded; "image
@@ -94,6 +95,12 @@ impl BuiltPayload {
         self.prepared.request(self.dropped, shape)
     }
 
+    /// (Kiro alias, client name) of every tool name that was aliased toward Kiro
+    /// (`docs/kiro-wire.md#tool-names`): Kiro's calls of an alias go back under the client's name.
+    pub fn tool_names_back(&self) -> Vec<(String, String)> {
+        self.prepared.tool_names.back()
+    }
+
     /// The body for one attempt as JSON bytes.
     pub fn to_bytes(&self, shape: &AttemptShape) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body_len + 256);
@@ -105,8 +112,7 @@ impl BuiltPayload {
 
 /// Turns `conv` into a request Kiro accepts.
 ///
-/// Errors: [`Error::BadRequest`] when there is no message, a tool name is over
-/// [`MAX_TOOL_NAME_CHARS`], `tool_choice` names a tool that was not sent (or asks for a tool when
+/// Errors: [`Error::BadRequest`] when there is no message, `tool_choice` names a tool that was not sent (or asks for a tool when
 /// there is none), or a tool call's input is not a JSON object; [`Error::ContextLengthExceeded`]
 /// when the body is over `max_body_bytes` and trimming is off or cannot make it fit.
 ///
@@ -776,18 +782,39 @@ mod tests {
     }
 
     #[test]
-    fn tool_names_over_64_characters_are_all_listed_with_lengths() {
-        let long1 = "a".repeat(65);
-        let long2 = "b".repeat(70);
-        let c = with_tools(
-            conv(vec![user("x")]),
-            &[long1.as_str(), "ok", long2.as_str()],
+    fn tool_names_kiro_refuses_are_aliased_everywhere_kiro_sees_them() {
+        let long = "mcp__server__".to_string() + &"a".repeat(60);
+        let mut c = with_tools(
+            conv(vec![
+                user("go"),
+                assistant_calling(vec![call("t1", &long, json!({}))]),
+                user_with_results(vec![result("t1", "ok")]),
+            ]),
+            &[long.as_str(), "ok", "has.dot"],
         );
-        let msg = bad_request(build(&c, &opts()));
-        assert!(msg.contains(&format!("'{long1}' (65 characters)")), "{msg}");
-        assert!(msg.contains(&format!("'{long2}' (70 characters)")), "{msg}");
-        assert!(!msg.contains("'ok'"));
-        assert!(msg.contains("Shorten"));
+        c.tool_choice = ToolChoice::Named(long.clone());
+        let built = build_ok(&c, &opts());
+        let b = built.body();
+        let names = tool_names(&b);
+        assert_eq!(names.len(), 3);
+        assert_eq!(names[1], "ok");
+        assert!(names.iter().all(|n| n.len() <= 64
+            && n.bytes()
+                .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-')));
+        let alias = names[0].clone();
+        assert_eq!(
+            history(&b)[1]["assistantResponseMessage"]["toolUses"][0]["name"],
+            alias.as_str()
+        );
+        assert!(
+            content(&b).contains(&format!("`{alias}`")),
+            "tool_choice names the alias"
+        );
+        let back = built.tool_names_back();
+        assert!(back.contains(&(alias, long.clone())));
+        assert!(back.iter().any(|(_, client)| client == "has.dot"));
+        let text = serde_json::to_string(&b).unwrap();
+        assert!(!text.contains(&format!("\"name\":\"{long}\"")), "{text}");
     }
 
     #[test]

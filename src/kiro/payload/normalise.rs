@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{PayloadOptions, CONTINUE_TEXT, EMPTY_RESULT, EMPTY_TEXT, MAX_TOOL_NAME_CHARS};
+use super::tool_names::ToolNames;
+use super::{PayloadOptions, CONTINUE_TEXT, EMPTY_RESULT, EMPTY_TEXT};
 use crate::conversation::{
     Conversation, Message, Reasoning, Role, ToolCall, ToolChoice, ToolResult, ToolSpec,
 };
@@ -35,6 +36,8 @@ pub(super) struct Prepared {
     pub prefill: bool,
     /// The thinking-tag prefix, when it is injected.
     pub inject: Option<String>,
+    /// Aliases of the client's tool names Kiro would refuse; everything above uses them.
+    pub tool_names: ToolNames,
 }
 
 pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prepared, Error> {
@@ -49,9 +52,16 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
         ToolChoice::None => &[],
         _ => &conv.tools,
     };
-    check_tool_names(tools)?;
-    let choice_instruction = tool_choice_instruction(&conv.tool_choice, tools)?;
-    let (tool_specs, tool_docs) = tool_specifications(tools, opts.tool_description_max_length);
+    let calls = conv.messages.iter().flat_map(|m| &m.tool_calls);
+    let names = ToolNames::for_names(
+        conv.tools
+            .iter()
+            .map(|t| t.name.as_str())
+            .chain(calls.map(|c| c.name.as_str())),
+    );
+    let choice_instruction = tool_choice_instruction(&conv.tool_choice, tools, &names)?;
+    let (mut tool_specs, tool_docs) =
+        tool_specifications(tools, opts.tool_description_max_length, &names);
 
     // Tags go only in front of a real user message; a trailing assistant message becomes
     // `Continue`, which is never tagged (`docs/kiro-wire.md#prompt-tag-reasoning`).
@@ -68,10 +78,10 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
     }
     let system = assemble_system(&conv.system, &additions);
 
-    let messages = alternating_messages(&conv.messages);
+    let messages = alternating_messages(&conv.messages, &names);
     let (mut history, mut current, prefill) = split_current(messages)?;
-    let mut tool_specs = tool_specs;
-    tool_specs.extend(stub_tools(&history, tools));
+    let stubs = stub_tools(&history, &tool_specs);
+    tool_specs.extend(stubs);
     for m in &mut history {
         for call in &mut m.tool_calls {
             call.input = tool_input_object(call)?;
@@ -95,13 +105,20 @@ pub(super) fn prepare(conv: &Conversation, opts: &PayloadOptions) -> Result<Prep
         current,
         prefill,
         inject,
+        tool_names: names,
     })
 }
 
 /// The messages normalised, merged and paired into a strict user/assistant alternation that
 /// starts with a user message.
-fn alternating_messages(messages: &[Message]) -> Vec<Message> {
-    let messages: Vec<Message> = messages.iter().map(normalise_message).collect();
+fn alternating_messages(messages: &[Message], names: &ToolNames) -> Vec<Message> {
+    let mut messages: Vec<Message> = messages.iter().map(normalise_message).collect();
+    for call in messages.iter_mut().flat_map(|m| &mut m.tool_calls) {
+        let kiro = names.to_kiro(&call.name);
+        if kiro != call.name {
+            call.name = kiro.to_string();
+        }
+    }
     let mut messages = merge_adjacent(messages);
     pair_tool_results(&mut messages);
     if messages.first().is_some_and(|m| m.role == Role::Assistant) {
@@ -134,11 +151,14 @@ fn split_current(mut messages: Vec<Message>) -> Result<(Vec<Message>, Message, b
 /// offers no such tool (`docs/kiro-wire.md#stub-tools`): clients drop their tools on follow-up
 /// turns, with `tool_choice: none` and in compaction requests. A stub carries the name only, and
 /// says it is not available, so the model is offered nothing new.
-fn stub_tools(history: &[Message], offered: &[ToolSpec]) -> Vec<Tool> {
+fn stub_tools(history: &[Message], offered: &[Tool]) -> Vec<Tool> {
     let mut names: Vec<&str> = Vec::new();
     for call in history.iter().flat_map(|m| &m.tool_calls) {
         let name = call.name.as_str();
-        if !name.is_empty() && !names.contains(&name) && !offered.iter().any(|t| t.name == name) {
+        if !name.is_empty()
+            && !names.contains(&name)
+            && !offered.iter().any(|t| t.tool_specification.name == name)
+        {
             names.push(name);
         }
     }
@@ -160,26 +180,6 @@ fn stub_tools(history: &[Message], offered: &[ToolSpec]) -> Vec<Tool> {
 pub(super) const STUB_DESCRIPTION: &str =
     "A tool used earlier in this conversation. It is not available now: do not call it.";
 
-/// Kiro answers 400 to a tool name over 64 characters (`docs/kiro-wire.md#tool-names`); say which
-/// names, so the user can shorten them, instead of forwarding a request that cannot succeed.
-fn check_tool_names(tools: &[ToolSpec]) -> Result<(), Error> {
-    let offending: Vec<String> = tools
-        .iter()
-        .filter_map(|t| {
-            let len = t.name.chars().count();
-            (len > MAX_TOOL_NAME_CHARS).then(|| format!("'{}' ({len} characters)", t.name))
-        })
-        .collect();
-    if offending.is_empty() {
-        return Ok(());
-    }
-    Err(Error::BadRequest(format!(
-        "Kiro accepts tool names of at most {MAX_TOOL_NAME_CHARS} characters; these are longer: {}. \
-         Shorten these tool names (for example, drop a long server prefix).",
-        offending.join(", ")
-    )))
-}
-
 /// Kiro has no `tool_choice`: a forced tool is asked for in the prompt instead.
 ///
 /// All tools are still sent for a named choice: history may hold calls of the other tools, and
@@ -187,6 +187,7 @@ fn check_tool_names(tools: &[ToolSpec]) -> Result<(), Error> {
 fn tool_choice_instruction(
     choice: &ToolChoice,
     tools: &[ToolSpec],
+    names: &ToolNames,
 ) -> Result<Option<String>, Error> {
     match choice {
         ToolChoice::Auto | ToolChoice::None => Ok(None),
@@ -210,8 +211,9 @@ fn tool_choice_instruction(
                 )));
             }
             Ok(Some(format!(
-                "\n\n[Tool choice] You must respond by calling the tool `{name}` now; do not \
-                 answer with text only."
+                "\n\n[Tool choice] You must respond by calling the tool `{}` now; do not \
+                 answer with text only.",
+                names.to_kiro(name)
             )))
         }
     }
@@ -219,29 +221,31 @@ fn tool_choice_instruction(
 
 /// The `toolSpecification` entries, and the system-prompt section holding descriptions too long
 /// for them.
-fn tool_specifications(tools: &[ToolSpec], max_description: usize) -> (Vec<Tool>, String) {
+fn tool_specifications(
+    tools: &[ToolSpec],
+    max_description: usize,
+    names: &ToolNames,
+) -> (Vec<Tool>, String) {
     let mut specs = Vec::with_capacity(tools.len());
     let mut sections = Vec::new();
     for tool in tools {
+        let name = names.to_kiro(&tool.name);
         let description =
             if max_description > 0 && tool.description.chars().count() > max_description {
                 // A very long description gets 400 "Improperly formed request"
                 // (`docs/kiro-wire.md#tool-specs`): the text moves to the system prompt and the
                 // tool points at it.
-                sections.push(format!("## Tool: {}\n\n{}", tool.name, tool.description));
-                format!(
-                    "[Full documentation in system prompt under '## Tool: {}']",
-                    tool.name
-                )
+                sections.push(format!("## Tool: {name}\n\n{}", tool.description));
+                format!("[Full documentation in system prompt under '## Tool: {name}']")
             } else if tool.description.trim().is_empty() {
                 // Kiro requires a non-empty description (400, `docs/kiro-wire.md#tool-specs`).
-                format!("Tool: {}", tool.name)
+                format!("Tool: {name}")
             } else {
                 tool.description.clone()
             };
         specs.push(Tool {
             tool_specification: ToolSpecification {
-                name: tool.name.clone(),
+                name: name.to_string(),
                 description,
                 input_schema: InputSchema {
                     json: clean_schema(&tool.schema),
