@@ -211,6 +211,8 @@ impl TokenStore {
         Ok(())
     }
 
+    /// Take a refresh's result: written back to the source first, then published to callers, so
+    /// nobody uses a token that a gateway stopped a moment later would not have kept.
     fn apply(&self, r: Refreshed) {
         let granted = (r.expires_in.min(i64::MAX as u64 / 1000) as i64) * 1000;
         let lifetime = if granted > 2 * SAFETY_MARGIN_MS {
@@ -219,29 +221,6 @@ impl TokenStore {
             granted / 2
         };
         let expires_at = now_ms() + lifetime;
-        let db_key = {
-            let mut st = self.lock_state();
-            st.login.access_token = Some(r.access_token.clone());
-            if let Some(rt) = &r.refresh_token {
-                st.login.refresh_token = Some(rt.clone());
-            }
-            st.login.expires_at_ms = Some(expires_at);
-            st.lifetime_ms = Some(lifetime);
-            if self.kind == AuthKind::Social && r.profile_arn.is_some() {
-                st.refreshed_arn = r.profile_arn.clone();
-            }
-            st.refresh_count += 1;
-            st.jitter_ms = jitter_ms(self.settings.token_refresh_threshold);
-            if matches!(st.lap, Lap::Failed) {
-                st.lap = Lap::NotTried;
-            }
-            st.login.db_key.clone()
-        };
-        log::info!(
-            "auth[{}]: token refreshed, valid for {} s",
-            self.name,
-            lifetime / 1000
-        );
         let update = TokenUpdate {
             access_token: &r.access_token,
             refresh_token: r.refresh_token.as_deref(),
@@ -251,11 +230,50 @@ impl TokenStore {
                 _ => None,
             },
         };
-        let written = match &self.source {
-            LoginSource::CredsFile(p) => sources::write_json(p, &update).map(|()| true),
+        let db_key = self.lock_state().login.db_key.clone();
+        let written = match self.persist(&update, db_key.as_deref()) {
+            Ok(written) => written,
+            Err(e) => {
+                log::warn!(
+                    "auth[{}]: could not write the refreshed token back: {e}",
+                    self.name
+                );
+                false
+            }
+        };
+        let mut st = self.lock_state();
+        st.login.access_token = Some(r.access_token.clone());
+        if let Some(rt) = &r.refresh_token {
+            st.login.refresh_token = Some(rt.clone());
+        }
+        st.login.expires_at_ms = Some(expires_at);
+        st.lifetime_ms = Some(lifetime);
+        if self.kind == AuthKind::Social && r.profile_arn.is_some() {
+            st.refreshed_arn = r.profile_arn.clone();
+        }
+        st.refresh_count += 1;
+        st.jitter_ms = jitter_ms(self.settings.token_refresh_threshold);
+        if matches!(st.lap, Lap::Failed) {
+            st.lap = Lap::NotTried;
+        }
+        if written {
+            st.seen = Seen::of(&st.login);
+        }
+        drop(st);
+        log::info!(
+            "auth[{}]: token refreshed, valid for {} s",
+            self.name,
+            lifetime / 1000
+        );
+    }
+
+    /// Write refreshed tokens back where the login came from. Whether they were written.
+    fn persist(&self, update: &TokenUpdate, db_key: Option<&str>) -> Result<bool, Error> {
+        match &self.source {
+            LoginSource::CredsFile(p) => sources::write_json(p, update).map(|()| true),
             LoginSource::CliDb(_) if self.settings.sqlite_readonly => Ok(false),
-            LoginSource::CliDb(p) => match &db_key {
-                Some(key) => sources::write_sqlite(p, key, &update).inspect(|written| {
+            LoginSource::CliDb(p) => match db_key {
+                Some(key) => sources::write_sqlite(p, key, update).inspect(|written| {
                     if !written {
                         log::warn!(
                             "auth[{}]: row {key} is gone from {}; refreshed token kept in memory only",
@@ -267,17 +285,6 @@ impl TokenStore {
                 None => Ok(false),
             },
             LoginSource::RefreshToken(_) | LoginSource::ApiKey(_) => Ok(false),
-        };
-        match written {
-            Ok(true) => {
-                let mut st = self.lock_state();
-                st.seen = Seen::of(&st.login);
-            }
-            Ok(false) => {}
-            Err(e) => log::warn!(
-                "auth[{}]: could not write the refreshed token back: {e}",
-                self.name
-            ),
         }
     }
 

@@ -281,6 +281,11 @@ impl TokenStore {
     /// such tokens meanwhile. Our own refreshes do not count. A login from the environment (a
     /// refresh token or an API key) only changes with a restart.
     pub fn login_changed_since(&self, mark: &LoginMark) -> bool {
+        // A refresh in progress writes the file before it updates what we compare with; ask
+        // again later rather than mistake our own write for a new login.
+        let Ok(_gate) = self.gate.try_lock() else {
+            return false;
+        };
         let fresh = match &self.source {
             LoginSource::CredsFile(p) => super::sources::load_json(p),
             LoginSource::CliDb(p) => super::sources::load_sqlite(p),
