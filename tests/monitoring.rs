@@ -624,6 +624,63 @@ fn failover_is_counted_per_account() {
     );
 }
 
+#[test]
+fn account_states_follow_suspension_and_spent_quota() {
+    let fake = FakeKiro::start();
+    let dir = common::temp_dir("mon-states");
+    let accounts = dir.join("accounts.json");
+    std::fs::write(
+        &accounts,
+        json!([
+            {"name": "first", "api_key": "ksk_first", "priority": 0},
+            {"name": "second", "api_key": "ksk_second", "priority": 1},
+            {"name": "third", "api_key": "ksk_third", "priority": 2}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let accounts = accounts.to_string_lossy().to_string();
+    let gw = Gateway::start(
+        &fake.url(),
+        &[("KIRO_ACCOUNTS_FILE", &accounts), ("REFRESH_TOKEN", "")],
+    );
+    fake.push_reply(Reply::error(
+        403,
+        "Your account is temporarily suspended.",
+        Some("TEMPORARILY_SUSPENDED"),
+    ));
+    fake.push_reply(Reply::error(
+        429,
+        "Monthly limit reached",
+        Some("MONTHLY_REQUEST_COUNT"),
+    ));
+    let (status, body) = gw.post("/v1/chat/completions", &chat("claude-sonnet-4-5", false));
+    assert_eq!(status, 200, "{body}");
+    let s = scrape_after(&gw, 1);
+    let state = |account: &str, state: &str| {
+        s.get(
+            "kiro_gateway_account_state",
+            &[("account", account), ("state", state)],
+        )
+    };
+    assert_eq!(state("first", "suspended"), Some(1.0));
+    assert_eq!(state("second", "quota_spent"), Some(1.0));
+    assert_eq!(state("third", "active"), Some(1.0));
+    assert_eq!(state("third", "suspended"), Some(0.0));
+    assert_eq!(
+        s.get(
+            "kiro_gateway_upstream_retries_total",
+            &[("reason", "quota")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.get("kiro_gateway_upstream_retries_total", &[("reason", "auth")]),
+        Some(1.0)
+    );
+    assert_eq!(s.sum("kiro_gateway_account_failovers_total", &[]), 2.0);
+}
+
 // ------------------------------------------------------------------------------------------
 // Client keys
 // ------------------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ pub enum RetryReason {
     Transport,
     /// Nothing arrived before the first-token timeout.
     FirstTokenTimeout,
-    /// The token was refused and refreshed.
+    /// The token was refused and refreshed, or the account was refused (login revoked,
+    /// suspended) and the request moved to another.
     Auth,
 }
 
@@ -77,7 +78,8 @@ impl RetryReason {
             Error::Upstream {
                 status: 401 | 403, ..
             }
-            | Error::AuthFailed { .. } => RetryReason::Auth,
+            | Error::AuthFailed { .. }
+            | Error::AccountSuspended { .. } => RetryReason::Auth,
             Error::FirstTokenTimeout { .. } => RetryReason::FirstTokenTimeout,
             Error::Network { .. } | Error::Stream(_) => RetryReason::Transport,
             _ => RetryReason::ServerError,
