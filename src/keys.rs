@@ -18,8 +18,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::http::constant_time_eq;
-use crate::util::{now_unix_millis, sha256};
+use crate::util::{constant_time_eq, now_unix_millis, sha256};
 
 /// The name `PROXY_API_KEY` goes by.
 pub const DEFAULT_KEY_NAME: &str = "default";

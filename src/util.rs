@@ -1,5 +1,5 @@
-//! Small helpers shared by several modules: SHA-256 (`ring`), random ids (`getrandom`), UTC
-//! timestamps in ISO-8601, percent-encoding, atomic file writes.
+//! Small helpers shared by several modules: SHA-256 (`ring`), constant-time comparison, random
+//! ids (`getrandom`), UTC timestamps in ISO-8601, percent-encoding, atomic file writes.
 
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -19,6 +19,17 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
     out
+}
+
+/// Compare two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() ^ b.len()) as u8 | ((a.len() ^ b.len()) >> 8) as u8;
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0xff);
+        diff |= x ^ y;
+    }
+    diff == 0
 }
 
 /// Lowercase hex of bytes.
@@ -288,6 +299,15 @@ pub fn write_file_atomic(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
 
     #[test]
     fn sha256_matches_known_vectors() {
