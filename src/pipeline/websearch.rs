@@ -221,6 +221,99 @@ impl Sink for Tap<'_> {
     }
 }
 
+/// What the search loop keeps across rounds of one request.
+struct Searches<'a> {
+    app: &'a App,
+    ws: &'a WebSearchRequest,
+    /// Searches run so far (refused ones do not count against `max_uses`).
+    used: u32,
+    /// Asked of Kiro once per request, at the first search.
+    kiro_takes_domains: Option<bool>,
+    /// Every page found so far: the answer's links are matched against them.
+    hits: Vec<SearchHit>,
+    /// The usage of every round, plus the searches run.
+    total: Usage,
+}
+
+impl Searches<'_> {
+    /// Run one search the model asked for (or refuse it: `refuse`, or `max_uses` spent), show
+    /// the client the call and its outcome, and return the call and result Kiro's history gets.
+    fn answer(
+        &mut self,
+        account: Option<&Account>,
+        call: PendingSearch,
+        refuse: bool,
+        sink: &mut dyn Sink,
+    ) -> Result<(ToolCall, ToolResult), RelayError> {
+        let id = random_hex(24);
+        let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
+        let query = query_of(&arguments);
+        let shown = query.clone().unwrap_or_else(|_| {
+            arguments
+                .get("query")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        });
+        sink.emit(OutputEvent::WebSearchCall {
+            id: id.clone(),
+            query: shown.clone(),
+        })?;
+        sink.flush()?;
+        let outcome = match query {
+            Err(f) => Err(f),
+            Ok(_) if refuse || self.used >= self.ws.max_uses => Err(SearchFailure::MaxUsesExceeded),
+            Ok(q) => self.run(account, &q, sink)?,
+        };
+        sink.emit(OutputEvent::WebSearchResult {
+            id,
+            query: shown.clone(),
+            outcome: outcome.clone(),
+        })?;
+        sink.flush()?;
+        let tool_text = match &outcome {
+            Ok(found) => results_for_model(&shown, found),
+            Err(f) => f.explain().to_string(),
+        };
+        let is_error = outcome.is_err();
+        if let Ok(found) = outcome {
+            self.hits.extend(found);
+        }
+        let tool_call = ToolCall {
+            id: call.call_id.clone(),
+            name: TOOL_NAME.into(),
+            input: if arguments.is_object() {
+                arguments
+            } else {
+                serde_json::json!({})
+            },
+        };
+        let tool_result = ToolResult {
+            tool_use_id: call.call_id,
+            text: tool_text,
+            is_error,
+            images: Vec::new(),
+        };
+        Ok((tool_call, tool_result))
+    }
+
+    /// The pages one search finds, counted against `max_uses`.
+    fn run(
+        &mut self,
+        account: Option<&Account>,
+        query: &str,
+        sink: &mut dyn Sink,
+    ) -> Result<Result<Vec<SearchHit>, SearchFailure>, RelayError> {
+        self.used += 1;
+        self.total.web_search_requests += 1;
+        let (app, ws) = (self.app, self.ws);
+        let takes = *self
+            .kiro_takes_domains
+            .get_or_insert_with(|| takes_domains(app, account, ws));
+        search_with_keepalive(sink, || run_search(app, account, ws, query, takes))
+    }
+}
+
 /// Relay the reply into `sink`, running the searches the model asks for. Without an active web
 /// search this is exactly [`App::relay`].
 pub fn relay(
@@ -235,14 +328,18 @@ pub fn relay(
         return app.relay(up, prepared, sink);
     };
     let mut history = conv.clone();
-    let mut hits: Vec<SearchHit> = Vec::new();
-    let mut total = Usage::default();
-    let mut used: u32 = 0;
+    let mut state = Searches {
+        app,
+        ws,
+        used: 0,
+        kiro_takes_domains: None,
+        hits: Vec::new(),
+        total: Usage::default(),
+    };
     let mut refused_rounds = 0;
-    let mut kiro_takes_domains: Option<bool> = None;
     let mut next: Option<(Prepared, Upstream)> = None;
     loop {
-        let mut tap = Tap::new(sink, &hits);
+        let mut tap = Tap::new(sink, &state.hits);
         let result = match next.as_mut() {
             None => app.relay(up, prepared, &mut tap),
             Some((p, u)) => app.relay(u, p, &mut tap),
@@ -256,84 +353,26 @@ pub fn relay(
             reasoning,
             ..
         } = tap;
-        add_usage(&mut total, &outcome.usage);
+        add_usage(&mut state.total, &outcome.usage);
         if searches.is_empty() {
             return Ok(Outcome {
-                usage: total,
+                usage: state.total,
                 ..outcome
             });
         }
-        if used >= ws.max_uses {
+        if state.used >= ws.max_uses {
             refused_rounds += 1;
         }
         // The model asked again after being told no search was left: the answer stops here.
         let last_round = client_calls > 0 || refused_rounds > 1;
-        let account_name = next
-            .as_ref()
-            .map_or(up.account.clone(), |(_, u)| u.account.clone());
-        let account = account_for(app, &account_name);
-        let mut assistant = Message::text(Role::Assistant, text);
-        if reasoning != Reasoning::default() {
-            assistant.reasoning = Some(reasoning);
-        }
+        let account = account_for(app, next.as_ref().map_or(&up.account, |(_, u)| &u.account));
+        let mut assistant = assistant_turn(text, reasoning);
         let mut results = Message::text(Role::User, "");
         for (_, call) in searches {
-            let id = random_hex(24);
-            let arguments: Value = serde_json::from_str(&call.arguments).unwrap_or(Value::Null);
-            let query = query_of(&arguments);
-            let shown = query.clone().unwrap_or_else(|_| {
-                arguments
-                    .get("query")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            });
-            sink.emit(OutputEvent::WebSearchCall {
-                id: id.clone(),
-                query: shown.clone(),
-            })?;
-            sink.flush()?;
-            let outcome = match query {
-                Err(f) => Err(f),
-                Ok(_) if used >= ws.max_uses || last_round && client_calls == 0 => {
-                    Err(SearchFailure::MaxUsesExceeded)
-                }
-                Ok(q) => {
-                    used += 1;
-                    total.web_search_requests += 1;
-                    let takes =
-                        *kiro_takes_domains.get_or_insert_with(|| takes_domains(app, account, ws));
-                    search_with_keepalive(sink, || run_search(app, account, ws, &q, takes))?
-                }
-            };
-            sink.emit(OutputEvent::WebSearchResult {
-                id,
-                query: shown.clone(),
-                outcome: outcome.clone(),
-            })?;
-            sink.flush()?;
-            let tool_text = match &outcome {
-                Ok(found) => results_for_model(&shown, found),
-                Err(f) => f.explain().to_string(),
-            };
-            if let Ok(found) = outcome.as_ref() {
-                hits.extend(found.iter().cloned());
-            }
-            assistant.tool_calls.push(ToolCall {
-                id: call.call_id.clone(),
-                name: TOOL_NAME.into(),
-                input: if arguments.is_object() {
-                    arguments
-                } else {
-                    serde_json::json!({})
-                },
-            });
-            results.tool_results.push(ToolResult {
-                tool_use_id: call.call_id,
-                text: tool_text,
-                is_error: outcome.is_err(),
-                images: Vec::new(),
-            });
+            let refuse = last_round && client_calls == 0;
+            let (tool_call, tool_result) = state.answer(account, call, refuse, sink)?;
+            assistant.tool_calls.push(tool_call);
+            results.tool_results.push(tool_result);
         }
         if last_round {
             let finish = if client_calls > 0 {
@@ -343,12 +382,11 @@ pub fn relay(
             };
             return Ok(Outcome {
                 finish,
-                usage: total,
+                usage: state.total,
                 ..outcome
             });
         }
-        history.messages.push(assistant);
-        history.messages.push(results);
+        history.messages.extend([assistant, results]);
         // A forced tool choice asked for the first call; after it the model may answer.
         if history.tool_choice != ToolChoice::None {
             history.tool_choice = ToolChoice::Auto;
@@ -357,6 +395,16 @@ pub fn relay(
         let u = app.open(&p, debug).map_err(RelayError::Failed)?;
         next = Some((p, u));
     }
+}
+
+/// One round's assistant turn for Kiro's history: a thinking model's signed reasoning goes back
+/// with its tool call.
+fn assistant_turn(text: String, reasoning: Reasoning) -> Message {
+    let mut assistant = Message::text(Role::Assistant, text);
+    if reasoning != Reasoning::default() {
+        assistant.reasoning = Some(reasoning);
+    }
+    assistant
 }
 
 /// How often a client waiting for a search hears from the gateway (an Anthropic `ping`, an SSE
