@@ -681,6 +681,48 @@ fn account_states_follow_suspension_and_spent_quota() {
     assert_eq!(s.sum("kiro_gateway_account_failovers_total", &[]), 2.0);
 }
 
+#[test]
+fn kiros_usage_limits_reach_the_metrics_and_the_status_page() {
+    let fake = FakeKiro::start();
+    fake.set_usage_limits("ksk_only", 12.5, 50.0);
+    let dir = common::temp_dir("mon-limits");
+    let accounts = dir.join("accounts.json");
+    std::fs::write(
+        &accounts,
+        json!([{"name": "only", "api_key": "ksk_only"}]).to_string(),
+    )
+    .unwrap();
+    let accounts = accounts.to_string_lossy().to_string();
+    let gw = Gateway::start(
+        &fake.url(),
+        &[("KIRO_ACCOUNTS_FILE", &accounts), ("REFRESH_TOKEN", "")],
+    );
+    let mut s = scrape(&gw);
+    eventually("the usage limits are read", || {
+        s = scrape(&gw);
+        s.get("kiro_gateway_account_credits_used", &[("account", "only")])
+            .is_some()
+    });
+    assert_eq!(
+        s.get("kiro_gateway_account_credits_used", &[("account", "only")]),
+        Some(12.5)
+    );
+    assert_eq!(
+        s.get("kiro_gateway_account_credits_limit", &[("account", "only")]),
+        Some(50.0)
+    );
+    let (status, _, page) = get(
+        &gw,
+        "/",
+        &[
+            ("accept", "text/html"),
+            ("authorization", &format!("Bearer {KEY}")),
+        ],
+    );
+    assert_eq!(status, 200);
+    assert!(page.contains("12.5 of 50 credits"), "{page}");
+}
+
 // ------------------------------------------------------------------------------------------
 // Client keys
 // ------------------------------------------------------------------------------------------
