@@ -6,7 +6,7 @@ mod fake_kiro;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Gateway;
 use fake_kiro::{FakeKiro, Reply};
@@ -64,9 +64,11 @@ fn health(gw: &Gateway) -> Value {
 fn throttled_account_fails_over_to_the_next_and_cools_down() {
     let fake = FakeKiro::start();
     let gw = start(&fake, two_keys(), &[]);
+    // Cooldowns are kept in whole seconds, so "4" lasts 3 to 4 s: room for the checks below on a
+    // loaded machine.
     fake.push_reply(
         Reply::error(429, "Too many requests", Some("USER_REQUEST_RATE_EXCEEDED"))
-            .header("Retry-After", "1"),
+            .header("Retry-After", "4"),
     );
     let (status, body) = gw.post("/v1/chat/completions", &chat("a"));
     assert_eq!(status, 200, "{body}");
@@ -81,7 +83,11 @@ fn throttled_account_fails_over_to_the_next_and_cools_down() {
     assert_eq!(gw.post("/v1/chat/completions", &chat("b")).0, 200);
     assert_eq!(bearers(&fake), vec!["ksk_second"]);
     // After Retry-After the preferred account is used again.
-    std::thread::sleep(Duration::from_millis(2100));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while account(&health(&gw), "first")["status"] != "healthy" {
+        assert!(Instant::now() < deadline, "the cooldown never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     fake.clear_requests();
     assert_eq!(gw.post("/v1/chat/completions", &chat("c")).0, 200);
     assert_eq!(bearers(&fake), vec!["ksk_first"]);

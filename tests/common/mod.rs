@@ -2,9 +2,10 @@
 //! clean working directory (so no stray `.env` is read), and gives small HTTP helpers.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,7 +45,7 @@ impl SseEvent {
 pub struct Gateway {
     pub url: String,
     child: Child,
-    pub logs: Arc<Mutex<String>>,
+    logs: Arc<Mutex<LogPipe>>,
     pub dir: PathBuf,
     agent: ureq::Agent,
 }
@@ -132,24 +133,33 @@ impl Gateway {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start kiro-gateway");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
+        let logs = Arc::new(Mutex::new(LogPipe::new(child.stderr.take().unwrap())));
         let (tx, rx) = std::sync::mpsc::channel();
         let logs2 = logs.clone();
         std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = String::new();
             let mut sent = false;
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            loop {
+                let fd = logs2.lock().unwrap().fd();
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; the fd stays open while `logs2` holds the pipe.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+                let mut pipe = logs2.lock().unwrap();
+                pipe.drain();
                 if !sent {
-                    if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let whole = &pipe.text[..pipe.text.rfind('\n').map_or(0, |i| i + 1)];
+                    if let Some(rest) = whole.split("listening on http://").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                         let _ = tx.send(addr);
                         sent = true;
                     }
                 }
-                logs2.lock().unwrap().push_str(&line);
-                line.clear();
+                if pipe.eof {
+                    break;
+                }
             }
         });
         // A fixed SERVER_PORT lets quiet gateways (LOG_LEVEL=ERROR: no "listening on" line) be
@@ -173,7 +183,10 @@ impl Gateway {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 std::thread::sleep(Duration::from_millis(100));
-                panic!("gateway did not start; logs:\n{}", logs.lock().unwrap());
+                panic!(
+                    "gateway did not start; logs:\n{}",
+                    logs.lock().unwrap().text
+                );
             }
         };
         Gateway {
@@ -258,8 +271,12 @@ impl Gateway {
         n
     }
 
+    /// Everything the gateway wrote to stderr so far: the pipe is drained here, so a line logged
+    /// before the response the caller just read is always included.
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        let mut pipe = self.logs.lock().unwrap();
+        pipe.drain();
+        pipe.text.clone()
     }
 
     /// POST JSON with the key; returns status and parsed body (Null if not JSON).
@@ -341,6 +358,62 @@ impl Gateway {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+}
+
+/// The gateway's stderr, read without blocking both by a thread (so the gateway never blocks on
+/// a full pipe) and by [`Gateway::logs`] (so nothing already written is missed).
+struct LogPipe {
+    stderr: ChildStderr,
+    text: String,
+    /// The start of a UTF-8 sequence whose rest has not arrived yet.
+    partial: Vec<u8>,
+    eof: bool,
+}
+
+impl LogPipe {
+    fn new(stderr: ChildStderr) -> LogPipe {
+        let fd = stderr.as_raw_fd();
+        // SAFETY: fcntl on the pipe fd this struct owns.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        LogPipe {
+            stderr,
+            text: String::new(),
+            partial: Vec::new(),
+            eof: false,
+        }
+    }
+
+    fn fd(&self) -> i32 {
+        self.stderr.as_raw_fd()
+    }
+
+    /// Read whatever the pipe holds now.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 8192];
+        while !self.eof {
+            match self.stderr.read(&mut buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.partial.extend_from_slice(&buf[..n]);
+                    let keep = match std::str::from_utf8(&self.partial) {
+                        Ok(_) => 0,
+                        Err(e) if e.error_len().is_none() => self.partial.len() - e.valid_up_to(),
+                        Err(_) => 0,
+                    };
+                    let done = self.partial.len() - keep;
+                    self.text
+                        .push_str(&String::from_utf8_lossy(&self.partial[..done]));
+                    self.partial.drain(..done);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => self.eof = true,
+            }
+        }
     }
 }
 
