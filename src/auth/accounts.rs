@@ -246,6 +246,16 @@ impl Pool {
     /// then those with credits left before those Kiro says have spent theirs, each by priority (or
     /// in turn). Every account out → `AccountsUnavailable`.
     pub fn candidates(&self, conversation: Option<&str>) -> Result<Vec<usize>, Error> {
+        self.ranked(conversation, true)
+    }
+
+    /// The order [`Self::candidates`] would give a new conversation now, without taking a turn:
+    /// background calls (the model list) must not shift which account the next request gets.
+    pub fn peek_candidates(&self) -> Result<Vec<usize>, Error> {
+        self.ranked(None, false)
+    }
+
+    fn ranked(&self, conversation: Option<&str>, take_turn: bool) -> Result<Vec<usize>, Error> {
         let now = now_unix();
         let mut healthy: Vec<usize> = (0..self.accounts.len())
             .filter(|&i| self.accounts.get(i).is_some_and(|a| a.available(now)))
@@ -261,7 +271,12 @@ impl Pool {
             // must not move the rotation on.
             AccountStrategy::RoundRobin if conversation.is_some() => {
                 let n = healthy.len();
-                let start = self.rr.fetch_add(1, Ordering::Relaxed) % n;
+                let turn = if take_turn {
+                    self.rr.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    self.rr.load(Ordering::Relaxed)
+                };
+                let start = turn % n;
                 healthy.rotate_left(start);
             }
             AccountStrategy::RoundRobin => {}

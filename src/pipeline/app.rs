@@ -202,7 +202,7 @@ impl App {
             }
         }
         // Every candidate failed over: say why each account is out.
-        Err(match self.pool.candidates(None) {
+        Err(match self.pool.peek_candidates() {
             Err(all_out) => all_out,
             Ok(_) => last.unwrap_or_else(|| Error::Internal("no account answered".into())),
         })
@@ -235,7 +235,7 @@ impl App {
     pub fn refresh_models(&self) {
         let Some(account) = self
             .pool
-            .candidates(None)
+            .peek_candidates()
             .ok()
             .and_then(|c| c.first().copied())
             .and_then(|i| self.pool.accounts.get(i))

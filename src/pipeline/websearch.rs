@@ -458,7 +458,7 @@ fn account_for<'a>(app: &'a App, name: &str) -> Option<&'a Account> {
         .iter()
         .find(|a| a.name == name)
         .or_else(|| {
-            let first = app.pool.candidates(None).ok()?.first().copied()?;
+            let first = app.pool.peek_candidates().ok()?.first().copied()?;
             app.pool.accounts.get(first)
         })
 }
