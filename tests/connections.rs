@@ -5,7 +5,7 @@ mod common;
 mod fake_kiro;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Gateway;
 use fake_kiro::{Ev, FakeKiro, Reply, DEFAULT_TEXT};
@@ -25,7 +25,16 @@ fn a_connection_kiro_closed_while_idle_is_not_a_failure() {
     fake.close_idle_after(Some(Duration::from_millis(200)));
     let gw = Gateway::start(&fake.url(), &[("MAX_RETRIES", "1")]);
     assert_eq!(gw.post("/v1/chat/completions", &chat("one")).0, 200);
-    std::thread::sleep(Duration::from_millis(600));
+    // Until the fake has closed it, the connection is not stale yet and reusing it is right.
+    let peer = fake.requests()[0].peer.expect("peer address");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while established(peer.port(), fake.port()) {
+        assert!(
+            Instant::now() < deadline,
+            "the fake never closed the idle connection"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (status, body) = gw.post("/v1/chat/completions", &chat("two"));
     assert_eq!(status, 200, "{body}");
     let reqs = fake.requests();
@@ -34,6 +43,22 @@ fn a_connection_kiro_closed_while_idle_is_not_a_failure() {
         reqs[0].peer, reqs[1].peer,
         "the closed connection was not reused"
     );
+}
+
+/// Whether the TCP connection 127.0.0.1:`local` → 127.0.0.1:`remote` is still established (both
+/// ends are on this host, so /proc/net/tcp lists it).
+fn established(local: u16, remote: u16) -> bool {
+    let (local, remote) = (format!(":{local:04X}"), format!(":{remote:04X}"));
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .any(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&local) && f[2].ends_with(&remote) && f[3] == "01"
+            })
+    })
 }
 
 #[test]
