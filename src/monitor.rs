@@ -201,6 +201,8 @@ fn usage_limits(a: &Value) -> Option<String> {
         None => format!("{} credits used", crate::access_log::trim_float(used)),
     };
     if let Some(reset) = l["resets_at"].as_str() {
+        // Plans renew at midnight UTC: the date says it all.
+        let reset = reset.strip_suffix("T00:00:00Z").unwrap_or(reset);
         s.push_str(&format!(", resets {reset}"));
     }
     Some(s)
