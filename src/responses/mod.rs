@@ -5,6 +5,7 @@
 //! history it continues, and the Responses events or object ([`response`]). No Kiro logic lives
 //! here; errors are OpenAI-shaped, with `context_length_exceeded` for an overflow.
 
+pub mod items;
 pub mod request;
 pub mod response;
 pub mod tools;

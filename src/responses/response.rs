@@ -20,7 +20,8 @@ use crate::tokens::estimate_tokens;
 use crate::util::{now_unix, random_hex};
 use crate::websearch::{history_text, Citation, SearchFailure, SearchHit};
 
-use super::request::{Echo, ResponsesRequest, SIGNATURE_PREFIX};
+use super::items::SIGNATURE_PREFIX;
+use super::request::{Echo, ResponsesRequest};
 use super::tools::{custom_input, ClientTool, CustomInputStream, ToolMap};
 
 /// Where the events of one response go.
