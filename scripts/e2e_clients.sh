@@ -80,7 +80,7 @@ FAKE_URL=http://127.0.0.1:$FAKE_PORT
 
 GW_PORT=$(free_port)
 mkdir -p "$WORK/gateway"
-(cd "$WORK/gateway" && env -i PATH="$PATH" HOME="$WORK/gateway" \
+(cd "$WORK/gateway" && exec env -i PATH="$PATH" HOME="$WORK/gateway" \
     PROXY_API_KEY=$KEY SERVER_HOST=127.0.0.1 SERVER_PORT="$GW_PORT" \
     KIRO_API_URL="$FAKE_URL" KIRO_MANAGEMENT_URL="$FAKE_URL" \
     KIRO_DESKTOP_AUTH_URL="$FAKE_URL/refreshToken" KIRO_SSO_OIDC_URL="$FAKE_URL/token" \
