@@ -144,35 +144,8 @@ pub fn parse_responses_request(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(bad("'instructions' must be a string.")),
     };
-    let mut input_system = Vec::new();
-    let input = match obj.get("input") {
-        None | Some(Value::Null) => return Err(bad("'input' is required.")),
-        Some(Value::String(s)) => vec![Message::text(Role::User, s.clone())],
-        Some(Value::Array(items)) if items.is_empty() => {
-            return Err(bad("'input' must contain at least one item."))
-        }
-        Some(Value::Array(items)) => parse_items(items, max_image_bytes, &mut input_system)?,
-        Some(_) => return Err(bad("'input' must be a string or an array of items.")),
-    };
-    let mut tools = Tools::default();
-    match obj.get("tools") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(list)) => tools.add(list, "tools")?,
-        Some(_) => return Err(bad("'tools' must be an array.")),
-    }
-    // Codex (with its newer models) sends its tools in an input item instead, and the tools its
-    // tool search loaded come in that search's output: the model may call them from then on.
-    if let Some(Value::Array(items)) = obj.get("input") {
-        for (i, item) in items.iter().enumerate() {
-            let kind = item.get("type").and_then(Value::as_str);
-            if matches!(kind, Some("additional_tools") | Some("tool_search_output")) {
-                match item.get("tools") {
-                    Some(Value::Array(list)) => tools.add(list, &format!("input[{i}].tools"))?,
-                    _ => return Err(bad(format!("input[{i}].tools must be an array of tools."))),
-                }
-            }
-        }
-    }
+    let (input, input_system) = parse_input(obj, max_image_bytes)?;
+    let mut tools = parse_tools(obj)?;
     let search_sources = obj
         .get("include")
         .and_then(Value::as_array)
@@ -182,50 +155,16 @@ pub fn parse_responses_request(
         ..w
     });
     let (tool_choice, echo_choice) = parse_tool_choice(obj.get("tool_choice"))?;
-    let reasoning_obj = match obj.get("reasoning") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(o)) => Some(o),
-        Some(_) => return Err(bad("'reasoning' must be an object.")),
-    };
-    let effort = match reasoning_obj.and_then(|r| r.get("effort")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(bad("'reasoning.effort' must be a string.")),
-    };
-    let summary = reasoning_obj
-        .and_then(|r| r.get("summary"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let reasoning = ReasoningRequest {
-        disabled: effort.as_deref() == Some("none"),
-        effort: effort.clone(),
-        budget_tokens: None,
-    };
-    let max_output_tokens = match obj.get("max_output_tokens") {
-        None | Some(Value::Null) => None,
-        Some(n) => Some(
-            n.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| bad("'max_output_tokens' must be a positive whole number."))?
-                .min(u32::MAX as u64) as u32,
-        ),
-    };
-    let previous_response_id = match obj.get("previous_response_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(_) => return Err(bad("'previous_response_id' must be a non-empty string.")),
-    };
-    let truncation = match obj.get("truncation") {
-        None | Some(Value::Null) => json!("disabled"),
-        Some(t @ Value::String(_)) => t.clone(),
-        Some(_) => return Err(bad("'truncation' must be 'auto' or 'disabled'.")),
-    };
+    let (reasoning, summary) = parse_reasoning_request(obj)?;
+    let max_output_tokens = parse_max_output_tokens(obj)?;
+    let previous_response_id = parse_previous_response_id(obj)?;
+    let truncation = parse_truncation(obj)?;
     let (output_format, text) = parse_text(obj.get("text"))?;
     let echo = Echo {
         text,
         tools: tools.echo,
         tool_choice: echo_choice,
-        reasoning_effort: effort,
+        reasoning_effort: reasoning.effort.clone(),
         reasoning_summary: summary,
         metadata: obj
             .get("metadata")
@@ -264,6 +203,105 @@ pub fn parse_responses_request(
             .filter(|k| !k.is_empty())
             .map(|k| format!("responses-cache\u{1}{k}")),
     })
+}
+
+/// `input`: its messages, and the text of its system and developer messages.
+fn parse_input(
+    obj: &Map<String, Value>,
+    max_image_bytes: usize,
+) -> Result<(Vec<Message>, Vec<String>), Error> {
+    let mut system = Vec::new();
+    let input = match obj.get("input") {
+        None | Some(Value::Null) => return Err(bad("'input' is required.")),
+        Some(Value::String(s)) => vec![Message::text(Role::User, s.clone())],
+        Some(Value::Array(items)) if items.is_empty() => {
+            return Err(bad("'input' must contain at least one item."))
+        }
+        Some(Value::Array(items)) => parse_items(items, max_image_bytes, &mut system)?,
+        Some(_) => return Err(bad("'input' must be a string or an array of items.")),
+    };
+    Ok((input, system))
+}
+
+/// The tools of `tools` and of the input items that carry tools.
+fn parse_tools(obj: &Map<String, Value>) -> Result<Tools, Error> {
+    let mut tools = Tools::default();
+    match obj.get("tools") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => tools.add(list, "tools")?,
+        Some(_) => return Err(bad("'tools' must be an array.")),
+    }
+    // Codex (with its newer models) sends its tools in an input item instead, and the tools its
+    // tool search loaded come in that search's output: the model may call them from then on.
+    if let Some(Value::Array(items)) = obj.get("input") {
+        for (i, item) in items.iter().enumerate() {
+            let kind = item.get("type").and_then(Value::as_str);
+            if matches!(kind, Some("additional_tools") | Some("tool_search_output")) {
+                match item.get("tools") {
+                    Some(Value::Array(list)) => tools.add(list, &format!("input[{i}].tools"))?,
+                    _ => return Err(bad(format!("input[{i}].tools must be an array of tools."))),
+                }
+            }
+        }
+    }
+    Ok(tools)
+}
+
+/// `reasoning`: what Kiro is asked for (`effort: none` turns reasoning off) and `summary` as sent.
+fn parse_reasoning_request(
+    obj: &Map<String, Value>,
+) -> Result<(ReasoningRequest, Option<String>), Error> {
+    let reasoning_obj = match obj.get("reasoning") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(o)) => Some(o),
+        Some(_) => return Err(bad("'reasoning' must be an object.")),
+    };
+    let effort = match reasoning_obj.and_then(|r| r.get("effort")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("'reasoning.effort' must be a string.")),
+    };
+    let summary = reasoning_obj
+        .and_then(|r| r.get("summary"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let reasoning = ReasoningRequest {
+        disabled: effort.as_deref() == Some("none"),
+        effort,
+        budget_tokens: None,
+    };
+    Ok((reasoning, summary))
+}
+
+/// `max_output_tokens`: a positive whole number, capped at `u32::MAX`.
+fn parse_max_output_tokens(obj: &Map<String, Value>) -> Result<Option<u32>, Error> {
+    Ok(match obj.get("max_output_tokens") {
+        None | Some(Value::Null) => None,
+        Some(n) => Some(
+            n.as_u64()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("'max_output_tokens' must be a positive whole number."))?
+                .min(u32::MAX as u64) as u32,
+        ),
+    })
+}
+
+/// `previous_response_id`: a non-empty string, when present.
+fn parse_previous_response_id(obj: &Map<String, Value>) -> Result<Option<String>, Error> {
+    match obj.get("previous_response_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(_) => Err(bad("'previous_response_id' must be a non-empty string.")),
+    }
+}
+
+/// `truncation` to echo: as sent, `disabled` when absent.
+fn parse_truncation(obj: &Map<String, Value>) -> Result<Value, Error> {
+    match obj.get("truncation") {
+        None | Some(Value::Null) => Ok(json!("disabled")),
+        Some(t @ Value::String(_)) => Ok(t.clone()),
+        Some(_) => Err(bad("'truncation' must be 'auto' or 'disabled'.")),
+    }
 }
 
 /// `text`: the answer's format (`text.format`) and the object to echo.
