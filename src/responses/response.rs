@@ -222,25 +222,7 @@ impl Item {
                 query,
                 outcome,
                 sources,
-            } => {
-                let status = match outcome {
-                    None => "in_progress",
-                    Some(Ok(_)) => "completed",
-                    Some(Err(_)) => "failed",
-                };
-                let mut action = json!({"type": "search", "query": query});
-                if *sources {
-                    let list: Vec<Value> = match outcome {
-                        Some(Ok(hits)) => hits
-                            .iter()
-                            .map(|h| json!({"type": "url", "url": h.url}))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    action["sources"] = Value::Array(list);
-                }
-                json!({"type": "web_search_call", "id": id, "status": status, "action": action})
-            }
+            } => search_call_json(id, query, outcome.as_ref(), *sources),
             Item::Call {
                 id,
                 call_id,
@@ -248,32 +230,7 @@ impl Item {
                 arguments,
                 done,
                 ..
-            } => {
-                let status = if *done { "completed" } else { "in_progress" };
-                let mut v = if tool.tool_search {
-                    let arguments = serde_json::from_str::<Value>(arguments)
-                        .ok()
-                        .filter(|a| *done && a.is_object())
-                        .unwrap_or_else(|| json!({}));
-                    json!({"type": "tool_search_call", "id": id, "call_id": call_id,
-                        "execution": "client", "arguments": arguments, "status": status})
-                } else if tool.custom {
-                    let input = if *done {
-                        custom_input(arguments)
-                    } else {
-                        String::new()
-                    };
-                    json!({"type": "custom_tool_call", "id": id, "call_id": call_id,
-                        "name": tool.name, "input": input, "status": status})
-                } else {
-                    json!({"type": "function_call", "id": id, "call_id": call_id,
-                        "name": tool.name, "arguments": arguments, "status": status})
-                };
-                if let Some(ns) = &tool.namespace {
-                    v["namespace"] = json!(ns);
-                }
-                v
-            }
+            } => tool_call_json(id, call_id, tool, arguments, *done),
         }
     }
 
@@ -285,6 +242,67 @@ impl Item {
             Item::Search { outcome, .. } => outcome.is_some(),
         }
     }
+}
+
+/// A `web_search_call` item; `sources` lists the pages found in `action.sources`.
+fn search_call_json(
+    id: &str,
+    query: &str,
+    outcome: Option<&Result<Vec<SearchHit>, SearchFailure>>,
+    sources: bool,
+) -> Value {
+    let status = match outcome {
+        None => "in_progress",
+        Some(Ok(_)) => "completed",
+        Some(Err(_)) => "failed",
+    };
+    let mut action = json!({"type": "search", "query": query});
+    if sources {
+        let list: Vec<Value> = match outcome {
+            Some(Ok(hits)) => hits
+                .iter()
+                .map(|h| json!({"type": "url", "url": h.url}))
+                .collect(),
+            _ => Vec::new(),
+        };
+        action["sources"] = Value::Array(list);
+    }
+    json!({"type": "web_search_call", "id": id, "status": status, "action": action})
+}
+
+/// A call item in the client's shape: `tool_search_call`, `custom_tool_call` or `function_call`.
+/// Arguments (or a freeform call's input) show only once the call is complete.
+fn tool_call_json(
+    id: &str,
+    call_id: &str,
+    tool: &ClientTool,
+    arguments: &str,
+    done: bool,
+) -> Value {
+    let status = if done { "completed" } else { "in_progress" };
+    let mut v = if tool.tool_search {
+        let arguments = serde_json::from_str::<Value>(arguments)
+            .ok()
+            .filter(|a| done && a.is_object())
+            .unwrap_or_else(|| json!({}));
+        json!({"type": "tool_search_call", "id": id, "call_id": call_id,
+            "execution": "client", "arguments": arguments, "status": status})
+    } else if tool.custom {
+        let input = if done {
+            custom_input(arguments)
+        } else {
+            String::new()
+        };
+        json!({"type": "custom_tool_call", "id": id, "call_id": call_id,
+            "name": tool.name, "input": input, "status": status})
+    } else {
+        json!({"type": "function_call", "id": id, "call_id": call_id,
+            "name": tool.name, "arguments": arguments, "status": status})
+    };
+    if let Some(ns) = &tool.namespace {
+        v["namespace"] = json!(ns);
+    }
+    v
 }
 
 /// Turns the relay's events into Responses stream events, keeping the output items for the final
