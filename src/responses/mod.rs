@@ -6,6 +6,7 @@
 //! here; errors are OpenAI-shaped, with `context_length_exceeded` for an overflow.
 
 pub mod items;
+mod output;
 pub mod request;
 pub mod response;
 pub mod tools;
