@@ -1,24 +1,54 @@
 //! Kiro drops connections that stay idle: with [`super::FakeKiro::close_idle_after`] the fake
-//! gives each connection it serves a read timeout, so tiny_http, waiting for the connection's
-//! next request, gives up and closes it after that much silence (Linux only).
+//! shuts a connection down once it has been idle that long after its last response.
+//!
+//! A watcher thread per response, not a socket read timeout: tiny_http reads small bodies
+//! eagerly and is already blocked reading the next request before the handler runs, and a read
+//! timeout set then does not apply to that read (Linux).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// Give the accepted socket of the connection `local` ⇄ `peer` a read timeout of `idle`.
+/// Per connection (fake's address, client's address): bumped at every request start and
+/// response end, so a watcher knows whether its connection stayed idle.
+static ACTIVITY: Mutex<BTreeMap<(SocketAddr, SocketAddr), u64>> = Mutex::new(BTreeMap::new());
+
+fn bump(local: SocketAddr, peer: SocketAddr) -> u64 {
+    let mut map = ACTIVITY.lock().unwrap_or_else(|p| p.into_inner());
+    let n = map.entry((local, peer)).or_insert(0);
+    *n += 1;
+    *n
+}
+
+/// A request arrived on `local` ⇄ `peer`: no watcher may close it now.
+pub fn busy(local: SocketAddr, peer: Option<SocketAddr>) {
+    if let Some(peer) = peer {
+        bump(local, peer);
+    }
+}
+
+/// The response on `local` ⇄ `peer` went out: shut the connection down after `idle` unless
+/// another request arrives on it first.
 pub fn close_after(local: SocketAddr, peer: Option<SocketAddr>, idle: Duration) {
     #[cfg(target_os = "linux")]
     if let Some(peer) = peer {
-        const SOL_SOCKET: std::os::raw::c_int = 1;
-        const SO_RCVTIMEO: std::os::raw::c_int = 20;
-        // struct timeval on 64-bit Linux: two longs.
-        let tv: [i64; 2] = [idle.as_secs() as i64, i64::from(idle.subsec_micros())];
-        for fd in super::accepted_socket_fds(local, peer) {
-            // SAFETY: setting an option on a socket fd we own; the value is a timeval of 16 bytes.
-            unsafe {
-                super::sys::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv.as_ptr().cast(), 16);
+        let mine = bump(local, peer);
+        std::thread::spawn(move || {
+            std::thread::sleep(idle);
+            let map = ACTIVITY.lock().unwrap_or_else(|p| p.into_inner());
+            if map.get(&(local, peer)) != Some(&mine) {
+                return;
             }
-        }
+            const SHUT_RDWR: std::os::raw::c_int = 2;
+            for fd in super::accepted_socket_fds(local, peer) {
+                // SAFETY: shutting down a socket fd of ours; tiny_http's read then ends (EOF) and
+                // it closes the connection.
+                unsafe {
+                    super::sys::shutdown(fd, SHUT_RDWR);
+                }
+            }
+        });
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (local, peer, idle);

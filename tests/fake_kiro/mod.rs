@@ -1545,8 +1545,10 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
         status: 0,
         peer: request.remote_addr().copied(),
     };
-    if let Some(after) = shared.lock().idle_close {
-        idle::close_after(shared.addr, rec.peer, after);
+    let idle_close = shared.lock().idle_close;
+    let peer = rec.peer;
+    if idle_close.is_some() {
+        idle::busy(shared.addr, peer);
     }
     match route(
         &rec.method,
@@ -1575,6 +1577,9 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             let reply = Reply::status(404, json!({"message": "Not Found"}));
             send(shared, request, &reply);
         }
+    }
+    if let Some(after) = idle_close {
+        idle::close_after(shared.addr, peer, after);
     }
 }
 
