@@ -145,6 +145,9 @@ pub fn relay(
         completion_signal: false,
         stopped_by: None,
     };
+    // What led here (the request, Kiro's payload, the connection) went deeper than relaying will;
+    // a stream may stay open for minutes, without those stack pages.
+    crate::sys::release_unused_stack();
     let mut silent = Duration::ZERO;
     let step = opts
         .keepalive_every

@@ -74,6 +74,76 @@ pub fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
 
+thread_local! {
+    /// Lowest usable address of this thread's stack, when it is a worker that gives back what its
+    /// stack no longer uses (0: not such a thread).
+    static STACK_LOW: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Mark this thread as one whose stack [`release_unused_stack`] may trim: a pool worker, started
+/// with an explicit stack size. (The main thread's stack grows on demand and is never marked.)
+#[cfg(target_os = "linux")]
+pub fn mark_trimmable_stack() {
+    // SAFETY: pthread_getattr_np fills the attribute object it is given for the calling thread,
+    // pthread_attr_getstack reads it into two live locals, and pthread_attr_destroy frees it; the
+    // object is only used between a successful init and its destroy.
+    let low = unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return;
+        }
+        let mut addr: *mut libc::c_void = std::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        let rc = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if rc != 0 {
+            return;
+        }
+        addr as usize
+    };
+    STACK_LOW.with(|c| c.set(low));
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn mark_trimmable_stack() {}
+
+/// Give back to the system the pages of this thread's stack below the current frame. A thread
+/// keeps every stack page it ever touched, and a worker touches its deepest (parsing the request,
+/// building Kiro's payload, connecting) before it settles into relaying a stream for minutes at a
+/// shallower depth; hundreds of open streams would otherwise each hold that high-water mark.
+/// Only on threads marked with [`mark_trimmable_stack`]; elsewhere it does nothing.
+#[cfg(target_os = "linux")]
+#[inline(never)]
+pub fn release_unused_stack() {
+    let low = STACK_LOW.with(|c| c.get());
+    if low == 0 {
+        return;
+    }
+    // SAFETY: sysconf takes a plain integer.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 => p as usize,
+        _ => return,
+    };
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    // One page of margin below this frame's page, for the madvise call itself (and the red zone).
+    let end = (here & !(page - 1)).saturating_sub(page);
+    if end <= low {
+        return;
+    }
+    // SAFETY: [low, end) lies within this thread's own stack mapping (low is its lowest usable
+    // address, end is below the current frame) and entirely below the stack pointer: the stack
+    // grows down and nothing lives below the stack pointer beyond the red zone, which the margin
+    // covers. MADV_DONTNEED on private anonymous memory only makes those pages read as zeros
+    // when next touched, which is what a fresh stack frame expects of memory it has not written.
+    unsafe {
+        libc::madvise(low as *mut libc::c_void, end - low, libc::MADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn release_unused_stack() {}
+
 /// Raise the soft limit on open files to the hard limit. Each open stream holds three
 /// descriptors (the client's socket twice, tiny_http keeps a clone, and the upstream socket), so
 /// a full pool of 256 workers with its queue needs more than the usual soft limit of 1024;
@@ -174,5 +244,37 @@ mod tests {
         assert_eq!(accepted.read_timeout().unwrap(), Some(read));
         assert_eq!(accepted.write_timeout().unwrap(), Some(write));
         assert!(accepted.nodelay().unwrap());
+    }
+
+    /// Fill about `depth` KiB of stack below the caller and return a checksum of what was written.
+    #[inline(never)]
+    fn deep(depth: usize) -> u64 {
+        let block = std::hint::black_box([depth as u8; 1024]);
+        let below = if depth > 1 { deep(depth - 1) } else { 0 };
+        below + block.iter().map(|&b| b as u64).sum::<u64>()
+    }
+
+    #[test]
+    fn a_worker_keeps_its_live_frames_when_its_unused_stack_is_released() {
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                mark_trimmable_stack();
+                let live = std::hint::black_box(vec![7u8; 64]);
+                let local = std::hint::black_box([3u8; 512]);
+                let first = deep(100);
+                release_unused_stack();
+                assert_eq!(local.iter().map(|&b| b as u64).sum::<u64>(), 3 * 512);
+                assert_eq!(live, vec![7u8; 64]);
+                assert_eq!(deep(100), first);
+                release_unused_stack();
+                assert_eq!(deep(150), deep(150));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // An unmarked thread (here the test's own) is left alone.
+        release_unused_stack();
+        assert_eq!(deep(10), deep(10));
     }
 }

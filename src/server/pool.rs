@@ -173,6 +173,7 @@ fn spawn_worker<J: Job>(shared: &Arc<Shared<J>>) -> io::Result<()> {
 }
 
 fn run_worker<J: Job>(shared: &Shared<J>) {
+    crate::sys::mark_trimmable_stack();
     while let Some(next) = next_job(shared) {
         let waited = next.since.elapsed();
         if waited >= shared.settings.queue_timeout {
@@ -183,6 +184,8 @@ fn run_worker<J: Job>(shared: &Shared<J>) {
             shared.busy.fetch_add(1, Ordering::Relaxed);
             next.job.serve();
             shared.busy.fetch_sub(1, Ordering::Relaxed);
+            // An idle worker keeps no more stack than waiting for the next job needs.
+            crate::sys::release_unused_stack();
         }
     }
 }
