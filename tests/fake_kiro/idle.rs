@@ -40,14 +40,7 @@ pub fn close_after(local: SocketAddr, peer: Option<SocketAddr>, idle: Duration) 
             if map.get(&(local, peer)) != Some(&mine) {
                 return;
             }
-            const SHUT_RDWR: std::os::raw::c_int = 2;
-            for fd in super::accepted_socket_fds(local, peer) {
-                // SAFETY: shutting down a socket fd of ours; tiny_http's read then ends (EOF) and
-                // it closes the connection.
-                unsafe {
-                    super::sys::shutdown(fd, SHUT_RDWR);
-                }
-            }
+            super::shutdown_connection(local, peer);
         });
     }
     #[cfg(not(target_os = "linux"))]

@@ -2013,6 +2013,8 @@ mod sys {
         pub fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
         pub fn getpeername(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
         pub fn shutdown(fd: c_int, how: c_int) -> c_int;
+        pub fn dup(fd: c_int) -> c_int;
+        pub fn close(fd: c_int) -> c_int;
     }
 
     pub const IPPROTO_TCP: c_int = 6;
@@ -2092,15 +2094,42 @@ fn socket_addr(fd: std::os::raw::c_int, peer: bool) -> Option<SocketAddr> {
 fn cut_connection(local: SocketAddr, peer: Option<SocketAddr>) {
     #[cfg(target_os = "linux")]
     if let Some(peer) = peer {
-        for fd in accepted_socket_fds(local, peer) {
-            // SAFETY: shutting down a socket fd we own (SHUT_RDWR = 2); a stale fd just fails.
-            unsafe {
-                sys::shutdown(fd, 2);
-            }
-        }
+        shutdown_connection(local, peer);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (local, peer);
+}
+
+/// Shut the accepted socket of `local` ⇄ `peer` down (both directions). Each candidate fd is
+/// duplicated and checked through the duplicate: the connection's own threads may close an fd
+/// meanwhile, and the number may already belong to the client's next connection. One shutdown
+/// covers every fd of the socket.
+#[cfg(target_os = "linux")]
+fn shutdown_connection(local: SocketAddr, peer: SocketAddr) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<std::os::raw::c_int> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds {
+        // SAFETY: dup of a possibly stale fd just fails; the duplicate is ours and closed below.
+        let own = unsafe { sys::dup(fd) };
+        if own < 0 {
+            continue;
+        }
+        let hit = socket_addr(own, false) == Some(local) && socket_addr(own, true) == Some(peer);
+        // SAFETY: `own` is the duplicate made above (SHUT_RDWR = 2).
+        unsafe {
+            if hit {
+                sys::shutdown(own, 2);
+            }
+            sys::close(own);
+        }
+        if hit {
+            return;
+        }
+    }
 }
 
 /// Whether the server side of the connection from `peer` has TCP_NODELAY set (Linux only;
