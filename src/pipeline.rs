@@ -242,6 +242,9 @@ fn answer<F: Format>(
     debug: &mut DebugCapture,
 ) -> Result<(), Error> {
     let mut req = format.parse(app, &inc.body)?;
+    // The parsed request is all that is needed from here on; an agent's context can be hundreds
+    // of KiB, and a stream holds its worker for minutes.
+    inc.body = Vec::new();
     inc.model = format.model(&req).to_string();
     format.recall(app, &mut req)?;
     let plan = structured::shape(format.conversation_mut(&mut req));
