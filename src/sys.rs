@@ -21,8 +21,9 @@ pub fn set_inherited_socket_options(
     use std::os::fd::AsRawFd;
     let fd = listener.as_raw_fd();
     let timeval = |d: Duration| libc::timeval {
-        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
+        // The field types are inferred: naming `time_t` is deprecated on musl, where it changes width.
+        tv_sec: d.as_secs().try_into().unwrap_or(i32::MAX as _),
+        tv_usec: d.subsec_micros() as _,
     };
     set_option(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &timeval(read))?;
     set_option(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &timeval(write))?;
