@@ -1,6 +1,7 @@
 //! Everything that speaks Kiro: the request body, the client identity, the HTTP calls, the
 //! event-stream decoder, the event types and the model table. Never sees a client format.
 
+pub mod answer;
 pub mod client;
 pub mod discovery;
 pub mod events;

@@ -2,16 +2,13 @@
 //! over AWS JSON 1.0 (`POST /` with `x-amz-target`), paginated with `nextToken`; when that form is
 //! refused, the older REST form `GET /List-Available-Models` (`docs/kiro-wire.md#model-list`).
 
-use std::io::Read;
-
 use serde_json::{json, Value};
 
 use crate::auth::{Credentials, TokenStore};
 use crate::config::{ClientProfile, UpstreamSettings};
 use crate::error::Error;
-use crate::kiro::identity;
 use crate::kiro::models::{parse_models_page, ModelInfo};
-use crate::kiro::refusal::error_message;
+use crate::kiro::{answer, identity};
 use crate::util::percent_encode;
 
 /// The control-plane operation of the IDE.
@@ -126,26 +123,7 @@ fn with_headers<B>(req: ureq::RequestBuilder<B>, ask: &Ask) -> ureq::RequestBuil
 }
 
 fn read_page(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, Error> {
-    let resp = sent.map_err(|e| Error::Network {
-        message: e.to_string(),
-        timeout: matches!(e, ureq::Error::Timeout(_)),
-    })?;
-    let status = resp.status().as_u16();
-    let mut text = String::new();
-    let _ = resp
-        .into_body()
-        .into_reader()
-        .take(MAX_BODY)
-        .read_to_string(&mut text);
-    if status != 200 {
-        let (message, reason) = error_message(&text);
-        return Err(Error::Upstream {
-            status,
-            message,
-            reason,
-            retry_after: None,
-        });
-    }
+    let text = answer::ok_body(sent, MAX_BODY)?;
     serde_json::from_str(&text).map_err(|e| Error::Internal(format!("ListAvailableModels: {e}")))
 }
 

@@ -3,7 +3,6 @@
 //! optional information: a login Kiro does not answer for (Builder ID has been seen to get a 400)
 //! keeps whatever it had, and nothing else changes.
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +13,7 @@ use crate::auth::usage::{UsageCell, UsageLimits};
 use crate::auth::TokenStore;
 use crate::config::{ClientProfile, UpstreamSettings};
 use crate::error::Error;
-use crate::kiro::identity;
-use crate::kiro::refusal::error_message;
+use crate::kiro::{answer, identity};
 use crate::util::{format_iso8601, now_unix_millis, parse_iso8601, percent_encode, IsoStyle};
 
 /// How often the figures are read again.
@@ -120,26 +118,9 @@ pub fn read(
     if let Some((k, v)) = identity::token_type_header(creds.kind) {
         req = req.header(k, v);
     }
-    let resp = req.call().map_err(|e| Error::Network {
-        message: e.to_string(),
-        timeout: matches!(e, ureq::Error::Timeout(_)),
-    })?;
-    let status = resp.status().as_u16();
-    let mut text = String::new();
-    let _ = resp
-        .into_body()
-        .into_reader()
-        .take(MAX_BODY)
-        .read_to_string(&mut text);
-    if status != 200 {
-        let (message, reason) = error_message(&text);
-        return Err(Error::Upstream {
-            status,
-            message,
-            reason,
-            retry_after: None,
-        });
-    }
+    let text = answer::ok_body(req.call(), MAX_BODY)?;
+    // Past ok_body the answer was a 200.
+    let status = 200;
     let v: Value = serde_json::from_str(&text).map_err(|e| Error::Upstream {
         status,
         message: format!("usage limits answer is not JSON: {e}"),
