@@ -307,6 +307,76 @@ fn claude_code_mcp_tool_over_64_characters_is_called_by_its_own_name() {
     assert!(names.iter().all(|n| n.len() <= 64), "{names:?}");
 }
 
+/// Claude Code 2.1.332 defers most of its tools (MCP tools, WebSearch, …) behind its ToolSearch
+/// tool: they come with `defer_loading: true` and reach the model only once a `tool_reference`
+/// in a tool result has loaded them. A `DeferredToolPlaceholder` that must never be called keeps
+/// the mode on.
+#[test]
+fn claude_code_2_1_332_offers_kiro_only_the_tools_that_are_loaded() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("claude-code-2.1.332-default"));
+    let types = anthropic_types(&answer.events());
+    assert!(
+        types.contains(&"content_block_delta".to_string()),
+        "{types:?}"
+    );
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert!(names.contains(&"ToolSearch".to_string()), "{names:?}");
+    assert!(!names.contains(&"DeferredToolPlaceholder".to_string()));
+    // The deferred tools are named in the system message that follows the user's text.
+    let content = current(&sent.body)["content"].as_str().unwrap();
+    let prompt = content.find("E2E_MCP").expect("the user's text");
+    let deferred = content
+        .find("The following deferred tools are now available via ToolSearch")
+        .expect("the system message");
+    assert!(prompt < deferred, "{content}");
+}
+
+#[test]
+fn claude_code_tool_search_loads_the_mcp_tool_and_its_call_comes_back_by_name() {
+    const LONG: &str =
+        "mcp__weather_service_for_long_names__fetch_the_current_weather_report_for_a_given_city_name";
+    let (fake, gw) = start();
+    fake.set_reply_fn(|rec| {
+        let name = kiro_tool_named_by_description(rec, "Weather report for a city.")?;
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_mcp2",
+            &name,
+            r#"{"city":"Paris"}"#,
+            2,
+        )))
+    });
+    let answer = replay(&gw, &fixture("claude-code-2.1.332-tool-search"));
+    let events = answer.events();
+    anthropic_types(&events);
+    let start = events
+        .iter()
+        .map(SseEvent::json)
+        .find(|d| d["content_block"]["type"] == "tool_use")
+        .expect("a tool_use block");
+    assert_eq!(start["content_block"]["name"], LONG);
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    // The 11 tools loaded from the start, and the 5 a search loaded; never the placeholder.
+    assert_eq!(names.len(), 16, "{names:?}");
+    assert!(
+        names.contains(&"WebSearch".to_string()) && names.contains(&"CronCreate".to_string()),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"DeferredToolPlaceholder".to_string()));
+    assert!(names.iter().all(|n| n.len() <= 64), "{names:?}");
+    let results = kiro_tool_results(&sent);
+    assert!(
+        results[0]
+            .1
+            .starts_with(&format!("Tool loaded: {LONG}\nTool loaded: CronCreate")),
+        "{results:?}"
+    );
+    assert_eq!(results[1].1, "MCP says: 18 C, sunny");
+}
+
 // ---- Codex CLI --------------------------------------------------------------------------------
 
 #[test]

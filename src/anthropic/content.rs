@@ -77,9 +77,13 @@ fn marked_system_text(text: &str) -> String {
 }
 
 /// The text of a `{"role": "system"}` message: a string or text blocks; any other block is refused
-/// by name (an image or a tool result cannot be an instruction).
+/// by name (an image or a tool result cannot be an instruction). A message that only changes the
+/// effort (`output_config`, see [`per_message_effort`]) may have no content at all.
 fn parse_system_message(m: &Value, i: usize) -> Result<String, Error> {
     match m.get("content") {
+        None | Some(Value::Null) if m.get("output_config").is_some_and(Value::is_object) => {
+            Ok(String::new())
+        }
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Array(blocks)) => {
             let mut parts = Vec::with_capacity(blocks.len());
@@ -106,6 +110,51 @@ fn parse_system_message(m: &Value, i: usize) -> Result<String, Error> {
             "messages[{i}].content must be a string or an array of text blocks."
         ))),
     }
+}
+
+/// The effort of the last `output_config` on a `system` message, which sets the effort from its
+/// place on (Claude Code sends one with its environment message): the answer comes after all of
+/// them, so the last one is what it is made with.
+pub(super) fn per_message_effort(messages: &[Value]) -> Result<Option<String>, Error> {
+    let mut effort = None;
+    for (i, m) in messages.iter().enumerate() {
+        if m.get("role").and_then(Value::as_str) != Some("system") {
+            continue;
+        }
+        match m.get("output_config") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(o)) => match o.get("effort") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(e)) => effort = Some(e.clone()),
+                Some(_) => {
+                    return Err(bad(format!(
+                        "messages[{i}].output_config.effort must be a string."
+                    )))
+                }
+            },
+            Some(_) => {
+                return Err(bad(format!(
+                    "messages[{i}].output_config must be an object."
+                )))
+            }
+        }
+    }
+    Ok(effort)
+}
+
+/// The tools that `tool_reference` blocks in tool results have loaded: with deferred loading
+/// (`defer_loading: true` on a tool) a tool reaches the model only once a tool search names it.
+pub(super) fn referenced_tools(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|b| block_type(b) == Some("tool_result"))
+        .filter_map(|b| b.get("content").and_then(Value::as_array))
+        .flatten()
+        .filter(|p| block_type(p) == Some("tool_reference"))
+        .filter_map(|p| p.get("tool_name").and_then(Value::as_str))
+        .collect()
 }
 
 pub(super) fn block_type(b: &Value) -> Option<&str> {
@@ -372,17 +421,26 @@ fn parse_tool_result(b: &Value, at: &str, max_image_bytes: usize) -> Result<Tool
         None | Some(Value::Null) => {}
         Some(Value::String(s)) => result.text = s.clone(),
         Some(Value::Array(parts)) => {
-            let mut texts: Vec<&str> = Vec::new();
+            let mut texts: Vec<std::borrow::Cow<str>> = Vec::new();
             for (k, p) in parts.iter().enumerate() {
                 let pat = format!("{at}.content[{k}]");
                 match block_type(p) {
                     Some("text") => texts.push(
                         p.get("text")
                             .and_then(Value::as_str)
-                            .ok_or_else(|| bad(format!("{pat}.text must be a string.")))?,
+                            .ok_or_else(|| bad(format!("{pat}.text must be a string.")))?
+                            .into(),
                     ),
                     Some("image") => result.images.push(parse_image(p, &pat, max_image_bytes)?),
-                    Some("document") => texts.push(document_text(p, &pat)?),
+                    Some("document") => texts.push(document_text(p, &pat)?.into()),
+                    // The API puts the named tool's definition here; toward Kiro the tool joins
+                    // the tool list (see `referenced_tools`) and the result says so.
+                    Some("tool_reference") => {
+                        let name = p.get("tool_name").and_then(Value::as_str).ok_or_else(|| {
+                            bad(format!("{pat}.tool_name is required and must be a string."))
+                        })?;
+                        texts.push(format!("Tool loaded: {name}").into());
+                    }
                     Some(other) => log::debug!("{pat}: ignoring a '{other}' block"),
                     None => {
                         return Err(bad(format!(

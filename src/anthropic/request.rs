@@ -76,11 +76,24 @@ pub fn parse_messages_request(
         ..Conversation::default()
     };
     conv.messages = content::parse_messages(messages, max_image_bytes)?;
-    (conv.tools, conv.ignored_tools) = parse_tools(obj.get("tools"))?;
+    let mut loaded = content::referenced_tools(messages);
+    // A tool the client forces is loaded whether or not a search found it.
+    if let Some(forced) = obj
+        .get("tool_choice")
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("tool"))
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str)
+    {
+        loaded.push(forced);
+    }
+    (conv.tools, conv.ignored_tools) = parse_tools(obj.get("tools"), &loaded)?;
     conv.web_search = web_search_tool(obj.get("tools"))?;
     conv.tool_choice = parse_tool_choice(obj.get("tool_choice"))?;
     conv.stop_sequences = parse_stop_sequences(obj.get("stop_sequences"))?;
     conv.reasoning = parse_reasoning(obj.get("thinking"), obj.get("output_config"))?;
+    if let Some(effort) = content::per_message_effort(messages)? {
+        conv.reasoning.effort = Some(effort);
+    }
     conv.output_format = parse_output_format(obj)?;
     conv.single_tool_call = obj
         .get("tool_choice")
@@ -153,7 +166,11 @@ fn parse_system(v: Option<&Value>) -> Result<String, Error> {
 /// schema for them.
 /// The custom tools, and the types of the server tools left out (Anthropic runs those itself;
 /// the gateway cannot).
-fn parse_tools(v: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<String>), Error> {
+///
+/// A tool with `defer_loading: true` stays out of the model's sight until a `tool_reference` in a
+/// tool result loads it (`loaded`), as the API does: Claude Code defers its MCP tools, WebSearch and
+/// others behind its ToolSearch tool, and offers a placeholder that must never be called.
+fn parse_tools(v: Option<&Value>, loaded: &[&str]) -> Result<(Vec<ToolSpec>, Vec<String>), Error> {
     let mut ignored: Vec<String> = Vec::new();
     let list = match v {
         None | Some(Value::Null) => return Ok((Vec::new(), ignored)),
@@ -184,6 +201,18 @@ fn parse_tools(v: Option<&Value>) -> Result<(Vec<ToolSpec>, Vec<String>), Error>
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty())
             .ok_or_else(|| bad(format!("tools[{i}].name is required and must be a string.")))?;
+        let deferred = match t.get("defer_loading") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(d)) => *d,
+            Some(_) => {
+                return Err(bad(format!(
+                    "tools[{i}].defer_loading must be true or false."
+                )))
+            }
+        };
+        if deferred && !loaded.contains(&name) {
+            continue;
+        }
         let description = match t.get("description") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(d)) => d.clone(),
@@ -681,6 +710,82 @@ mod tests {
             .ignored_tools
             .contains(&"code_execution_20250522".to_string()));
         assert_eq!(c.tool_choice, ToolChoice::Required);
+    }
+
+    #[test]
+    fn deferred_tools_reach_the_model_once_a_tool_reference_loads_them() {
+        let tools = json!([
+            {"name": "ToolSearch", "input_schema": {"type": "object"}},
+            {"name": "WebSearch", "input_schema": {"type": "object"}, "defer_loading": true},
+            {"name": "mcp__weather__report", "input_schema": {"type": "object"}, "defer_loading": true},
+            {"name": "DeferredToolPlaceholder", "input_schema": {"type": "object"}, "defer_loading": true}
+        ]);
+        let first = parse(with(json!({"tools": tools}))).unwrap();
+        let names: Vec<&str> = first.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ToolSearch"]);
+        assert!(first.ignored_tools.is_empty());
+
+        let after_search = parse(with(json!({"tools": tools, "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "ToolSearch",
+                "input": {"query": "weather"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+                {"type": "tool_reference", "tool_name": "mcp__weather__report"}]},
+                {"type": "text", "text": "Tool loaded."}]}
+        ]})))
+        .unwrap();
+        let names: Vec<&str> = after_search.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ToolSearch", "mcp__weather__report"]);
+        assert_eq!(
+            after_search.messages[2].tool_results[0].text,
+            "Tool loaded: mcp__weather__report"
+        );
+
+        let forced = parse(with(json!({"tools": tools,
+            "tool_choice": {"type": "tool", "name": "WebSearch"}})))
+        .unwrap();
+        assert!(forced.tools.iter().any(|t| t.name == "WebSearch"));
+
+        let e = parse(with(
+            json!({"tools": [{"name": "f", "defer_loading": "yes"}]}),
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("tools[0].defer_loading"), "{e}");
+        let e = parse(with(json!({"messages": [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1",
+                "content": [{"type": "tool_reference"}]}]}
+        ]})))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("messages[0].content[0].content[0].tool_name"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_system_message_output_config_sets_the_effort_from_its_place_on() {
+        let c = parse(with(json!({"output_config": {"effort": "high"}, "messages": [
+            {"role": "user", "content": "plan it"},
+            {"role": "system", "content": "Environment: linux", "output_config": {"effort": "medium"}},
+            {"role": "assistant", "content": "1. 2. 3."},
+            {"role": "system", "output_config": {"effort": "low"}},
+            {"role": "user", "content": "summarise"}
+        ]})))
+        .unwrap();
+        assert_eq!(c.reasoning.effort.as_deref(), Some("low"));
+        // The effort-only message adds no text.
+        assert_eq!(c.messages.len(), 3);
+        assert_eq!(c.messages[2].text, "summarise");
+        let e = parse(with(json!({"messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": "x", "output_config": {"effort": 3}}
+        ]})))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("messages[1].output_config.effort"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,8 +22,8 @@
 //! A prompt with [`QUOTA_MARKER`] gets Kiro's monthly-quota refusal instead, to check that clients
 //! stop at once rather than retry. A prompt with [`MCP_MARKER`] calls the tool whose description
 //! starts with [`MCP_TOOL_DESCRIPTION`] once (an MCP server's tool, whatever name it reaches Kiro
-//! under) and then answers with its result; when that tool is not offered but a `tool_search` tool
-//! is (Codex defers MCP tools behind it), it searches first.
+//! under) and then answers with its result; when that tool is not offered but a `tool_search` or
+//! `ToolSearch` tool is (Codex and Claude Code defer MCP tools behind them), it searches first.
 
 use super::{Ev, Recorded, Reply};
 use serde_json::{json, Value};
@@ -203,13 +203,10 @@ fn mcp_step(tools: &[&Value], called: &[&str]) -> Option<(String, Value)> {
         }
         Some(_) => None,
         None => {
-            let search = find(tools, "tool_search")?;
-            (!called.contains(&"tool_search")).then(|| {
-                (
-                    name_of(search),
-                    json!({"query": "weather report for a city"}),
-                )
-            })
+            let search = find(tools, "tool_search").or_else(|| find(tools, "ToolSearch"))?;
+            let name = name_of(search);
+            (!called.contains(&name.as_str()))
+                .then(|| (name, json!({"query": "weather report for a city"})))
         }
     }
 }

@@ -387,7 +387,8 @@ pub const SEARCH_DONE: &str = "E2E search done:";
 ///   query: …") and that offers `web_search` is answered by [`search_script`];
 /// - after [`SEARCH_MARKER`], a client whose hosted `web_search` the gateway offers (Codex) has it
 ///   called with [`E2E_QUERY`]; a client with its own `WebSearch` tool (Claude Code) has that
-///   called; once the results are in, the answer names the first page's URL.
+///   called (loaded through its `ToolSearch` first when it is deferred); once the results are
+///   in, the answer names the first page's URL.
 ///
 /// `None`: not a search request; the agent script answers.
 pub fn agent_search(rec: &Recorded) -> Option<Reply> {
@@ -431,6 +432,17 @@ pub fn agent_search(rec: &Recorded) -> Option<Reply> {
         } else {
             answer(rec)
         });
+    }
+    // Claude Code defers WebSearch behind its ToolSearch tool: load it first.
+    if offers("ToolSearch") {
+        const ID: &str = "tooluse_toolsearch_e2e";
+        if !raw.contains(ID) {
+            let args = json!({ "query": "select:WebSearch" }).to_string();
+            let mut events = Ev::tool_call(ID, "ToolSearch", &args, 2);
+            events.push(Ev::Metering(DEFAULT_CREDITS));
+            events.push(Ev::ContextUsage(DEFAULT_CONTEXT_PCT));
+            return Some(Reply::events(events));
+        }
     }
     None
 }
