@@ -89,14 +89,12 @@ fn chat_json_schema_is_a_forced_tool_whose_arguments_are_the_message() {
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, ANSWER);
+    // Held until the call ended and the answer was checked, then sent whole.
     let content_deltas = chunks
         .iter()
         .filter(|c| c["choices"][0]["delta"]["content"].is_string())
         .count();
-    assert!(
-        content_deltas >= 2,
-        "streamed as several deltas: {content_deltas}"
-    );
+    assert_eq!(content_deltas, 1);
     assert!(chunks
         .iter()
         .all(|c| c["choices"][0]["delta"].get("tool_calls").is_none()));
@@ -431,4 +429,213 @@ fn a_stop_sequence_is_a_normal_end_with_kiros_usage() {
     assert_eq!(v["usage"]["completion_tokens"], 7, "{v}");
     assert_eq!(v["usage"]["prompt_tokens"], 11, "{v}");
     assert!(!gw.logs().contains("without a completion signal"));
+}
+
+/// Answers that are JSON but break [`schema`]: a required key missing, a value of the wrong type.
+const BAD_ANSWERS: [(&str, &str); 2] = [
+    (
+        r#"{"city":"Paris"}"#,
+        "$: missing required property 'temperature'",
+    ),
+    (
+        r#"{"city":"Paris","temperature":"mild"}"#,
+        "$.temperature: expected number, got string",
+    ),
+];
+
+fn bad_reply(answer: &str) -> Reply {
+    Reply::tool_call("tooluse_1", "structured_answer", answer, 3)
+}
+
+/// The log names where and why the answer broke the schema, never the answer itself.
+fn assert_logged_without_content(gw: &Gateway, why: &str) {
+    let logs = gw.logs();
+    assert!(
+        logs.contains(&format!("does not satisfy the schema ({why})")),
+        "{logs}"
+    );
+    assert!(!logs.contains("Paris"), "{logs}");
+}
+
+#[test]
+fn chat_an_answer_that_breaks_the_schema_is_a_refusal_with_null_content() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    for (bad, why) in BAD_ANSWERS {
+        fake.push_reply(bad_reply(bad));
+        let (status, v) = gw.post("/v1/chat/completions", &chat_with_schema(false));
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(
+            v["choices"][0]["message"],
+            json!({"role": "assistant", "content": null, "refusal": bad}),
+            "{v}"
+        );
+        assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+        assert_logged_without_content(&gw, why);
+
+        fake.push_reply(bad_reply(bad));
+        let events = gw.stream("/v1/chat/completions", &chat_with_schema(true));
+        assert_eq!(events.last().map(|e| e.data.as_str()), Some("[DONE]"));
+        let deltas: Vec<Value> = events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .map(|e| e.json()["choices"][0].clone())
+            .collect();
+        let refusal: String = deltas
+            .iter()
+            .filter_map(|c| c["delta"]["refusal"].as_str())
+            .collect();
+        assert_eq!(refusal, bad);
+        assert!(
+            deltas.iter().all(|c| c["delta"].get("content").is_none()
+                || c["delta"]["content"].is_null()
+                || c["delta"]["content"] == ""),
+            "no answer text: {deltas:?}"
+        );
+        let finish: Vec<&Value> = deltas
+            .iter()
+            .map(|c| &c["finish_reason"])
+            .filter(|f| !f.is_null())
+            .collect();
+        assert_eq!(finish, vec![&json!("stop")]);
+    }
+}
+
+#[test]
+fn responses_an_answer_that_breaks_the_schema_is_a_refusal_part() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    let body = json!({"model": "claude-sonnet-4-5", "input": "Weather in Paris?",
+        "text": {"format": {"type": "json_schema", "name": "weather", "strict": true,
+            "schema": schema()}}});
+    for (bad, why) in BAD_ANSWERS {
+        fake.push_reply(bad_reply(bad));
+        let (status, v) = gw.post("/v1/responses", &body);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["status"], "completed", "{v}");
+        let output = v["output"].as_array().unwrap();
+        assert_eq!(output.len(), 1, "{v}");
+        assert_eq!(output[0]["type"], "message");
+        assert_eq!(
+            output[0]["content"],
+            json!([{"type": "refusal", "refusal": bad}])
+        );
+        assert!(v["output_text"].as_str().unwrap_or("").is_empty(), "{v}");
+        assert_logged_without_content(&gw, why);
+
+        let mut streamed = body.clone();
+        streamed["stream"] = json!(true);
+        fake.push_reply(bad_reply(bad));
+        let events = gw.stream("/v1/responses", &streamed);
+        let names: Vec<&str> = events.iter().filter_map(|e| e.event.as_deref()).collect();
+        assert!(!names.contains(&"response.output_text.delta"), "{names:?}");
+        let refusal: String = events
+            .iter()
+            .filter(|e| e.event.as_deref() == Some("response.refusal.delta"))
+            .filter_map(|e| e.json()["delta"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(refusal, bad);
+        let done = events
+            .iter()
+            .find(|e| e.event.as_deref() == Some("response.refusal.done"))
+            .map(|e| e.json())
+            .unwrap();
+        assert_eq!(done["refusal"], bad);
+        let last = events.last().unwrap().json();
+        assert_eq!(last["type"], "response.completed");
+        assert_eq!(last["response"]["status"], "completed");
+        assert_eq!(
+            last["response"]["output"][0]["content"],
+            json!([{"type": "refusal", "refusal": bad}])
+        );
+    }
+}
+
+#[test]
+fn anthropic_an_answer_that_breaks_the_schema_stops_with_refusal() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    let body = json!({"model": "claude-sonnet-4-5", "max_tokens": 200,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "output_config": {"format": {"type": "json_schema", "schema": schema()}}});
+    for (bad, why) in BAD_ANSWERS {
+        fake.push_reply(bad_reply(bad));
+        let (status, v) = gw.post("/v1/messages", &body);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["stop_reason"], "refusal", "{v}");
+        assert_eq!(v["content"], json!([{"type": "text", "text": bad}]));
+        assert_logged_without_content(&gw, why);
+
+        let mut streamed = body.clone();
+        streamed["stream"] = json!(true);
+        fake.push_reply(bad_reply(bad));
+        let events = gw.stream("/v1/messages", &streamed);
+        let data: Vec<Value> = events.iter().map(|e| e.json()).collect();
+        let text: String = data
+            .iter()
+            .filter(|d| d["delta"]["type"] == "text_delta")
+            .filter_map(|d| d["delta"]["text"].as_str())
+            .collect();
+        assert_eq!(text, bad);
+        let stop: Vec<&Value> = data
+            .iter()
+            .filter(|d| d["type"] == "message_delta")
+            .map(|d| &d["delta"]["stop_reason"])
+            .collect();
+        assert_eq!(stop, vec![&json!("refusal")]);
+        assert!(!events.iter().any(|e| e.data.contains("tool_use")));
+        assert_eq!(data.last().unwrap()["type"], "message_stop");
+    }
+}
+
+/// What pydantic's `model_json_schema()` writes for a model with a nested model, an enum, an
+/// optional nested model and a recursive list.
+fn pydantic_schema() -> Value {
+    json!({
+        "$defs": {
+            "Unit": {"enum": ["celsius", "fahrenheit"], "title": "Unit", "type": "string"},
+            "Reading": {"properties": {
+                    "value": {"title": "Value", "type": "number"},
+                    "unit": {"$ref": "#/$defs/Unit"}},
+                "required": ["value", "unit"], "title": "Reading", "type": "object",
+                "additionalProperties": false},
+            "Place": {"properties": {
+                    "name": {"title": "Name", "type": "string"},
+                    "within": {"anyOf": [{"$ref": "#/$defs/Place"}, {"type": "null"}]}},
+                "required": ["name", "within"], "title": "Place", "type": "object",
+                "additionalProperties": false}
+        },
+        "properties": {
+            "place": {"$ref": "#/$defs/Place"},
+            "now": {"$ref": "#/$defs/Reading"},
+            "later": {"anyOf": [{"$ref": "#/$defs/Reading"}, {"type": "null"}]},
+            "days": {"items": {"type": "integer"}, "title": "Days", "type": "array"}
+        },
+        "required": ["place", "now", "later", "days"],
+        "title": "Forecast", "type": "object", "additionalProperties": false
+    })
+}
+
+#[test]
+fn a_pydantic_schema_with_refs_lets_a_good_answer_through_and_stops_a_bad_one() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    let body = json!({"model": "claude-sonnet-4-5",
+        "messages": [{"role": "user", "content": "Forecast for Paris?"}],
+        "response_format": {"type": "json_schema",
+            "json_schema": {"name": "Forecast", "strict": true, "schema": pydantic_schema()}}});
+    let good = r#"{"place":{"name":"Paris","within":{"name":"France","within":null}},"now":{"value":21.5,"unit":"celsius"},"later":null,"days":[1,2.0]}"#;
+    fake.push_reply(bad_reply(good));
+    let (status, v) = gw.post("/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], good, "{v}");
+    assert!(v["choices"][0]["message"]["refusal"].is_null(), "{v}");
+
+    let bad = r#"{"place":{"name":"Paris","within":{"name":"France","within":null}},"now":{"value":21.5,"unit":"kelvin"},"later":null,"days":[1]}"#;
+    fake.push_reply(bad_reply(bad));
+    let (status, v) = gw.post("/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["refusal"], bad, "{v}");
+    assert!(v["choices"][0]["message"]["content"].is_null(), "{v}");
+    assert_logged_without_content(&gw, "$.now.unit: not one of the enum values");
 }
