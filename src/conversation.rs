@@ -218,6 +218,11 @@ pub struct ReasoningRequest {
     pub budget_tokens: Option<u32>,
     /// The client explicitly turned thinking off (`thinking.type = disabled`, effort `none`).
     pub disabled: bool,
+    /// The client's API shows reasoning only when asked for, and it was not asked for (an
+    /// Anthropic request without `thinking` or an effort): no prompt-tag reasoning is requested,
+    /// since its answer must not carry thinking blocks. Native fields are unaffected (none are
+    /// sent without a request).
+    pub unasked: bool,
 }
 
 /// A whole client request, format-neutral.

@@ -431,6 +431,33 @@ fn prompt_tag_thinking_gets_a_placeholder_signature_and_the_budget() {
     );
 }
 
+/// Anthropic's thinking is opt-in: without `thinking` the model is not asked for thinking tags,
+/// and the answer (stream or not) is text blocks only, as code reading `content[0].text` expects.
+#[test]
+fn a_request_without_thinking_gets_no_thinking_blocks() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[]);
+    let (status, body) = post_json(&gw, &message(false));
+    assert_eq!(status, 200, "{body}");
+    let types: Vec<&str> = body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["text"], "{body}");
+    let events = stream(&gw, &message(true));
+    assert!(
+        !folded(&events).iter().any(|e| e.contains("thinking")),
+        "{:?}",
+        folded(&events)
+    );
+    for sent in fake.requests() {
+        let content = sent.user_content().unwrap();
+        assert!(!content.contains("<thinking_mode>"), "{content}");
+    }
+}
+
 #[test]
 fn thinking_history_replays_real_signatures_only() {
     let fake = FakeKiro::start();

@@ -315,7 +315,12 @@ fn parse_reasoning(
         ..ReasoningRequest::default()
     };
     let t = match thinking {
-        None | Some(Value::Null) => return Ok(r),
+        None | Some(Value::Null) => {
+            // Anthropic's thinking is opt-in: an answer to a request without it has no
+            // thinking blocks, and code reading `content[0].text` relies on that.
+            r.unasked = r.effort.is_none();
+            return Ok(r);
+        }
         Some(Value::Object(t)) => t,
         Some(_) => return Err(bad("'thinking' must be an object.")),
     };
@@ -375,7 +380,13 @@ mod tests {
         assert!(c.stream);
         assert_eq!(c.messages, vec![Message::text(Role::User, "hi")]);
         assert_eq!(c.tool_choice, ToolChoice::Auto);
-        assert_eq!(c.reasoning, ReasoningRequest::default());
+        assert_eq!(
+            c.reasoning,
+            ReasoningRequest {
+                unasked: true,
+                ..ReasoningRequest::default()
+            }
+        );
     }
 
     #[test]
@@ -814,7 +825,8 @@ mod tests {
             ReasoningRequest {
                 effort: None,
                 budget_tokens: Some(8000),
-                disabled: false
+                disabled: false,
+                unasked: false
             }
         );
         assert_eq!(
@@ -838,6 +850,8 @@ mod tests {
         let off = r(json!({"thinking": {"type": "disabled"}}));
         assert!(off.disabled);
         assert_eq!(off.effort, None);
+        assert!(r(json!({})).unasked);
+        assert!(!r(json!({"output_config": {"effort": "low"}})).unasked);
     }
 
     #[test]

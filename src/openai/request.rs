@@ -155,6 +155,7 @@ fn parse_options(obj: &Map<String, Value>, conv: &mut Conversation) -> Result<()
             .map(str::to_string),
         budget_tokens: None,
         disabled: false,
+        unasked: false,
     };
     if conv.reasoning.effort.as_deref() == Some("none") {
         conv.reasoning.disabled = true;

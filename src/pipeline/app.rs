@@ -107,7 +107,7 @@ impl App {
         // Native reasoning where the model's schema allows it; the prompt-tag fallback otherwise.
         let (native, fake) = match schema {
             Some(s) => (reasoning_fields(s, &conv.reasoning), None),
-            None if cfg.fake_reasoning && !conv.reasoning.disabled => (
+            None if cfg.fake_reasoning && !conv.reasoning.disabled && !conv.reasoning.unasked => (
                 None,
                 Some(
                     conv.reasoning

@@ -269,6 +269,7 @@ fn parse_reasoning_request(
         disabled: effort.as_deref() == Some("none"),
         effort,
         budget_tokens: None,
+        unasked: false,
     };
     Ok((reasoning, summary))
 }

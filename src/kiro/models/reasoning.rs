@@ -284,7 +284,7 @@ mod tests {
         let both = ReasoningRequest {
             effort: Some("low".into()),
             budget_tokens: Some(60000),
-            disabled: false,
+            ..ReasoningRequest::default()
         };
         assert_eq!(
             reasoning_fields(&schema, &both).map(|v| v["output_config"]["effort"].clone()),
