@@ -25,6 +25,10 @@ pub enum Error {
     Unauthorized,
     /// The path does not exist.
     NotFound(String),
+    /// An Anthropic request asks the server to hold the conversation between turns (`thread`).
+    /// The gateway keeps no such state; the anthropic SDKs read the error's details code and send
+    /// the whole conversation instead.
+    ThreadsUnsupported,
     /// The path exists but does not take this method; `allow` lists the methods it takes.
     MethodNotAllowed {
         method: String,
@@ -103,7 +107,9 @@ impl Error {
     /// The HTTP status the client receives.
     pub fn status(&self) -> u16 {
         match self {
-            Error::BadRequest(_) | Error::ContextLengthExceeded(_) => 400,
+            Error::BadRequest(_) | Error::ContextLengthExceeded(_) | Error::ThreadsUnsupported => {
+                400
+            }
             Error::PayloadTooLarge(_) => 413,
             Error::MethodNotAllowed { .. } => 405,
             Error::Unauthorized => 401,
@@ -131,9 +137,10 @@ impl Error {
     /// The class of the error, for the client formats' type names.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::BadRequest(_) | Error::PayloadTooLarge(_) | Error::MethodNotAllowed { .. } => {
-                ErrorClass::InvalidRequest
-            }
+            Error::BadRequest(_)
+            | Error::PayloadTooLarge(_)
+            | Error::MethodNotAllowed { .. }
+            | Error::ThreadsUnsupported => ErrorClass::InvalidRequest,
             Error::ContextLengthExceeded(_) => ErrorClass::ContextLength,
             Error::Unauthorized | Error::AuthFailed { .. } => ErrorClass::Authentication,
             Error::NotFound(_)
@@ -230,6 +237,7 @@ impl Error {
         let Error::BadRequest(m) = self else {
             return match self {
                 Error::PreviousResponseNotFound(_) => Some("previous_response_id"),
+                Error::ThreadsUnsupported => Some("thread"),
                 Error::ModelNotFound { .. } => Some("model"),
                 _ => None,
             };
@@ -265,6 +273,9 @@ impl fmt::Display for Error {
             Error::ModelNotAllowed { key, model } => write!(
                 f,
                 "The key '{key}' may not use the model '{model}' (see its `models` in PROXY_API_KEYS_FILE)."
+            ),
+            Error::ThreadsUnsupported => f.write_str(
+                "thread: this gateway does not hold conversations between requests (message threads); send the whole conversation in 'messages' without 'thread'.",
             ),
             Error::Unauthorized => f.write_str(
                 "Invalid or missing API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",

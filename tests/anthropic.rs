@@ -458,6 +458,47 @@ fn a_request_without_thinking_gets_no_thinking_blocks() {
     }
 }
 
+/// The anthropic SDKs' tool runners open a server-held thread and then send only the newest
+/// messages. The gateway keeps no threads: it refuses with the details code the SDKs act on
+/// (they resend the whole conversation without `thread`), before Kiro sees anything, rather
+/// than answer a lone tool result as if it were the whole conversation.
+#[test]
+fn a_message_thread_is_refused_with_the_code_the_sdks_fall_back_on() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[]);
+    for (thread, stream) in [
+        (json!({"type": "create"}), false),
+        (
+            json!({"type": "continue", "previous_message_id": "msg_0123"}),
+            true,
+        ),
+    ] {
+        let mut body = message(stream);
+        body["thread"] = thread;
+        let (status, headers, text) = post(&gw, "/v1/messages", &body);
+        assert_eq!(status, 400, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(
+            v["error"]["details"]["error_code"], "thread_unsupported_request",
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("'thread'"),
+            "{v}"
+        );
+        assert!(headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("x-should-retry") && v == "false"));
+    }
+    assert!(fake.requests().is_empty());
+    let mut body = message(false);
+    body["thread"] = Value::Null;
+    let (status, text) = post_json(&gw, &body);
+    assert_eq!(status, 200, "{text}");
+}
+
 #[test]
 fn thinking_history_replays_real_signatures_only() {
     let fake = FakeKiro::start();

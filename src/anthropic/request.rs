@@ -38,6 +38,11 @@ pub fn parse_messages_request(
     let obj = v
         .as_object()
         .ok_or_else(|| bad("The request body must be a JSON object."))?;
+    // Checked first: a continued thread carries only its newest messages, which must not be
+    // answered as if they were the whole conversation.
+    if obj.get("thread").is_some_and(|t| !t.is_null()) {
+        return Err(Error::ThreadsUnsupported);
+    }
     let model = obj
         .get("model")
         .and_then(Value::as_str)

@@ -134,10 +134,13 @@ pub fn error_message(e: &Error) -> String {
 
 /// `(status, body)` of an Anthropic error for `e`.
 pub fn error_body(e: &Error) -> (u16, Value) {
-    (
-        e.status(),
-        json!({"type": "error", "error": {"type": error_type(e), "message": error_message(e)}}),
-    )
+    let mut error = json!({"type": error_type(e), "message": error_message(e)});
+    if matches!(e, Error::ThreadsUnsupported) {
+        // The code the SDKs' thread helpers (tool runners) act on: they resend the turn with the
+        // whole conversation and no `thread`.
+        error["details"] = json!({"error_code": "thread_unsupported_request"});
+    }
+    (e.status(), json!({"type": "error", "error": error}))
 }
 
 /// The non-streaming `message` object: thinking first (signed: Kiro's signature, or a
