@@ -25,14 +25,11 @@ passed.
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEY = "e2e-proxy-key-0123456789"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_harness import KEY, launch  # noqa: E402
+
 CITIES = ["Paris", "Oslo"]
 WEATHER = {"Paris": "18 C, sunny", "Oslo": "5 C, rain"}
 NATIVE = ("claude-opus-4.8", "high")
@@ -57,86 +54,6 @@ def run_tool(name, arguments):
     assert name == "get_weather", name
     args = json.loads(arguments) if isinstance(arguments, str) else arguments
     return WEATHER[args["city"]]
-
-
-# ------------------------------------------------------------------------------------------
-# Processes
-# ------------------------------------------------------------------------------------------
-
-
-class Proc:
-    """A child process whose output lines are collected; `url` is what it said it listens on."""
-
-    def __init__(self, argv, env, cwd, stream_name):
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.PIPE if stream_name == "stdout" else subprocess.DEVNULL,
-            stderr=subprocess.PIPE if stream_name == "stderr" else subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = []
-        self.url = None
-        self.ready = threading.Event()
-        pipe = self.proc.stdout if stream_name == "stdout" else self.proc.stderr
-        threading.Thread(target=self._drain, args=(pipe,), daemon=True).start()
-        if not self.ready.wait(30):
-            self.stop()
-            raise RuntimeError(f"{argv[0]} did not start:\n" + "".join(self.lines))
-
-    def _drain(self, pipe):
-        for line in pipe:
-            self.lines.append(line)
-            if self.url is None and "listening on http://" in line:
-                self.url = "http://" + line.split("listening on http://")[1].split()[0]
-                self.ready.set()
-
-    def logs(self):
-        return "".join(self.lines)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def start(build):
-    if build:
-        subprocess.run(
-            ["cargo", "build", "--quiet", "--bin", "kiro-gateway", "--example", "fake_kiro"],
-            cwd=ROOT,
-            check=True,
-        )
-    debug = os.path.join(ROOT, "target", "debug")
-    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
-    fake = Proc(
-        [os.path.join(debug, "examples", "fake_kiro"), "--port", "0", "--script", "tools"],
-        base,
-        ROOT,
-        "stdout",
-    )
-    env = dict(
-        base,
-        PROXY_API_KEY=KEY,
-        SERVER_HOST="127.0.0.1",
-        SERVER_PORT="0",
-        KIRO_API_URL=fake.url,
-        KIRO_MANAGEMENT_URL=fake.url,
-        KIRO_DESKTOP_AUTH_URL=fake.url + "/refreshToken",
-        KIRO_SSO_OIDC_URL=fake.url + "/token",
-        REFRESH_TOKEN="e2e-refresh-token",
-        LOG_LEVEL="INFO",
-    )
-    gateway = Proc([os.path.join(debug, "kiro-gateway")], env, tempfile.mkdtemp(), "stderr")
-    deadline = time.time() + 20
-    while "model list:" not in gateway.logs():
-        if time.time() > deadline:
-            raise RuntimeError("the gateway never fetched the model list:\n" + gateway.logs())
-        time.sleep(0.05)
-    return fake, gateway
 
 
 # ------------------------------------------------------------------------------------------
@@ -374,7 +291,7 @@ def openai_cut_call(client, model, effort):
 def main():
     from openai import OpenAI
 
-    fake, gateway = start(build="--no-build" not in sys.argv)
+    fake, gateway = launch(script="tools", build_first="--no-build" not in sys.argv)
     failures = 0
     try:
         base_url = gateway.url + "/v1"
@@ -399,7 +316,7 @@ def main():
         gateway.stop()
         fake.stop()
     if failures:
-        print(f"{failures} check(s) failed; gateway log:\n{gateway.logs()[-4000:]}")
+        print(f"{failures} check(s) failed; gateway log:\n{gateway.text()[-4000:]}")
     return 1 if failures else 0
 
 

@@ -14,11 +14,7 @@ Uses $CARGO_TARGET_DIR (default ./target). Exit status 0 when every check passed
 """
 
 import os
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 
 try:
     import anthropic
@@ -27,89 +23,12 @@ except ImportError as e:
     print(f"{e.name} is not installed: pip install anthropic openai", file=sys.stderr)
     sys.exit(2)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e_harness import launch  # noqa: E402
+
 KEY = "e2e-web-search-key-0123456789"
 MODEL = "claude-sonnet-4.5"
 QUESTION = "latest rust release"
-
-
-class Child:
-    """A process whose output is kept; `url` is the address it announced."""
-
-    def __init__(self, argv, env, cwd, which):
-        pipe = subprocess.PIPE
-        self.proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            text=True,
-            stdout=pipe if which == "stdout" else subprocess.DEVNULL,
-            stderr=pipe if which == "stderr" else subprocess.DEVNULL,
-        )
-        self.out = []
-        self.url = None
-        self.started = threading.Event()
-        stream = self.proc.stdout if which == "stdout" else self.proc.stderr
-        threading.Thread(target=self.read, args=(stream,), daemon=True).start()
-        if not self.started.wait(30):
-            self.stop()
-            raise RuntimeError(f"{argv[0]} did not start:\n{self.text()}")
-
-    def read(self, stream):
-        for line in stream:
-            self.out.append(line)
-            marker = "listening on http://"
-            if self.url is None and marker in line:
-                self.url = "http://" + line.split(marker, 1)[1].split()[0]
-                self.started.set()
-
-    def text(self):
-        return "".join(self.out)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def launch(build):
-    if build:
-        subprocess.run(
-            ["cargo", "build", "--quiet", "--bin", "kiro-gateway", "--example", "fake_kiro"],
-            cwd=ROOT,
-            check=True,
-        )
-    debug = os.path.join(TARGET, "debug")
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-    fake = Child(
-        [os.path.join(debug, "examples", "fake_kiro"), "--port", "0", "--script", "search"],
-        base,
-        ROOT,
-        "stdout",
-    )
-    env = dict(
-        base,
-        PROXY_API_KEY=KEY,
-        SERVER_HOST="127.0.0.1",
-        SERVER_PORT="0",
-        KIRO_API_URL=fake.url,
-        KIRO_MANAGEMENT_URL=fake.url,
-        KIRO_DESKTOP_AUTH_URL=fake.url + "/refreshToken",
-        KIRO_SSO_OIDC_URL=fake.url + "/token",
-        KIRO_UPDATE_URL=fake.url + "/stable/latest.yml",
-        REFRESH_TOKEN="e2e-refresh-token",
-        LOG_LEVEL="INFO",
-    )
-    gateway = Child([os.path.join(debug, "kiro-gateway")], env, tempfile.mkdtemp(), "stderr")
-    limit = time.time() + 20
-    while "model list" not in gateway.text():
-        if time.time() > limit:
-            raise RuntimeError("no model list from the fake:\n" + gateway.text())
-        time.sleep(0.05)
-    return fake, gateway
 
 
 def check(cond, what):
@@ -217,7 +136,7 @@ def openai_checks(url):
 
 
 def main():
-    fake, gateway = launch("--no-build" not in sys.argv)
+    fake, gateway = launch(script="search", build_first="--no-build" not in sys.argv, key=KEY)
     try:
         for name, run in (("anthropic", anthropic_checks), ("openai", openai_checks)):
             run(gateway.url)

@@ -23,6 +23,10 @@
 //! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
 //! dropped connection, a corrupt first frame, or a reply that breaks after its first words (cut
 //! connection, exception frame, corrupt CRC, silence). `--delay-ms` delays every first frame.
+//!
+//! In every mode, a current user message containing `KIRO_FAULT:<name>` gets that one fault
+//! instead of its answer, every time it is sent (see [`marked_fault`]; used by
+//! `scripts/e2e_sdks.py` to check what each client library makes of it).
 #![cfg_attr(test, allow(dead_code))]
 
 #[path = "mod.rs"]
@@ -195,13 +199,16 @@ fn main() {
     fake.set_default_reply(Reply::text(&text).delay_first_frame(delay));
     if args.script.as_deref() == Some("agent") {
         fake.set_reply_fn(|request| {
-            fake_kiro::mcp::agent_search(request)
+            marked_fault(request)
+                .or_else(|| fake_kiro::mcp::agent_search(request))
                 .or_else(|| Some(fake_kiro::agent_script::reply(request)))
         });
     } else if args.script.as_deref() == Some("search") {
-        fake.set_reply_fn(fake_kiro::mcp::search_script);
+        fake.set_reply_fn(|request| {
+            marked_fault(request).or_else(|| fake_kiro::mcp::search_script(request))
+        });
     } else if args.script.is_some() {
-        fake.set_reply_fn(|request| Some(tools_script(request)));
+        fake.set_reply_fn(|request| marked_fault(request).or_else(|| Some(tools_script(request))));
     } else {
         let long = Reply::long_stream(args.frames, args.frame_bytes);
         let slow = slow_stream(
@@ -211,6 +218,9 @@ fn main() {
         let random = AtomicU64::new(args.seed.max(1));
         let faults = args.faults.min(100);
         fake.set_reply_fn(move |request| {
+            if let Some(fault) = marked_fault(request) {
+                return Some(fault);
+            }
             let content = request.user_content().unwrap_or_default();
             if content.contains(LONG_STREAM_MARKER) {
                 return Some(long.clone());
@@ -231,6 +241,82 @@ fn main() {
     loop {
         std::thread::park();
     }
+}
+
+/// The marker that names a fault in the current user message: `KIRO_FAULT:<name>`.
+const FAULT_MARKER: &str = "KIRO_FAULT:";
+
+/// The fault a `KIRO_FAULT:<name>` marker asks for. Before any output: `throttle` (429
+/// SERVICE_REQUEST_RATE_EXCEEDED), `quota` (429 MONTHLY_REQUEST_COUNT), `500`, `503`, `html502`
+/// (a proxy's HTML page), `403`, `too_long` (400 "Input is too long."), `json_throttle` (a
+/// throttle as JSON on a 200), `disconnect` (no answer at all), `hang` (the head, then nothing
+/// for a minute). After the first words (a pause lets them reach the client): `cut` (connection
+/// closed), `crc` (a frame with a bad CRC), `exception` (an exception frame), `overflow` (the
+/// context-overflow exception), `idle` (silence for a minute). Unknown names get a 400 naming
+/// them, so a typo in a check is not mistaken for a gateway fault.
+fn marked_fault(request: &Recorded) -> Option<Reply> {
+    let content = request.user_content()?;
+    let name = content.split(FAULT_MARKER).nth(1)?;
+    let name = name
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let pause = || Ev::Sleep(Duration::from_millis(300));
+    let first_words = || Ev::text("The answer starts here");
+    let minute = Duration::from_secs(60);
+    Some(match name {
+        "throttle" => Reply::error(
+            429,
+            "Too many requests, please wait before trying again.",
+            Some("SERVICE_REQUEST_RATE_EXCEEDED"),
+        ),
+        "quota" => Reply::error(
+            429,
+            "You have reached the limit for this month.",
+            Some("MONTHLY_REQUEST_COUNT"),
+        ),
+        "500" => Reply::error(500, "Encountered an unexpected error.", None),
+        "503" => Reply::error(503, "Service is temporarily unavailable", None),
+        "html502" => Reply::status_text(
+            502,
+            "text/html",
+            "<html><body>502 Bad Gateway</body></html>",
+        ),
+        "403" => Reply::error(403, "User is not authorized to make this call.", None),
+        "too_long" => Reply::error(
+            400,
+            "Input is too long.",
+            Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
+        ),
+        "json_throttle" => Reply::json_on_200(json!({
+            "__type": "com.amazon.aws.codewhisperer#ThrottlingException",
+            "message": "Rate exceeded"
+        })),
+        "disconnect" => Reply::disconnect(),
+        "hang" => Reply::text("too late").delay_first_frame(minute),
+        "cut" => Reply::events(vec![first_words(), pause(), Ev::Cut]),
+        "crc" => Reply::events(vec![
+            first_words(),
+            pause(),
+            Ev::corrupt_crc(Ev::text(" and breaks")),
+        ]),
+        "exception" => Reply::events(vec![
+            first_words(),
+            pause(),
+            Ev::exception("InternalServerException", "boom in the middle", None),
+        ]),
+        "overflow" => Reply::events(vec![
+            first_words(),
+            pause(),
+            Ev::exception(
+                "ValidationException",
+                "Input is too long.",
+                Some("CONTENT_LENGTH_EXCEEDS_THRESHOLD"),
+            ),
+        ]),
+        "idle" => Reply::events(vec![first_words(), Ev::Sleep(minute), Ev::text(" late")]),
+        other => Reply::error(400, &format!("fake Kiro: unknown fault {other:?}"), None),
+    })
 }
 
 /// `frames` one-word text frames `interval` apart, then the usage tail (also paced).
