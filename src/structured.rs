@@ -5,10 +5,11 @@
 //! schema ([`schema_check`]), and only then handed to the client: as the message text when they
 //! satisfy it, as a refusal with [`FinishReason::FormatNotMet`] when they do not. Text already
 //! streamed cannot be taken back, and the SDKs' `parse()` helpers trust a normal finish: a
-//! wrong answer must never look like a right one. The call itself is never seen. A `json_object`
-//! answer is asked for in the prompt and checked once complete. `parallel_tool_calls: false` is
-//! asked for in the prompt too (the relay drops any further call). While an answer is held,
-//! keep-alives go out so that the client and proxies keep the line open.
+//! wrong answer must never look like a right one. The call itself is never seen. An answer the
+//! model writes as text instead, and a `json_object` answer (asked for in the prompt), are held
+//! and checked the same way once complete. `parallel_tool_calls: false` is asked for in the
+//! prompt too (the relay drops any further call). While an answer is held, keep-alives go out
+//! so that the client and proxies keep the line open.
 //!
 //! Works on the neutral conversation and output events only: no client format, no Kiro JSON.
 
@@ -201,14 +202,7 @@ impl<'a> Structured<'a> {
     /// schema, a refusal when it does not.
     fn on_answer_end(&mut self, arguments: String) -> io::Result<()> {
         self.answer_args.clear();
-        let Some(tool) = &self.plan.tool else {
-            return Ok(());
-        };
-        let verdict = match serde_json::from_str::<Value>(&arguments) {
-            Ok(value) => schema_check::check(&tool.schema, &value).map_err(|v| v.to_string()),
-            Err(e) => Err(format!("not JSON: {e}")),
-        };
-        match verdict {
+        match judge(self.plan, &arguments) {
             Ok(()) => {
                 self.answer_ok = Some(true);
                 self.send(OutputEvent::Text(arguments))
@@ -260,11 +254,13 @@ impl<'a> Structured<'a> {
             }
             return Ok(outcome);
         }
-        match json_object_text(&text) {
-            Some(json) => self.send(OutputEvent::Text(json.to_string()))?,
-            None => {
+        // The model may also write the answer as text instead of calling the answer tool.
+        let answer = unfenced(&text);
+        match judge(self.plan, answer) {
+            Ok(()) => self.send(OutputEvent::Text(answer.to_string()))?,
+            Err(why) => {
                 log::info!(
-                    "the model did not answer in the requested format; returned as a refusal"
+                    "the model did not answer in the requested format ({why}); returned as a refusal"
                 );
                 if !text.is_empty() {
                     self.send(OutputEvent::Refusal(text))?;
@@ -323,16 +319,27 @@ impl Sink for Structured<'_> {
     }
 }
 
-/// The JSON object in `text` (whitespace and a Markdown code fence around it allowed).
-fn json_object_text(text: &str) -> Option<&str> {
+/// Whether `answer` is what the plan asked for: a JSON object, which satisfies the schema when
+/// there is one. `Err` says where and why not, never what the answer holds (it may be private).
+fn judge(plan: &Plan, answer: &str) -> Result<(), String> {
+    let value: Value = serde_json::from_str(answer).map_err(|e| format!("not JSON: {e}"))?;
+    if !value.is_object() {
+        return Err("not a JSON object".into());
+    }
+    match &plan.tool {
+        Some(tool) => schema_check::check(&tool.schema, &value).map_err(|v| v.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// `text` without the whitespace and Markdown code fence models like to put around JSON.
+fn unfenced(text: &str) -> &str {
     let t = text.trim();
-    let t = t
-        .strip_prefix("```json")
+    t.strip_prefix("```json")
         .or_else(|| t.strip_prefix("```"))
         .and_then(|r| r.strip_suffix("```"))
         .map(str::trim)
-        .unwrap_or(t);
-    matches!(serde_json::from_str::<Value>(t), Ok(Value::Object(_))).then_some(t)
+        .unwrap_or(t)
 }
 
 #[cfg(test)]
@@ -497,6 +504,34 @@ mod tests {
                 r#"{"city":"Paris","temperature":21}"#.into()
             )]
         );
+    }
+
+    #[test]
+    fn an_answer_written_as_text_instead_of_the_call_is_checked_against_the_schema_too() {
+        let plan = answer_plan(serde_json::json!({"type": "object",
+            "properties": {"n": {"type": "integer"}}, "required": ["n"]}));
+        for (text, sent) in [
+            (
+                "```json\n{\"n\": 2}\n```",
+                OutputEvent::Text("{\"n\": 2}".into()),
+            ),
+            (
+                "{\"n\": \"two\"}",
+                OutputEvent::Refusal("{\"n\": \"two\"}".into()),
+            ),
+            ("[1]", OutputEvent::Refusal("[1]".into())),
+        ] {
+            let mut out = Record::default();
+            let mut s = Structured::new(&mut out, &plan);
+            s.emit(OutputEvent::Text(text.into())).unwrap();
+            let o = s.finish(outcome(FinishReason::Stop)).unwrap();
+            let finish = match sent {
+                OutputEvent::Text(_) => FinishReason::Stop,
+                _ => FinishReason::FormatNotMet,
+            };
+            assert_eq!(o.finish, finish, "{text}");
+            assert_eq!(out.0, vec![sent]);
+        }
     }
 
     #[test]

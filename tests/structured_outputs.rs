@@ -451,7 +451,7 @@ fn bad_reply(answer: &str) -> Reply {
 fn assert_logged_without_content(gw: &Gateway, why: &str) {
     let logs = gw.logs();
     assert!(
-        logs.contains(&format!("does not satisfy the schema ({why})")),
+        logs.contains(&format!("({why}); returned as a refusal")),
         "{logs}"
     );
     assert!(!logs.contains("Paris"), "{logs}");
@@ -638,4 +638,25 @@ fn a_pydantic_schema_with_refs_lets_a_good_answer_through_and_stops_a_bad_one() 
     assert_eq!(v["choices"][0]["message"]["refusal"], bad, "{v}");
     assert!(v["choices"][0]["message"]["content"].is_null(), "{v}");
     assert_logged_without_content(&gw, "$.now.unit: not one of the enum values");
+}
+
+#[test]
+fn json_written_as_text_instead_of_the_answer_call_is_checked_against_the_schema() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    fake.push_reply(Reply::text(BAD_ANSWERS[0].0));
+    let (status, v) = gw.post("/v1/chat/completions", &chat_with_schema(false));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role": "assistant", "content": null, "refusal": BAD_ANSWERS[0].0}),
+        "{v}"
+    );
+    assert_logged_without_content(&gw, BAD_ANSWERS[0].1);
+
+    fake.push_reply(Reply::text(ANSWER));
+    let (status, v) = gw.post("/v1/chat/completions", &chat_with_schema(false));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], ANSWER, "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
 }
