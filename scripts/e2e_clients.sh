@@ -17,12 +17,17 @@
 #                 (both: a web search task, served through the fake's /mcp: see run_claude_search)
 #   opencode      `opencode run` (npm opencode-ai), provider @ai-sdk/openai-compatible
 #   aider         `aider --message` (pip aider-chat), whole-file edit format: writes the file only
+#   cline         `cline "…"` (npm cline, the CLI of Cline 3), provider openai-compatible (Chat
+#                 Completions), then openai-native with the same base URL (Responses API)
+#   continue      `cn -p --auto` (npm @continuedev/cli), a config.yaml model with provider openai,
+#                 then one with provider anthropic (Messages API)
 #
 # Then each of Claude Code and Codex meets a spent Kiro quota (the fake answers 429
 # MONTHLY_REQUEST_COUNT): it must stop after one request and say so ("429" / "Quota exceeded").
 #
 # Usage: scripts/e2e_clients.sh [--no-build] [--no-install] [--debug] [client ...]
-# (client: claude-code, codex, opencode, aider, or search: only the two web search runs)
+# (client: claude-code, codex, opencode, aider, cline, continue, or search: only the two web search
+# runs)
 # Clients are installed into $E2E_CLIENTS_DIR (default ~/.cache/kiro-gateway-e2e) when they are
 # not on PATH. Exit status 0 when every client that ran passed.
 set -u
@@ -40,11 +45,11 @@ for arg in "$@"; do
         --no-build) BUILD=0 ;;
         --no-install) INSTALL=0 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
         *) WANT+=("$arg") ;;
     esac
 done
-[ ${#WANT[@]} -eq 0 ] && WANT=(claude-code codex opencode aider)
+[ ${#WANT[@]} -eq 0 ] && WANT=(claude-code codex opencode aider cline continue)
 
 if [ $BUILD = 1 ]; then
     PROFILE_FLAG=$([ $PROFILE = release ] && echo --release)
@@ -236,6 +241,45 @@ run_aider() {
     check "aider ($(aider --version 2>/dev/null), whole-file format: write only)" "$d/project" "$d/out.log" 0
 }
 
+# Cline's CLI takes a base URL only for its OpenAI providers: openai-compatible speaks Chat
+# Completions, openai-native the Responses API. `cline auth` only writes its config file.
+run_cline() { # label provider
+    npm_client cline cline || { RESULTS+=("SKIP  cline: not installed"); return; }
+    local label=$1 provider=$2
+    local d; d=$(new_dir "cline-$label")
+    local env=(HOME="$d/home" CLINE_NO_AUTO_UPDATE=1 DISABLE_TELEMETRY=1 CLINE_DISABLE_CLINE_PASS_NOTICE=1)
+    env "${env[@]}" cline auth -p "$provider" -k $KEY -m claude-sonnet-4.5 -b "$BASE/v1" >"$d/auth.log" 2>&1
+    (cd "$d/project" && env "${env[@]}" timeout 300 cline "$(prompt "$d/project")" </dev/null) \
+        >"$d/out.log" 2>&1
+    check "cline $label (cline $(env "${env[@]}" cline --version 2>/dev/null), provider $provider)" \
+        "$d/project" "$d/out.log" 1
+}
+
+# Continue's CLI with a local config.yaml; CONTINUE_API_BASE points its hub client at a closed
+# local port, so that nothing leaves 127.0.0.1.
+run_continue() { # label provider api-base
+    npm_client cn @continuedev/cli || { RESULTS+=("SKIP  continue: not installed"); return; }
+    local label=$1 provider=$2 api_base=$3
+    local d; d=$(new_dir "continue-$label")
+    mkdir -p "$d/home/.continue"
+    cat >"$d/home/.continue/config.yaml" <<EOF
+name: kiro-gateway
+version: 1.0.0
+schema: v1
+models:
+  - name: Claude Sonnet 4.5 (Kiro)
+    provider: $provider
+    model: claude-sonnet-4.5
+    apiBase: $api_base
+    apiKey: $KEY
+EOF
+    (cd "$d/project" && HOME="$d/home" CONTINUE_CLI_ENABLE_TELEMETRY=0 CONTINUE_METRICS_ENABLED=0 \
+        CONTINUE_API_BASE=http://127.0.0.1:9/ timeout 300 cn --config "$d/home/.continue/config.yaml" \
+        --auto -p "$(prompt "$d/project")" </dev/null) >"$d/out.log" 2>&1
+    check "continue $label (cn $(HOME="$d/home" cn --version 2>/dev/null), provider $provider)" \
+        "$d/project" "$d/out.log" 1
+}
+
 # A stdio MCP server with one tool, "Weather report for a city."
 write_mcp_server() { # path
     cat >"$1" <<'EOF'
@@ -411,6 +455,14 @@ for client in "${WANT[@]}"; do
             ;;
         opencode) run_opencode ;;
         aider) run_aider ;;
+        cline)
+            run_cline chat openai-compatible
+            run_cline responses openai-native
+            ;;
+        continue)
+            run_continue openai openai "$BASE/v1"
+            run_continue anthropic anthropic "$BASE/v1/"
+            ;;
         *) RESULTS+=("SKIP  $client: unknown client") ;;
     esac
 done

@@ -671,3 +671,124 @@ fn codex_tool_search_and_the_mcp_tool_it_loaded_reach_kiro() {
     let ignored = answer.header("x-kiro-gateway-ignored-tools").unwrap_or("");
     assert!(!ignored.contains("tool_search"), "{ignored}");
 }
+
+// ---- Cline CLI and Continue CLI: the last request of their e2e tool loops -----------------------
+
+fn tool_use_names(rec: &Recorded) -> Vec<String> {
+    kiro_tool_uses(rec).into_iter().map(|u| u.1).collect()
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("tooluse_e2e{i}")).collect()
+}
+
+#[test]
+fn cline_openai_compatible_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("cline-3.0.65-openai-compatible-tool-loop"));
+    let chunks = chat_chunks(&answer.events());
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"] == "stop"));
+    let sent = fake.last_request().unwrap();
+    assert_eq!(kiro_tool_names(&sent).len(), 25);
+    assert_eq!(tool_use_names(&sent), ["editor", "editor", "run_commands"]);
+    let uses = kiro_tool_uses(&sent);
+    assert_eq!(uses[0].2["new_text"], "first line\n");
+    assert_eq!(
+        uses[2].2["commands"][0],
+        "cd /home/user/project && wc -l notes.txt > count.txt"
+    );
+    let results = kiro_tool_results(&sent);
+    assert_eq!(
+        results.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        loop_ids()
+    );
+    assert!(
+        results[0].1.contains("File created successfully"),
+        "{results:?}"
+    );
+    // The system prompt goes in front of the first user turn.
+    let first = &sent.body["conversationState"]["history"][0]["userInputMessage"]["content"];
+    assert!(first.as_str().unwrap().contains("You are Cline"));
+}
+
+/// Cline's `openai-native` provider with a base URL speaks the Responses API and offers the
+/// hosted `web_search` (served through Kiro's search) and `image_generation` (left out, named in
+/// the header) next to its functions.
+#[test]
+fn cline_openai_native_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("cline-3.0.65-openai-native-tool-loop"));
+    let data = responses_events(&answer.events());
+    let done = data.last().unwrap();
+    assert_eq!(done["type"], "response.completed");
+    assert_eq!(done["response"]["truncation"], "auto");
+    assert_eq!(
+        answer.header("x-kiro-gateway-ignored-tools"),
+        Some("image_generation")
+    );
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert!(names.contains(&"web_search".to_string()), "{names:?}");
+    assert!(!names.contains(&"image_generation".to_string()));
+    assert_eq!(
+        tool_use_names(&sent),
+        ["apply_patch", "apply_patch", "run_commands"]
+    );
+    let uses = kiro_tool_uses(&sent);
+    assert!(uses[1].2["input"]
+        .as_str()
+        .unwrap()
+        .starts_with("*** Begin Patch\n*** Update File: notes.txt"));
+    let results = kiro_tool_results(&sent);
+    assert!(
+        results[0].1.contains("Successfully applied patch"),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn continue_openai_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("continue-1.5.47-openai-tool-loop"));
+    chat_chunks(&answer.events());
+    let sent = fake.last_request().unwrap();
+    assert_eq!(kiro_tool_names(&sent).len(), 11);
+    assert_eq!(
+        tool_use_names(&sent),
+        ["Write", "Read", "MultiEdit", "Bash"]
+    );
+    let results = kiro_tool_results(&sent);
+    assert_eq!(
+        results.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        ids(4)
+    );
+    // Bash printed nothing: Continue sends an empty tool message, which is not an error.
+    assert!(results[1].1.starts_with("Content of"), "{results:?}");
+    // The system prompt goes in front of the first user turn.
+    let first = &sent.body["conversationState"]["history"][0]["userInputMessage"]["content"];
+    assert!(first
+        .as_str()
+        .unwrap()
+        .contains("You are an agent in the Continue CLI"));
+}
+
+#[test]
+fn continue_anthropic_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("continue-1.5.47-anthropic-tool-loop"));
+    anthropic_types(&answer.events());
+    let sent = fake.last_request().unwrap();
+    assert_eq!(kiro_tool_names(&sent).len(), 11);
+    assert_eq!(
+        tool_use_names(&sent),
+        ["Write", "Read", "MultiEdit", "Bash"]
+    );
+    let uses = kiro_tool_uses(&sent);
+    assert_eq!(
+        uses[2].2["edits"][0],
+        serde_json::json!({"old_string": "first line", "new_string": "first line, edited"})
+    );
+    assert_eq!(kiro_tool_results(&sent).len(), 4);
+}

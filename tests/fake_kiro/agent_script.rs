@@ -10,7 +10,10 @@
 //! | client | write | edit | shell |
 //! |---|---|---|---|
 //! | Claude Code | `Write` | `Edit` | `Bash` |
+//! | Continue CLI (`cn`) | `Write` | `Read`, then `MultiEdit` | `Bash` |
 //! | opencode | `write` | `edit` | `bash` |
+//! | Cline CLI, Chat Completions | `editor` (creates) | `editor` | `run_commands` |
+//! | Cline CLI, Responses | `apply_patch` (a function) | `apply_patch` | `run_commands` |
 //! | Codex with `apply_patch` | `apply_patch` (Add File) | `apply_patch` (Update File) | `exec_command` |
 //! | Codex in code mode (`exec`) | `exec` running `tools.apply_patch` | the same | `exec` running `tools.exec_command` |
 //! | Codex with only `exec_command` | `exec_command` (printf) | `exec_command` (sed) | `exec_command` |
@@ -211,12 +214,39 @@ fn mcp_step(tools: &[&Value], called: &[&str]) -> Option<(String, Value)> {
     }
 }
 
-/// The tool call for `step` (0 write, 1 edit, 2 shell), or `None` when the plan is done.
+/// The tool call for `step` (0 write, 1 edit, 2 shell; Continue reads at 1 and goes on one step
+/// later), or `None` when the plan is done.
 fn plan_step(step: usize, dir: &str, tools: &[&Value]) -> Option<(String, Value)> {
+    let path = format!("{dir}/{FILE}");
+    // Continue's MultiEdit refuses a file it has not read: its plan reads before the edit.
+    // (Claude Code, which has an `Edit` tool, takes the plan below.)
+    if let (None, Some(write), Some(read), Some(edit), Some(bash)) = (
+        find(tools, "Edit"),
+        find(tools, "Write"),
+        find(tools, "Read"),
+        find(tools, "MultiEdit"),
+        find(tools, "Bash"),
+    ) {
+        return Some(match step {
+            0 => (
+                name_of(write),
+                json!({"filepath": path, "content": format!("{FIRST}\n")}),
+            ),
+            1 => (name_of(read), json!({ "filepath": path })),
+            2 => (
+                name_of(edit),
+                json!({"file_path": path, "edits": [{"old_string": FIRST, "new_string": EDITED}]}),
+            ),
+            3 => (
+                name_of(bash),
+                json!({"command": format!("cd {dir} && {}", shell_command())}),
+            ),
+            _ => return None,
+        });
+    }
     if step > 2 {
         return None;
     }
-    let path = format!("{dir}/{FILE}");
     if let (Some(write), Some(edit), Some(bash)) = (
         find(tools, "Write"),
         find(tools, "Edit"),
@@ -255,6 +285,36 @@ fn plan_step(step: usize, dir: &str, tools: &[&Value]) -> Option<(String, Value)
                 name_of(bash),
                 json!({"command": format!("cd {dir} && {}", shell_command()), "description": "Count the lines"}),
             ),
+        });
+    }
+    let run_commands = find(tools, "run_commands");
+    let run = |run: &Value| {
+        (
+            name_of(run),
+            json!({"commands": [format!("cd {dir} && {}", shell_command())]}),
+        )
+    };
+    if let (Some(patch), Some(shell)) = (find(tools, "apply_patch"), run_commands) {
+        // Cline's apply_patch writes the file without its last newline, which `wc -l` would
+        // not count: count the lines with awk, which prints the same `1 notes.txt`.
+        let count = format!("cd {dir} && awk 'END {{ print NR, FILENAME }}' {FILE} > {SHELL_OUT}");
+        return Some(match step {
+            0 => (name_of(patch), freeform(patch, &add_patch())),
+            1 => (name_of(patch), freeform(patch, &update_patch())),
+            _ => (name_of(shell), json!({ "commands": [count] })),
+        });
+    }
+    if let (Some(edit), Some(shell)) = (find(tools, "editor"), run_commands) {
+        return Some(match step {
+            0 => (
+                name_of(edit),
+                json!({"path": path, "new_text": format!("{FIRST}\n")}),
+            ),
+            1 => (
+                name_of(edit),
+                json!({"path": path, "old_text": FIRST, "new_text": EDITED}),
+            ),
+            _ => run(shell),
         });
     }
     let shell = find(tools, "exec_command");
