@@ -669,6 +669,31 @@ def anthropic_thread(client):
     return f"{type(e).__name__}; continue_unthreaded works"
 
 
+def anthropic_models(client):
+    listed = list(client.models.list())
+    expect(listed and all(m.type == "model" and m.display_name for m in listed), listed[:2])
+    one = client.models.retrieve(MODEL)
+    validate(anthropic.types.ModelInfo, one.to_dict(), "the model")
+    expect(one.id == MODEL and one.display_name, one)
+    e = raised(lambda: client.models.retrieve("no-such-model-at-all"))
+    expect(isinstance(e, anthropic.NotFoundError), f"{type(e).__name__}: {e}")
+    return f"{len(listed)} models, retrieve {one.display_name!r}, unknown: NotFoundError"
+
+
+def openai_models(client):
+    from openai.types import Model
+
+    listed = list(client.models.list())
+    for m in listed:
+        validate(Model, m.to_dict(), m.id)
+    expect(any(m.id == MODEL for m in listed), [m.id for m in listed])
+    one = client.models.retrieve(MODEL)
+    expect(one.id == MODEL and one.object == "model", one)
+    e = raised(lambda: client.models.retrieve("no-such-model-at-all"))
+    expect(isinstance(e, openai.NotFoundError) and e.code == "model_not_found", f"{e!r}")
+    return f"{len(listed)} models, retrieve, unknown: NotFoundError model_not_found"
+
+
 def anthropic_count_tokens(client):
     n = client.messages.count_tokens(
         model=MODEL, messages=user("Compare the weather in Paris and Oslo."), tools=[ANTHROPIC_TOOL]
@@ -934,6 +959,7 @@ def openai_checks(base_url):
     run(sdk, "chat tool loop create", lambda: chat_tool_loop_plain(client))
     run(sdk, "chat .parse()", lambda: chat_parse(client))
     run(sdk, "chat image", lambda: chat_image(client))
+    run(sdk, "models", lambda: openai_models(client))
     run(sdk, "responses create", lambda: responses_create(client))
     run(sdk, "responses .stream()", lambda: responses_stream(client))
     run(sdk, "responses tool loop", lambda: responses_tool_loop(client, False))
@@ -1008,6 +1034,7 @@ def anthropic_checks(base_url):
     run(sdk, "tool_runner stream", lambda: anthropic_tool_runner(client, True))
     run(sdk, "thread", lambda: anthropic_thread(client))
     run(sdk, "count_tokens", lambda: anthropic_count_tokens(client))
+    run(sdk, "models", lambda: anthropic_models(client))
     run(sdk, "image", lambda: anthropic_image(client))
     for name in [*BEFORE_OUTPUT, *AFTER_OUTPUT]:
         run(sdk, f"{name}", lambda: anthropic_fault(client, name, False))

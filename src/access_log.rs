@@ -86,6 +86,7 @@ pub fn route_of(path: &str) -> (&'static str, &'static str) {
         "/v1/messages/count_tokens" => ("/v1/messages/count_tokens", "anthropic"),
         "/v1/responses" => ("/v1/responses", "responses"),
         "/v1/models" => ("/v1/models", "-"),
+        p if p.starts_with("/v1/models/") => ("/v1/models/{id}", "-"),
         "" => ("/", "-"),
         "/health" => ("/health", "-"),
         "/metrics" => ("/metrics", "-"),

@@ -209,6 +209,8 @@ enum Endpoint {
     Health,
     Metrics,
     Models,
+    /// `/v1/models/{id}`.
+    Model,
     Chat,
     Messages,
     CountTokens,
@@ -227,9 +229,17 @@ impl Endpoint {
             "/v1/messages" => Endpoint::Messages,
             "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/responses" => Endpoint::Responses,
+            p if model_id_of(p).is_some() => Endpoint::Model,
             _ => Endpoint::Unknown,
         }
     }
+}
+
+/// The model a `/v1/models/{id}` path names.
+fn model_id_of(path: &str) -> Option<&str> {
+    path.trim_end_matches('/')
+        .strip_prefix("/v1/models/")
+        .filter(|id| !id.is_empty() && !id.contains('/'))
 }
 
 /// The shape of every error on `path` (auth, bad method, overload, panic, no route): Anthropic's
@@ -278,9 +288,23 @@ fn route(app: &App, inc: &mut Incoming) {
             };
             respond_error(inc, shape, &e, &mut DebugCapture::off());
         }
-        Endpoint::Models => {
+        Endpoint::Models | Endpoint::Model => {
+            // The same path serves both APIs' model lists; the anthropic SDKs (and Claude Code)
+            // always send `anthropic-version`, OpenAI clients never do.
+            let anthropic = inc.header("anthropic-version").is_some();
+            let shape: &dyn ErrorShape = if anthropic {
+                &Messages(Purpose::Generate)
+            } else {
+                &Chat
+            };
             if pipeline::admit(app, inc, shape, "GET") {
-                crate::openai::list_models(app, inc);
+                let path = inc.path.clone();
+                match (anthropic, model_id_of(&path)) {
+                    (false, None) => crate::openai::list_models(app, inc),
+                    (false, Some(id)) => crate::openai::retrieve_model(app, inc, id),
+                    (true, None) => crate::anthropic::list_models(app, inc),
+                    (true, Some(id)) => crate::anthropic::retrieve_model(app, inc, id),
+                }
             }
         }
         Endpoint::Chat => pipeline::serve(app, inc, &Chat),

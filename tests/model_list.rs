@@ -83,3 +83,60 @@ fn a_refused_aws_json_list_falls_back_to_the_rest_form() {
         Some("fake-next-2")
     );
 }
+
+/// GET with Anthropic's headers, as the anthropic SDKs send them.
+fn get_anthropic(gw: &Gateway, path: &str) -> (u16, serde_json::Value) {
+    let resp = common::agent()
+        .get(&format!("{}{path}", gw.url))
+        .header("x-api-key", common::KEY)
+        .header("anthropic-version", "2023-06-01")
+        .call()
+        .expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.into_body().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// `models.list()` of the anthropic SDKs reads Anthropic's page shape; `models.retrieve(id)` of
+/// both SDKs asks `/v1/models/{id}`, which answers for every name a request may use.
+#[test]
+fn models_are_listed_and_retrieved_in_each_apis_shape() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("MODEL_FALLBACK", "off")]);
+    assert!(gw.wait_logs(|l| l.contains("models from Kiro"), 10));
+
+    let (status, list) = get_anthropic(&gw, "/v1/models?limit=20");
+    assert_eq!(status, 200, "{list}");
+    let data = list["data"].as_array().unwrap();
+    let sonnet = data
+        .iter()
+        .find(|m| m["id"] == "claude-sonnet-4.5")
+        .unwrap();
+    assert_eq!(sonnet["type"], "model", "{sonnet}");
+    assert_eq!(sonnet["lifecycle"], "active", "{sonnet}");
+    assert_eq!(sonnet["display_name"], "Claude Sonnet 4.5", "{sonnet}");
+    assert_eq!(sonnet["max_input_tokens"], 200000, "{sonnet}");
+    assert_eq!(sonnet["max_tokens"], 64000, "{sonnet}");
+    assert!(sonnet["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(list["has_more"], false);
+    assert_eq!(list["first_id"], data[0]["id"]);
+    assert_eq!(list["last_id"], data[data.len() - 1]["id"]);
+
+    let (status, one) = gw.get("/v1/models/claude-sonnet-4-5-20250929");
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["id"], "claude-sonnet-4-5-20250929");
+    assert_eq!(one["object"], "model");
+    let (status, one) = get_anthropic(&gw, "/v1/models/claude-sonnet-4.5");
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["type"], "model");
+    assert_eq!(one["display_name"], "Claude Sonnet 4.5");
+
+    let (status, missing) = gw.get("/v1/models/no-such-model");
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "model_not_found", "{missing}");
+    let (status, missing) = get_anthropic(&gw, "/v1/models/no-such-model");
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["type"], "error");
+    assert_eq!(missing["error"]["type"], "not_found_error", "{missing}");
+    assert!(fake.requests().is_empty());
+}

@@ -3,7 +3,8 @@
 //!
 //! The edges of the shared pipeline: the request ([`request`]) and the Anthropic events or the
 //! `message` object ([`response`]). Every failure on these routes is answered in Anthropic's
-//! error shape. The `anthropic-version` and `anthropic-beta` headers are accepted and ignored.
+//! error shape. The `anthropic-beta` header is accepted and ignored; `anthropic-version` only
+//! picks Anthropic's shape for `GET /v1/models` ([`list_models`], [`retrieve_model`]).
 
 mod content;
 pub mod request;
@@ -12,7 +13,9 @@ pub mod response;
 use serde_json::{json, Value};
 
 use crate::conversation::{Conversation, Outcome};
+use crate::debug::DebugCapture;
 use crate::error::Error;
+use crate::http::Incoming;
 use crate::pipeline::{App, ErrorShape, Format, Prepared, StreamInfo};
 use crate::relay::collector::Collector;
 use crate::sse::SseWriter;
@@ -80,5 +83,45 @@ impl Format for Messages {
         info: StreamInfo,
     ) -> StreamWriter<'a> {
         StreamWriter::new(sse, &conv.model, info.input_tokens, info.trace)
+    }
+}
+
+/// `GET /v1/models` with `anthropic-version`: Anthropic's list (one page, `has_more: false`).
+pub fn list_models(app: &App, inc: &mut Incoming) {
+    let models: Vec<Value> = app
+        .models
+        .list_ids()
+        .iter()
+        .map(|id| model_of(app, id))
+        .collect();
+    let first = models.first().map(|m| m["id"].clone());
+    let last = models.last().map(|m| m["id"].clone());
+    let body = json!({"data": models, "has_more": false, "first_id": first, "last_id": last});
+    inc.respond_json(200, &body, &[]);
+}
+
+fn model_of(app: &App, id: &str) -> Value {
+    let info = app.models.info_for(id);
+    let info = info.as_ref();
+    response::model_json(
+        id,
+        info.and_then(|m| m.display_name.as_deref()),
+        info.and_then(|m| m.max_input_tokens),
+        info.and_then(|m| m.max_output_tokens),
+    )
+}
+
+/// `GET /v1/models/{id}` with `anthropic-version`: the model for any name a request may use (the
+/// same resolution a message gets), else 404 `not_found_error`.
+pub fn retrieve_model(app: &App, inc: &mut Incoming, id: &str) {
+    match app.models.resolve(id) {
+        Ok(_) => {
+            let body = model_of(app, id);
+            inc.respond_json(200, &body, &[]);
+        }
+        Err(e) => {
+            let shape = Messages(Purpose::Generate);
+            crate::pipeline::respond_error(inc, &shape, &e, &mut DebugCapture::off());
+        }
     }
 }

@@ -132,6 +132,26 @@ pub fn error_message(e: &Error) -> String {
     }
 }
 
+/// One model of Anthropic's Models API, with what Kiro said of it. Kiro's list has no dates:
+/// the release time is the epoch, as the API does for an unknown date; every model listed is
+/// callable, so `active`.
+pub fn model_json(
+    id: &str,
+    display_name: Option<&str>,
+    max_input_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+) -> Value {
+    let mut model = json!({"type": "model", "id": id, "display_name": display_name.unwrap_or(id),
+        "created_at": "1970-01-01T00:00:00Z", "lifecycle": "active"});
+    if let Some(n) = max_input_tokens {
+        model["max_input_tokens"] = n.into();
+    }
+    if let Some(n) = max_output_tokens {
+        model["max_tokens"] = n.into();
+    }
+    model
+}
+
 /// `(status, body)` of an Anthropic error for `e`.
 pub fn error_body(e: &Error) -> (u16, Value) {
     let mut error = json!({"type": error_type(e), "message": error_message(e)});

@@ -8,6 +8,7 @@ pub mod response;
 use serde_json::Value;
 
 use crate::conversation::{Conversation, Outcome};
+use crate::debug::DebugCapture;
 use crate::error::{openai_body, Error};
 use crate::http::Incoming;
 use crate::pipeline::{App, ErrorShape, Format, StreamInfo};
@@ -80,4 +81,13 @@ impl Format for Chat {
 pub fn list_models(app: &App, inc: &mut Incoming) {
     let body = response::models_json(&app.models.list_ids());
     inc.respond_json(200, &body, &[]);
+}
+
+/// `GET /v1/models/{id}`: the model object for any name a request may use (the same resolution
+/// a completion gets), else 404 `model_not_found`.
+pub fn retrieve_model(app: &App, inc: &mut Incoming, id: &str) {
+    match app.models.resolve(id) {
+        Ok(_) => inc.respond_json(200, &response::model_json(id), &[]),
+        Err(e) => crate::pipeline::respond_error(inc, &Chat, &e, &mut DebugCapture::off()),
+    }
 }

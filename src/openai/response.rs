@@ -254,10 +254,11 @@ pub fn completion_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
 
 /// The `/v1/models` list.
 pub fn models_json(ids: &[String]) -> Value {
-    let created = now_unix();
-    let data: Vec<Value> = ids
-        .iter()
-        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "anthropic", "description": "Claude model via Kiro API"}))
-        .collect();
+    let data: Vec<Value> = ids.iter().map(|id| model_json(id)).collect();
     json!({"object": "list", "data": data})
+}
+
+/// One model object, as listed and as `GET /v1/models/{id}` answers.
+pub fn model_json(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": now_unix(), "owned_by": "anthropic", "description": "Claude model via Kiro API"})
 }

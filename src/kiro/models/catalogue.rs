@@ -286,6 +286,11 @@ impl ModelCatalog {
         ids
     }
 
+    /// What Kiro told us of the model a client name resolves to (display name, token limits).
+    pub fn info_for(&self, client_name: &str) -> Option<ModelInfo> {
+        self.info(&self.resolve(client_name).ok()?)
+    }
+
     /// The catalogue's spelling of `id`, matched case-insensitively.
     fn catalogue_id(&self, id: &str) -> Option<String> {
         self.models
