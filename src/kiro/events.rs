@@ -72,13 +72,21 @@ pub enum KiroEvent {
 /// Why a frame could not be turned into an event: its payload is not UTF-8, not JSON, not a JSON
 /// object, or the field that carries the event's value has the wrong type. A well-formed event
 /// that merely lacks its field (an `assistantResponseEvent` with only `modelId`) is not an error:
-/// it becomes [`KiroEvent::Ignored`].
+/// it becomes [`KiroEvent::Ignored`], and so does any event type we do not read (its payload is
+/// not looked at).
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventError(pub String);
+pub struct EventError {
+    pub message: String,
+    /// Whether the frame may have carried part of the answer (text, a tool call, reasoning, or
+    /// an event without a type): skipping it would hand the client a silently different answer,
+    /// so the reply must fail instead. False only for the figures Kiro reports about a reply
+    /// (credits, context usage, token usage), whose loss costs an estimate and nothing else.
+    pub loses_answer: bool,
+}
 
 impl std::fmt::Display for EventError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "undecodable Kiro event: {}", self.0)
+        write!(f, "undecodable Kiro event: {}", self.message)
     }
 }
 
@@ -88,34 +96,50 @@ impl std::error::Error for EventError {}
 ///
 /// `:message-type` picks the family (missing means `event`); for events, `:event-type` picks the
 /// shape. The payload is decoded as a whole, so a multibyte character is never cut. Payloads of
-/// ignored event types are not parsed at all.
+/// ignored event types are not parsed at all; those of exceptions and errors are read leniently
+/// (they end the reply whatever they hold).
 pub fn decode_event(frame: &Frame) -> Result<KiroEvent, EventError> {
-    let text = std::str::from_utf8(&frame.payload)
-        .map_err(|e| EventError(format!("payload is not UTF-8: {e}")))?;
     match frame.header_str(":message-type").unwrap_or("event") {
         "event" => {
-            let name = frame.header_str(":event-type").ok_or_else(|| {
-                EventError("event frame without an :event-type header".to_string())
-            })?;
-            decode_named_event(name, text)
+            let Some(name) = frame.header_str(":event-type") else {
+                return Err(EventError {
+                    message: "event frame without an :event-type header".to_string(),
+                    loses_answer: true,
+                });
+            };
+            decode_named_event(name, &frame.payload).map_err(|message| EventError {
+                message,
+                loses_answer: !is_figure(name),
+            })
         }
-        "exception" => Ok(exception_event(frame, text)),
-        "error" => Ok(error_event(frame, text)),
+        "exception" => Ok(exception_event(frame, &String::from_utf8_lossy(&frame.payload))),
+        "error" => Ok(error_event(frame, &String::from_utf8_lossy(&frame.payload))),
         other => Ok(KiroEvent::Ignored(other.to_string())),
     }
 }
 
-fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
+/// Events that report figures about the reply rather than carry any of it.
+fn is_figure(name: &str) -> bool {
+    matches!(
+        name,
+        "meteringEvent" | "contextUsageEvent" | "metadataEvent" | "messageMetadataEvent"
+    )
+}
+
+fn decode_named_event(name: &str, payload_bytes: &[u8]) -> Result<KiroEvent, String> {
+    let text = || {
+        std::str::from_utf8(payload_bytes).map_err(|e| format!("{name} payload is not UTF-8: {e}"))
+    };
     match name {
-        "assistantResponseEvent" | "codeEvent" => text_event(name, payload(name, text)?),
-        "toolUseEvent" => Ok(tool_use_event(payload(name, text)?)),
-        "reasoningContentEvent" => Ok(reasoning_event(payload(name, text)?)),
+        "assistantResponseEvent" | "codeEvent" => text_event(name, payload(name, text()?)?),
+        "toolUseEvent" => Ok(tool_use_event(payload(name, text()?)?)),
+        "reasoningContentEvent" => Ok(reasoning_event(payload(name, text()?)?)),
         "meteringEvent" => {
-            let p: MeteringPayload = payload(name, text)?;
+            let p: MeteringPayload = payload(name, text()?)?;
             number_event(name, "usage", p.usage, KiroEvent::Metering)
         }
         "contextUsageEvent" => {
-            let p: ContextUsagePayload = payload(name, text)?;
+            let p: ContextUsagePayload = payload(name, text()?)?;
             number_event(
                 name,
                 "contextUsagePercentage",
@@ -123,12 +147,13 @@ fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
                 KiroEvent::ContextUsage,
             )
         }
-        "metadataEvent" | "messageMetadataEvent" => Ok(metadata_event(payload(name, text)?)),
+        "metadataEvent" | "messageMetadataEvent" => Ok(metadata_event(payload(name, text()?)?)),
         "invalidStateEvent" => {
-            let p: ErrorPayload = payload(name, text)?;
+            let text = String::from_utf8_lossy(payload_bytes);
+            let p: ErrorPayload = payload(name, &text).unwrap_or_default();
             Ok(KiroEvent::Exception {
                 kind: name.to_string(),
-                message: message_of(&p).unwrap_or_else(|| fallback_message(text, name)),
+                message: message_of(&p).unwrap_or_else(|| fallback_message(&text, name)),
                 reason: as_string(p.reason),
             })
         }
@@ -142,7 +167,7 @@ fn decode_named_event(name: &str, text: &str) -> Result<KiroEvent, EventError> {
 ///
 /// Bare payloads, the usual case, are read straight into `T`. Only a payload that mentions the
 /// event's name goes through a JSON tree, to look for the wrapper.
-fn payload<T: DeserializeOwned + Default>(name: &str, text: &str) -> Result<T, EventError> {
+fn payload<T: DeserializeOwned + Default>(name: &str, text: &str) -> Result<T, String> {
     if text.trim().is_empty() {
         return Ok(T::default());
     }
@@ -151,7 +176,7 @@ fn payload<T: DeserializeOwned + Default>(name: &str, text: &str) -> Result<T, E
     }
     let value: Value = serde_json::from_str(text).map_err(|e| payload_error(name, &e))?;
     let Value::Object(mut body) = value else {
-        return Err(EventError(format!("{name} payload is not a JSON object")));
+        return Err(format!("{name} payload is not a JSON object"));
     };
     let inner = match body.remove(name) {
         Some(Value::Object(inner)) => Value::Object(inner),
@@ -164,17 +189,17 @@ fn payload<T: DeserializeOwned + Default>(name: &str, text: &str) -> Result<T, E
     T::deserialize(inner).map_err(|e| payload_error(name, &e))
 }
 
-fn payload_error(name: &str, e: &serde_json::Error) -> EventError {
+fn payload_error(name: &str, e: &serde_json::Error) -> String {
     // Every field is read as any JSON value, so a data error can only be a payload that is
     // not an object.
     if e.is_data() {
-        EventError(format!("{name} payload is not a JSON object"))
+        format!("{name} payload is not a JSON object")
     } else {
-        EventError(format!("{name} payload is not JSON: {e}"))
+        format!("{name} payload is not JSON: {e}")
     }
 }
 
-fn text_event(name: &str, p: TextPayload) -> Result<KiroEvent, EventError> {
+fn text_event(name: &str, p: TextPayload) -> Result<KiroEvent, String> {
     // A content event that carries a follow-up prompt is a suggestion for the user's next
     // message, not part of the answer.
     if truthy(p.followup_prompt.as_ref()) {
@@ -183,7 +208,7 @@ fn text_event(name: &str, p: TextPayload) -> Result<KiroEvent, EventError> {
     match p.content {
         None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
         Some(Value::String(content)) => Ok(KiroEvent::Text(content)),
-        Some(_) => Err(EventError(format!("{name}.content is not a string"))),
+        Some(_) => Err(format!("{name}.content is not a string")),
     }
 }
 
@@ -216,12 +241,12 @@ fn number_event(
     key: &str,
     value: Option<Value>,
     make: fn(f64) -> KiroEvent,
-) -> Result<KiroEvent, EventError> {
+) -> Result<KiroEvent, String> {
     match value {
         None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
         Some(value) => number(&value)
             .map(make)
-            .ok_or_else(|| EventError(format!("{name}.{key} is not a number"))),
+            .ok_or_else(|| format!("{name}.{key} is not a number")),
     }
 }
 
@@ -767,6 +792,55 @@ mod tests {
         assert!(decode_event(&event("assistantResponseEvent", r#"{"content":"#)).is_err());
         assert!(decode_event(&event("meteringEvent", "[1,2]")).is_err());
         assert!(decode_event(&frame(&[(":message-type", "event")], "{}")).is_err());
+    }
+
+    #[test]
+    fn only_figures_may_be_lost_to_an_undecodable_payload() {
+        let loses = |name: &str, payload: &str| decode_event(&event(name, payload)).unwrap_err();
+        for (name, payload) in [
+            ("assistantResponseEvent", "not json"),
+            ("assistantResponseEvent", r#"{"content":42}"#),
+            ("codeEvent", "[1]"),
+            ("toolUseEvent", r#""a string""#),
+            ("reasoningContentEvent", "12345"),
+        ] {
+            assert!(loses(name, payload).loses_answer, "{name} {payload}");
+        }
+        for (name, payload) in [
+            ("meteringEvent", r#"{"usage":"lots"}"#),
+            ("contextUsageEvent", r#"{"contextUsagePercentage":{}}"#),
+            ("metadataEvent", "[]"),
+            ("messageMetadataEvent", "not json"),
+        ] {
+            assert!(!loses(name, payload).loses_answer, "{name} {payload}");
+        }
+        let untyped = decode_event(&frame(&[(":message-type", "event")], "{}")).unwrap_err();
+        assert!(untyped.loses_answer);
+    }
+
+    #[test]
+    fn payloads_that_are_not_read_need_not_be_utf8_or_json() {
+        let mut f = event("followupPromptEvent", "");
+        f.payload = b"\xff\xfe".to_vec();
+        assert_eq!(
+            decode_event(&f),
+            Ok(KiroEvent::Ignored("followupPromptEvent".into()))
+        );
+        let mut f = frame(
+            &[
+                (":message-type", "exception"),
+                (":exception-type", "InternalServerException"),
+            ],
+            "",
+        );
+        f.payload = b"broke \xff".to_vec();
+        let KiroEvent::Exception { kind, message, .. } = decode_event(&f).unwrap() else {
+            panic!("not an exception");
+        };
+        assert_eq!(kind, "InternalServerException");
+        assert!(message.starts_with("broke"), "{message}");
+        let state = decode_event(&event("invalidStateEvent", "plain words")).unwrap();
+        assert!(matches!(state, KiroEvent::Exception { .. }), "{state:?}");
     }
 
     #[test]

@@ -142,8 +142,11 @@ impl Upstream {
             if let Some(frame) = self.frames.pop_front() {
                 match decode_event(&frame) {
                     Ok(ev) => return Ok(Next::Event(ev)),
+                    // Skipping it would change the answer without telling the client
+                    // (docs/kiro-wire.md#events).
+                    Err(e) if e.loses_answer => return Err(Error::Stream(e.to_string())),
                     Err(e) => {
-                        log::warn!("skipping an undecodable Kiro event: {}", e.0);
+                        log::warn!("skipping an undecodable Kiro event: {}", e.message);
                         continue;
                     }
                 }

@@ -19,6 +19,10 @@
 //! whenever the client offers a web search tool (used by `scripts/e2e_web_search.py`): see
 //! `mcp::search_script`.
 //!
+//! A current message containing `KIRO_FAULT:<name>` gets the broken reply of that name from
+//! `broken.rs` (damaged frames, payloads of the wrong shape, in-stream errors), for
+//! `scripts/fuzz_requests.py`.
+//!
 //! `--faults PCT` makes that percentage of the other inference replies faulty, picked at random
 //! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
 //! dropped connection, a corrupt first frame, or a reply that breaks after its first words (cut
@@ -227,6 +231,11 @@ fn main() {
             }
             if content.contains(SLOW_STREAM_MARKER) {
                 return Some(slow.clone());
+            }
+            if let Some(reply) = fake_kiro::broken::fault_in(&content)
+                .and_then(fake_kiro::broken::broken_reply)
+            {
+                return Some(reply);
             }
             if faults == 0 {
                 return None;

@@ -8,6 +8,7 @@
 //! Include it from a test file with `mod fake_kiro;`.
 #![allow(dead_code)]
 
+pub mod broken;
 mod idle;
 pub mod mcp;
 mod usage;
