@@ -63,7 +63,11 @@ fn ask(gw: &Gateway, api: Api, stream: bool, content: &str) -> Answer {
     let streamed = stream && status == 200;
     Answer {
         status,
-        events: if streamed { parse_sse(&text) } else { Vec::new() },
+        events: if streamed {
+            parse_sse(&text)
+        } else {
+            Vec::new()
+        },
         json: if streamed {
             Value::Null
         } else {
@@ -90,7 +94,9 @@ fn assert_error_shape(api: Api, v: &Value, what: &str) {
 
 /// The stream ended with the API's error event and without its success ending.
 fn assert_stream_failed(api: Api, events: &[SseEvent], what: &str) {
-    let last = events.last().unwrap_or_else(|| panic!("{what}: empty stream"));
+    let last = events
+        .last()
+        .unwrap_or_else(|| panic!("{what}: empty stream"));
     match api {
         Api::Chat => {
             assert!(
@@ -122,7 +128,9 @@ fn assert_stream_failed(api: Api, events: &[SseEvent], what: &str) {
 
 /// The stream ended the API's normal way.
 fn assert_stream_completed(api: Api, events: &[SseEvent], what: &str) {
-    let last = events.last().unwrap_or_else(|| panic!("{what}: empty stream"));
+    let last = events
+        .last()
+        .unwrap_or_else(|| panic!("{what}: empty stream"));
     match api {
         Api::Chat => assert_eq!(last.data, "[DONE]", "{what}: {events:?}"),
         Api::Messages => assert_eq!(

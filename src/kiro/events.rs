@@ -112,7 +112,10 @@ pub fn decode_event(frame: &Frame) -> Result<KiroEvent, EventError> {
                 loses_answer: !is_figure(name),
             })
         }
-        "exception" => Ok(exception_event(frame, &String::from_utf8_lossy(&frame.payload))),
+        "exception" => Ok(exception_event(
+            frame,
+            &String::from_utf8_lossy(&frame.payload),
+        )),
         "error" => Ok(error_event(frame, &String::from_utf8_lossy(&frame.payload))),
         other => Ok(KiroEvent::Ignored(other.to_string())),
     }

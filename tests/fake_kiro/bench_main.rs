@@ -232,8 +232,8 @@ fn main() {
             if content.contains(SLOW_STREAM_MARKER) {
                 return Some(slow.clone());
             }
-            if let Some(reply) = fake_kiro::broken::fault_in(&content)
-                .and_then(fake_kiro::broken::broken_reply)
+            if let Some(reply) =
+                fake_kiro::broken::fault_in(&content).and_then(fake_kiro::broken::broken_reply)
             {
                 return Some(reply);
             }

@@ -207,9 +207,7 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
             json!({"content": {"text": "lost"}}),
         )]),
         "tool_payload_string" => with_tail(vec![raw_event("toolUseEvent", b"\"a string\"")]),
-        "reasoning_payload_number" => {
-            with_tail(vec![raw_event("reasoningContentEvent", b"12345")])
-        }
+        "reasoning_payload_number" => with_tail(vec![raw_event("reasoningContentEvent", b"12345")]),
         "event_without_type" => with_tail(vec![Ev::Frame {
             headers: vec![(":message-type".into(), HeaderValue::String("event".into()))],
             payload: br#"{"content":" lost"}"#.to_vec(),
