@@ -21,13 +21,16 @@
 #                 Completions), then openai-native with the same base URL (Responses API)
 #   continue      `cn -p --auto` (npm @continuedev/cli), a config.yaml model with provider openai,
 #                 then one with provider anthropic (Messages API)
+#   kilo          `kilo run` (npm @kilocode/cli 7.7.7, an opencode fork), provider
+#                 @ai-sdk/openai-compatible; installed on its own (its newest release, 7.8.1, lacks
+#                 the Linux binary packages it names)
 #
 # Then each of Claude Code and Codex meets a spent Kiro quota (the fake answers 429
 # MONTHLY_REQUEST_COUNT): it must stop after one request and say so ("429" / "Quota exceeded").
 #
 # Usage: scripts/e2e_clients.sh [--no-build] [--no-install] [--debug] [client ...]
-# (client: claude-code, codex, opencode, aider, cline, continue, or search: only the two web search
-# runs)
+# (client: claude-code, codex, opencode, aider, cline, continue, kilo, or search: only the two web
+# search runs)
 # Clients are installed into $E2E_CLIENTS_DIR (default ~/.cache/kiro-gateway-e2e) when they are
 # not on PATH. Exit status 0 when every client that ran passed.
 set -u
@@ -45,11 +48,11 @@ for arg in "$@"; do
         --no-build) BUILD=0 ;;
         --no-install) INSTALL=0 ;;
         --debug) PROFILE=debug ;;
-        -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
         *) WANT+=("$arg") ;;
     esac
 done
-[ ${#WANT[@]} -eq 0 ] && WANT=(claude-code codex opencode aider cline continue)
+[ ${#WANT[@]} -eq 0 ] && WANT=(claude-code codex opencode aider cline continue kilo)
 
 if [ $BUILD = 1 ]; then
     PROFILE_FLAG=$([ $PROFILE = release ] && echo --release)
@@ -97,7 +100,7 @@ BASE=http://127.0.0.1:$GW_PORT
 
 # ---- finding and installing the clients ---------------------------------------------------------
 
-export PATH="$CLIENTS_DIR/npm/node_modules/.bin:$CLIENTS_DIR/venv/bin:$PATH"
+export PATH="$CLIENTS_DIR/npm/node_modules/.bin:$CLIENTS_DIR/npm-kilo/node_modules/.bin:$CLIENTS_DIR/venv/bin:$PATH"
 
 npm_client() { # command package
     command -v "$1" >/dev/null && return 0
@@ -278,6 +281,44 @@ EOF
         --auto -p "$(prompt "$d/project")" </dev/null) >"$d/out.log" 2>&1
     check "continue $label (cn $(HOME="$d/home" cn --version 2>/dev/null), provider $provider)" \
         "$d/project" "$d/out.log" 1
+}
+
+# Kilo's package names a binary package per platform, and npm refuses the whole install when one
+# of them is missing: it goes into a directory of its own, with only this machine's binary.
+kilo_client() {
+    command -v kilo >/dev/null && return 0
+    [ $INSTALL = 1 ] && command -v npm >/dev/null || return 1
+    local arch
+    case $(uname -m) in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) return 1 ;; esac
+    mkdir -p "$CLIENTS_DIR/npm-kilo"
+    (cd "$CLIENTS_DIR/npm-kilo" && npm i --no-fund --no-audit --omit=optional \
+        @kilocode/cli@7.7.7 "@kilocode/cli-linux-$arch@7.7.7" >/dev/null 2>&1)
+    command -v kilo >/dev/null
+}
+
+run_kilo() {
+    kilo_client || { RESULTS+=("SKIP  kilo: not installed"); return; }
+    local d; d=$(new_dir kilo)
+    cat >"$d/home/kilo.json" <<EOF
+{
+  "autoupdate": false,
+  "share": "disabled",
+  "provider": {
+    "kiro": {
+      "npm": "@ai-sdk/openai-compatible",
+      "name": "kiro-gateway",
+      "options": {"baseURL": "$BASE/v1", "apiKey": "$KEY"},
+      "models": {"claude-sonnet-4.5": {"name": "Claude Sonnet 4.5 (Kiro)", "tool_call": true}}
+    }
+  },
+  "model": "kiro/claude-sonnet-4.5"
+}
+EOF
+    (cd "$d/project" && HOME="$d/home" KILO_CONFIG="$d/home/kilo.json" KILO_DISABLE_AUTOUPDATE=1 \
+        KILO_DISABLE_MODELS_FETCH=1 KILO_DISABLE_SHARE=1 KILO_DISABLE_LSP_DOWNLOAD=1 \
+        KILO_DISABLE_SESSION_INGEST=1 KILO_DISABLE_PRESENCE=1 \
+        timeout 300 kilo run "$(prompt "$d/project")" </dev/null) >"$d/out.log" 2>&1
+    check "kilo (kilo run, $(HOME="$d/home" kilo --version 2>/dev/null | tail -1))" "$d/project" "$d/out.log" 1
 }
 
 # A stdio MCP server with one tool, "Weather report for a city."
@@ -463,6 +504,7 @@ for client in "${WANT[@]}"; do
             run_continue openai openai "$BASE/v1"
             run_continue anthropic anthropic "$BASE/v1/"
             ;;
+        kilo) run_kilo ;;
         *) RESULTS+=("SKIP  $client: unknown client") ;;
     esac
 done

@@ -1,6 +1,8 @@
 //! Replays of what real clients sent (recorded from Claude Code, Codex CLI, opencode, aider, the
-//! OpenAI Agents SDK and pydantic-ai, see `tests/fixtures/clients/`) against the gateway and the
-//! fake Kiro: the status and event shapes each client gets back, and what Kiro received.
+//! Cline and Continue CLIs, the OpenAI Agents SDK and pydantic-ai, see `tests/fixtures/clients/`;
+//! Roo Code's, which runs only inside VS Code, are built from its public source and say so)
+//! against the gateway and the fake Kiro: the status and event shapes each client gets back, and
+//! what Kiro received.
 //!
 //! A fixture holds the request path, the headers that matter and the whole body, exactly as the
 //! client sent it (host paths and ids replaced). Cases the gateway cannot serve yet are ignored
@@ -791,4 +793,83 @@ fn continue_anthropic_tool_loop_reaches_kiro_as_history() {
         serde_json::json!({"old_string": "first line", "new_string": "first line, edited"})
     );
     assert_eq!(kiro_tool_results(&sent).len(), 4);
+}
+
+/// Kilo Code's CLI (an opencode fork) marks messages and even a tool call with `cache_control`.
+#[test]
+fn kilo_code_tool_loop_reaches_kiro_as_history() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("kilo-7.7.7-tool-loop"));
+    chat_chunks(&answer.events());
+    let sent = fake.last_request().unwrap();
+    assert_eq!(kiro_tool_names(&sent).len(), 16);
+    assert_eq!(tool_use_names(&sent), ["write", "edit", "bash"]);
+    let results = kiro_tool_results(&sent);
+    assert_eq!(
+        results.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        loop_ids()
+    );
+    assert_eq!(results[2].1, "(no output)");
+}
+
+// ---- Roo Code: requests built from its public source (it runs only inside VS Code) ---------------
+
+#[test]
+fn roo_code_openai_compatible_request_is_answered_with_its_tool_call() {
+    let (fake, gw) = start();
+    fake.set_reply_fn(|_| {
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_roo3",
+            "attempt_completion",
+            r#"{"result":"hello.txt says hi"}"#,
+            2,
+        )))
+    });
+    let answer = replay(
+        &gw,
+        &fixture("roo-code-3.52.1-openai-compatible-from-source"),
+    );
+    let chunks = chat_chunks(&answer.events());
+    let call = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["name"].as_str());
+    assert_eq!(call, Some("attempt_completion"));
+    let finish: Vec<&str> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .collect();
+    assert_eq!(finish, ["tool_calls"]);
+    let sent = fake.last_request().unwrap();
+    let names = kiro_tool_names(&sent);
+    assert_eq!(names.len(), 8, "{names:?}");
+    assert!(names.contains(&"mcp--weather--report".to_string()));
+    assert_eq!(tool_use_names(&sent), ["write_to_file", "execute_command"]);
+    let results = kiro_tool_results(&sent);
+    assert_eq!(
+        results[1],
+        ("call_roo_2".to_string(), "(empty)".to_string())
+    );
+    // The environment details Roo sends after the tool results reach the model too.
+    let content = current(&sent.body)["content"].as_str().unwrap();
+    assert!(content.contains("<environment_details>"), "{content}");
+}
+
+#[test]
+fn roo_code_anthropic_request_is_answered() {
+    let (fake, gw) = start();
+    let answer = replay(&gw, &fixture("roo-code-3.52.1-anthropic-from-source"));
+    let types = anthropic_types(&answer.events());
+    assert!(
+        types.contains(&"content_block_delta".to_string()),
+        "{types:?}"
+    );
+    let sent = fake.last_request().unwrap();
+    // Roo's default Anthropic model id, with dashes, is Kiro's claude-sonnet-4.5.
+    assert_eq!(current(&sent.body)["modelId"], "claude-sonnet-4.5");
+    assert_eq!(kiro_tool_names(&sent).len(), 8);
+    let uses = kiro_tool_uses(&sent);
+    assert_eq!(uses[1].1, "execute_command");
+    assert_eq!(uses[1].2["command"], "cat hello.txt");
+    let results = kiro_tool_results(&sent);
+    assert_eq!(results[1].1, "hi");
 }
