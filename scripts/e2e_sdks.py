@@ -236,6 +236,7 @@ def anthropic_class(status):
 def check_status_error(e, status, retry, words, cls):
     expect(isinstance(e, cls), f"{type(e).__name__} is not a {cls.__name__}: {e}")
     expect(e.status_code == status, f"status {e.status_code}, want {status}")
+    expect((e.request_id or "").startswith("req_"), f"request id {e.request_id!r}")
     expect(words.lower() in str(e).lower(), f"message lacks {words!r}: {e}")
     should = e.response.headers.get("x-should-retry")
     if retry is not None:
@@ -287,6 +288,7 @@ def chat_create(client):
     expect(u.prompt_tokens > 0 and u.completion_tokens > 0, u)
     expect(u.total_tokens == u.prompt_tokens + u.completion_tokens, u)
     expect(raw.headers.get("content-type", "").startswith("application/json"), raw.headers)
+    expect((resp._request_id or "").startswith("req_"), f"request id {resp._request_id!r}")
     return f"{resp.id[:14]}… usage {u.prompt_tokens}+{u.completion_tokens}"
 
 
@@ -572,6 +574,7 @@ def anthropic_create(client):
     expect(msg.stop_reason == "end_turn", msg.stop_reason)
     u = msg.usage
     expect(u.input_tokens > 0 and u.output_tokens > 0, u)
+    expect((msg._request_id or "").startswith("req_"), f"request id {msg._request_id!r}")
     return f"{msg.id[:10]}… usage {u.input_tokens}+{u.output_tokens}"
 
 

@@ -64,6 +64,8 @@ pub struct RequestRecord {
     pub conversation_id: String,
     /// Response bytes sent.
     pub bytes: usize,
+    /// The id sent to the client in `x-request-id` / `request-id`.
+    pub request_id: String,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -137,7 +139,7 @@ impl RequestRecord {
             .map(|t| format!("{}ms", t.as_millis()))
             .unwrap_or_else(|| "-".into());
         format!(
-            "{} {} {} key={} api={} model={} account={} {}ms ttft={} tokens={}/{} credits={} retries={} conv={} {}B",
+            "{} {} {} key={} api={} model={} account={} {}ms ttft={} tokens={}/{} credits={} retries={} conv={} {}B id={}",
             self.method,
             quote(&self.path),
             self.status,
@@ -153,6 +155,7 @@ impl RequestRecord {
             self.retries,
             dash(&self.conversation_id),
             self.bytes,
+            dash(&self.request_id),
         )
     }
 }
@@ -204,6 +207,7 @@ mod tests {
             retries: 1,
             conversation_id: "c0ffee".into(),
             bytes: 999,
+            request_id: "req_42".into(),
         }
     }
 
@@ -212,7 +216,8 @@ mod tests {
         assert_eq!(
             record().log_line(LogFormat::Text),
             "POST /v1/messages 200 key=alice api=anthropic model=claude-sonnet-4-5→claude-sonnet-4.5 \
-             account=work 1234ms ttft=321ms tokens=10/20 credits=0.25 retries=1 conv=c0ffee 999B"
+             account=work 1234ms ttft=321ms tokens=10/20 credits=0.25 retries=1 conv=c0ffee 999B \
+             id=req_42"
         );
     }
 
@@ -232,6 +237,7 @@ mod tests {
         assert_eq!(v["credits"], 0.25);
         assert_eq!(v["retries"], 1);
         assert_eq!(v["conversation_id"], "c0ffee");
+        assert_eq!(v["request_id"], "req_42");
     }
 
     #[test]

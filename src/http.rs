@@ -65,10 +65,18 @@ impl Incoming {
             })
             .collect();
         let (route, api) = crate::access_log::route_of(&path);
+        // The SDKs keep this header on every answer and error (`request_id`), so a user's report
+        // leads to the access log line.
+        let request_id = format!("req_{}", crate::util::random_hex(24));
+        let extra_headers = vec![
+            ("x-request-id".to_string(), request_id.clone()),
+            ("request-id".to_string(), request_id.clone()),
+        ];
         let record = RequestRecord {
             unix_ms: crate::util::now_unix_millis(),
             route,
             api,
+            request_id,
             ..RequestRecord::default()
         };
         Incoming {
@@ -84,7 +92,7 @@ impl Incoming {
             status: 0,
             bytes: 0,
             model: String::new(),
-            extra_headers: Vec::new(),
+            extra_headers,
             body_read: false,
         }
     }

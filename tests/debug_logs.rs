@@ -388,13 +388,13 @@ fn concurrent_failures_in_errors_mode_keep_their_captures_apart() {
 // ------------------------------------------------------------------------------------------
 
 /// Access-log lines (`METHOD PATH STATUS key=K api=A model=M account=A Nms ttft=T tokens=I/O
-/// credits=C retries=R conv=ID NB`) for `path`, as fields: method, path, status, model, ms,
-/// bytes.
+/// credits=C retries=R conv=ID NB id=REQ`) for `path`, as fields: method, path, status, model,
+/// ms, bytes.
 fn access_lines(logs: &str, path: &str) -> Vec<Vec<String>> {
     logs.lines()
         .filter_map(|l| l.split("[kiro_gateway::access] ").nth(1))
         .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .filter(|f| f.len() == 14 && f[1] == path)
+        .filter(|f| f.len() == 15 && f[1] == path)
         .map(|f| {
             [0, 1, 2, 5, 7, 13]
                 .iter()
@@ -402,6 +402,49 @@ fn access_lines(logs: &str, path: &str) -> Vec<Vec<String>> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Every answer, error or not, streamed or not, carries its request id in both SDKs' headers,
+/// and the access log line ends with the same id.
+#[test]
+fn every_answer_carries_the_request_id_of_its_log_line() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("LOG_LEVEL", "INFO")]);
+    let auth = format!("Bearer {KEY}");
+    let ok = chat(false, "a").to_string();
+    let streamed = chat(true, "b").to_string();
+    let with_key = [("authorization", auth.as_str())];
+    let cases = [
+        (&with_key[..], &ok, 200),
+        (&with_key[..], &streamed, 200),
+        (&[][..], &ok, 401),
+    ];
+    let mut seen = Vec::new();
+    for (headers, body, status) in cases {
+        let (got, head, _) = gw.post_raw("/v1/chat/completions", headers, body.as_bytes());
+        assert_eq!(got, status);
+        let header = |name: &str| {
+            head.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let id = header("x-request-id").expect("x-request-id");
+        assert!(id.starts_with("req_") && id.len() == 28, "{id}");
+        assert_eq!(header("request-id").as_deref(), Some(id.as_str()));
+        assert!(!seen.contains(&id), "ids are unique: {seen:?}");
+        assert!(
+            gw.wait_logs(
+                |l| l
+                    .lines()
+                    .any(|l| l.contains("[kiro_gateway::access]")
+                        && l.ends_with(&format!(" id={id}"))),
+                5
+            ),
+            "{id} in the access log:\n{}",
+            gw.logs()
+        );
+        seen.push(id);
+    }
 }
 
 #[test]
