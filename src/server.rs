@@ -206,6 +206,8 @@ fn serve_request(app: &App, req: tiny_http::Request) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Root,
+    /// `/api/hello`: Claude Code probes it (`HEAD`) before its first request.
+    Hello,
     Health,
     Metrics,
     Models,
@@ -222,6 +224,7 @@ impl Endpoint {
     fn of(path: &str) -> Endpoint {
         match path.trim_end_matches('/') {
             "" => Endpoint::Root,
+            "/api/hello" => Endpoint::Hello,
             "/health" => Endpoint::Health,
             "/metrics" => Endpoint::Metrics,
             "/v1/models" => Endpoint::Models,
@@ -267,20 +270,21 @@ fn route(app: &App, inc: &mut Incoming) {
         return;
     }
     let shape = error_shape(&inc.path);
-    // HEAD is answered like GET (tiny_http leaves the body out); Claude Code sends `HEAD /` first.
+    // HEAD is answered like GET (tiny_http leaves the body out); Claude Code sends `HEAD /`
+    // (2.1.197) or `HEAD /api/hello` (2.1.332) first.
     let read = matches!(inc.method.as_str(), "GET" | "HEAD");
     match Endpoint::of(&inc.path) {
         Endpoint::Root if read && crate::monitor::wants_html(inc) => {
             crate::monitor::status_page(app, inc)
         }
         Endpoint::Metrics if read => crate::monitor::metrics_page(app, inc),
-        Endpoint::Root if read => inc.respond_json(
+        Endpoint::Root | Endpoint::Hello if read => inc.respond_json(
             200,
             &json!({"status": "ok", "message": "Kiro Gateway is running", "version": crate::VERSION}),
             &[],
         ),
         Endpoint::Health if read => health(app, inc),
-        Endpoint::Root | Endpoint::Health | Endpoint::Metrics => {
+        Endpoint::Root | Endpoint::Hello | Endpoint::Health | Endpoint::Metrics => {
             let e = Error::MethodNotAllowed {
                 method: inc.method.clone(),
                 path: inc.path.clone(),

@@ -379,6 +379,35 @@ fn claude_code_tool_search_loads_the_mcp_tool_and_its_call_comes_back_by_name() 
     assert_eq!(results[1].1, "MCP says: 18 C, sunny");
 }
 
+/// Claude Code names the session with a structured answer (`output_config.format`, a JSON schema).
+#[test]
+fn claude_code_title_request_gets_an_answer_that_follows_its_schema() {
+    let (fake, gw) = start();
+    fake.set_reply_fn(|rec| {
+        let name = kiro_tool_names(rec).into_iter().next()?;
+        Some(Reply::events(Ev::tool_call(
+            "tooluse_title1",
+            &name,
+            r#"{"title":"Notes file edits"}"#,
+            2,
+        )))
+    });
+    let answer = replay(&gw, &fixture("claude-code-2.1.332-title"));
+    let events = answer.events();
+    anthropic_types(&events);
+    let data: Vec<Value> = events.iter().map(SseEvent::json).collect();
+    let text: String = data
+        .iter()
+        .filter_map(|d| d["delta"]["text"].as_str())
+        .collect();
+    let title: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(title, serde_json::json!({"title": "Notes file edits"}));
+    let stop = data.iter().find_map(|d| d["delta"]["stop_reason"].as_str());
+    assert_eq!(stop, Some("end_turn"));
+    // Kiro was offered exactly one tool: the answer, whose input schema is the requested one.
+    assert_eq!(kiro_tool_names(&fake.last_request().unwrap()).len(), 1);
+}
+
 // ---- Codex CLI --------------------------------------------------------------------------------
 
 #[test]

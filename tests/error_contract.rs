@@ -78,6 +78,11 @@ fn head_slash_answers_200_like_get() {
     assert_eq!(status, 200);
     assert!(body.is_empty(), "{body}");
     assert_eq!(call(&gw, "HEAD", "/health").0, 200);
+    // Claude Code 2.1.332 probes this path before its first request.
+    let (status, _, body) = call(&gw, "HEAD", "/api/hello");
+    assert_eq!(status, 200);
+    assert!(body.is_empty(), "{body}");
+    assert_eq!(call(&gw, "POST", "/api/hello").0, 405);
 }
 
 #[test]

@@ -22,6 +22,9 @@
 //! A freeform (custom) tool is expected as a Kiro tool with one string parameter; the script
 //! fills the first string property of its schema.
 //!
+//! A request for a structured answer (the gateway's `structured_answer` tool) is answered with an
+//! object of the schema whose strings say "E2E title".
+//!
 //! A prompt with [`QUOTA_MARKER`] gets Kiro's monthly-quota refusal instead, to check that clients
 //! stop at once rather than retry. A prompt with [`MCP_MARKER`] calls the tool whose description
 //! starts with [`MCP_TOOL_DESCRIPTION`] once (an MCP server's tool, whatever name it reaches Kiro
@@ -80,6 +83,17 @@ pub fn reply(request: &Recorded) -> Reply {
         .as_array()
         .map(|t| t.iter().map(|t| &t["toolSpecification"]).collect())
         .unwrap_or_default();
+    // A structured answer (Claude Code names its sessions with a JSON schema): the gateway
+    // offers its answer tool, which the model calls with an object of the schema.
+    if let Some(answer) = find(&tools, STRUCTURED_ANSWER_TOOL) {
+        let args = schema_example(&answer["inputSchema"]["json"]).to_string();
+        return finish(Ev::tool_call(
+            "tooluse_e2e_answer",
+            STRUCTURED_ANSWER_TOOL,
+            &args,
+            2,
+        ));
+    }
     if tools.is_empty() {
         let aider = texts
             .iter()
@@ -117,6 +131,27 @@ pub fn reply(request: &Recorded) -> Reply {
     let mut events = vec![Ev::text(&format!("Step {}.", step + 1))];
     events.extend(Ev::tool_call(&id, &call.0, &call.1.to_string(), 4));
     finish(events)
+}
+
+/// The tool the gateway offers Kiro for a structured answer (`src/structured.rs`).
+const STRUCTURED_ANSWER_TOOL: &str = "structured_answer";
+
+/// An object with every required property of `schema`: strings say "E2E title".
+fn schema_example(schema: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let Some(name) = name.as_str() else { continue };
+        let value = match schema["properties"][name]["type"].as_str() {
+            Some("string") => json!("E2E title"),
+            Some("integer" | "number") => json!(1),
+            Some("boolean") => json!(true),
+            Some("array") => json!([]),
+            Some("object") => schema_example(&schema["properties"][name]),
+            _ => Value::Null,
+        };
+        out.insert(name.to_string(), value);
+    }
+    Value::Object(out)
 }
 
 fn finish(mut events: Vec<Ev>) -> Reply {
