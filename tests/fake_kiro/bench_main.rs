@@ -19,10 +19,6 @@
 //! whenever the client offers a web search tool (used by `scripts/e2e_web_search.py`): see
 //! `mcp::search_script`.
 //!
-//! A current message containing `KIRO_FAULT:<name>` gets the broken reply of that name from
-//! `broken.rs` (damaged frames, payloads of the wrong shape, in-stream errors), for
-//! `scripts/fuzz_requests.py`.
-//!
 //! `--faults PCT` makes that percentage of the other inference replies faulty, picked at random
 //! (reproducible with `--seed`): a 429 throttle, a 500, a quota 429, a JSON-on-200 throttle, a
 //! dropped connection, a corrupt first frame, or a reply that breaks after its first words (cut
@@ -30,7 +26,9 @@
 //!
 //! In every mode, a current user message containing `KIRO_FAULT:<name>` gets that one fault
 //! instead of its answer, every time it is sent (see [`marked_fault`]; used by
-//! `scripts/e2e_sdks.py` to check what each client library makes of it).
+//! `scripts/e2e_sdks.py` to check what each client library makes of it), or one of the broken
+//! replies of `broken.rs` (damaged frames, payloads of the wrong shape; used by
+//! `scripts/fuzz_requests.py`).
 #![cfg_attr(test, allow(dead_code))]
 
 #[path = "mod.rs"]
@@ -232,11 +230,6 @@ fn main() {
             if content.contains(SLOW_STREAM_MARKER) {
                 return Some(slow.clone());
             }
-            if let Some(reply) =
-                fake_kiro::broken::fault_in(&content).and_then(fake_kiro::broken::broken_reply)
-            {
-                return Some(reply);
-            }
             if faults == 0 {
                 return None;
             }
@@ -261,8 +254,9 @@ const FAULT_MARKER: &str = "KIRO_FAULT:";
 /// throttle as JSON on a 200), `disconnect` (no answer at all), `hang` (the head, then nothing
 /// for a minute). After the first words (a pause lets them reach the client): `cut` (connection
 /// closed), `crc` (a frame with a bad CRC), `exception` (an exception frame), `overflow` (the
-/// context-overflow exception), `idle` (silence for a minute). Unknown names get a 400 naming
-/// them, so a typo in a check is not mistaken for a gateway fault.
+/// context-overflow exception), `idle` (silence for a minute). Then the broken replies of
+/// `broken.rs` by their names. Unknown names get a 400 naming them, so a typo in a check is not
+/// mistaken for a gateway fault.
 fn marked_fault(request: &Recorded) -> Option<Reply> {
     let content = request.user_content()?;
     let name = content.split(FAULT_MARKER).nth(1)?;
@@ -324,7 +318,9 @@ fn marked_fault(request: &Recorded) -> Option<Reply> {
             ),
         ]),
         "idle" => Reply::events(vec![first_words(), Ev::Sleep(minute), Ev::text(" late")]),
-        other => Reply::error(400, &format!("fake Kiro: unknown fault {other:?}"), None),
+        other => fake_kiro::broken::broken_reply(other).unwrap_or_else(|| {
+            Reply::error(400, &format!("fake Kiro: unknown fault {other:?}"), None)
+        }),
     })
 }
 

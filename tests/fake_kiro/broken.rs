@@ -1,7 +1,8 @@
 //! Broken replies by name: event streams damaged at the frame level (CRCs, lengths, headers,
 //! truncation), payloads of the wrong shape for their event type, and in-stream errors. Shared
 //! by `tests/broken_frames.rs` and the stand-alone fake (`fake_kiro` answers a current message
-//! containing `KIRO_FAULT:<name>` with the named reply, for `scripts/fuzz_requests.py`).
+//! containing `KIRO_FAULT:<name>` with the named reply when its own list of faults has no such
+//! name, for `scripts/fuzz_requests.py`).
 //!
 //! Every reply starts with [`LEAD`] as a text event unless its name says `first`, so most faults
 //! arrive after the client has seen output: the worst case for a stream, which can no longer
