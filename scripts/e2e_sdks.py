@@ -818,6 +818,20 @@ def retried(make_client, call, name):
     return f"2 requests in {took:.1f}s"
 
 
+def gives_up_waiting(make_client, call, gateway_log):
+    """The SDK's own timeout runs out while Kiro hangs: APITimeoutError, and the gateway makes no
+    further Kiro attempt for the gone client (its log says so)."""
+    client = make_client(KEY, None, retries=0).with_options(timeout=1.0)
+    before = gateway_log().count("the client has gone")
+    e = raised(lambda: call(client, "hang"))
+    expect(type(e).__name__ == "APITimeoutError", f"{type(e).__name__}: {e}")
+    deadline = time.time() + 15
+    while gateway_log().count("the client has gone") == before:
+        expect(time.time() < deadline, "the gateway kept trying Kiro for a gone client")
+        time.sleep(0.1)
+    return "APITimeoutError; the gateway stopped retrying Kiro"
+
+
 def disconnect_mid_stream(stream_first_chunk, next_call):
     stream_first_chunk()
     started = time.time()
@@ -948,7 +962,7 @@ def llm_run(base_url):
 # ------------------------------------------------------------------------------------------
 
 
-def openai_checks(base_url):
+def openai_checks(base_url, gateway_log):
     def make(key, counter=None, retries=0):
         http = counted_http(counter) if counter else None
         return openai.OpenAI(base_url=base_url, api_key=key, max_retries=retries, http_client=http,
@@ -995,6 +1009,7 @@ def openai_checks(base_url):
         run(sdk, f"chat {name} not retried", lambda: not_retried(make, chat_call, name))
     for name in ("throttle", "500"):
         run(sdk, f"chat {name} retried", lambda: retried(make, chat_call, name))
+    run(sdk, "chat client gives up", lambda: gives_up_waiting(make, chat_call, gateway_log))
 
     def chat_leave():
         s = client.chat.completions.create(model=MODEL, messages=user(fault("idle")), stream=True)
@@ -1012,7 +1027,7 @@ def openai_checks(base_url):
         lambda: disconnect_mid_stream(resp_leave, lambda: responses_create(client)))
 
 
-def anthropic_checks(base_url):
+def anthropic_checks(base_url, gateway_log):
     root = base_url.removesuffix("/v1")
 
     try:
@@ -1055,6 +1070,7 @@ def anthropic_checks(base_url):
         run(sdk, f"{name} not retried", lambda: not_retried(make, call, name))
     for name in ("throttle", "500"):
         run(sdk, f"{name} retried", lambda: retried(make, call, name))
+    run(sdk, "client gives up", lambda: gives_up_waiting(make, call, gateway_log))
 
     def leave():
         with client.messages.stream(model=MODEL, max_tokens=64, messages=user(fault("idle"))) as s:
@@ -1126,9 +1142,9 @@ def main():
     try:
         parts = set(args.only.split(","))
         if "openai" in parts:
-            openai_checks(base_url)
+            openai_checks(base_url, gateway.text)
         if "anthropic" in parts:
-            anthropic_checks(base_url)
+            anthropic_checks(base_url, gateway.text)
         if "frameworks" in parts:
             framework_checks(base_url)
         if "node" in parts:

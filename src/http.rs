@@ -44,6 +44,9 @@ pub struct Incoming {
     pub record: RequestRecord,
     /// The client key that was presented (once checked).
     pub client: Option<Arc<ClientKey>>,
+    /// Tells whether the client has closed its connection (set by the server, which can see the
+    /// connection; absent: never known to be gone).
+    gone: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl Incoming {
@@ -94,7 +97,18 @@ impl Incoming {
             model: String::new(),
             extra_headers,
             body_read: false,
+            gone: None,
         }
+    }
+
+    /// How to tell whether the client has closed its connection.
+    pub fn set_gone_check(&mut self, check: impl Fn() -> bool + 'static) {
+        self.gone = Some(Box::new(check));
+    }
+
+    /// Whether the client has closed its connection: nobody will read the answer.
+    pub fn client_gone(&self) -> bool {
+        self.gone.as_ref().is_some_and(|check| check())
     }
 
     /// A request header, by lower-case name.

@@ -282,7 +282,7 @@ fn answer<F: Format>(
         check_budget(app, key)?;
     }
     // Errors up to here (and Kiro's own refusals inside `open`) still get a real HTTP status.
-    let up = app.open(&prepared, debug)?;
+    let up = app.open(&prepared, debug, &|| inc.client_gone())?;
     inc.record.account = up.account.clone();
     inc.record.model_served = prepared.model_id.clone();
     inc.record.conversation_id = prepared.conversation_key.clone();

@@ -126,7 +126,7 @@ struct Queued {
 
 impl Job for Queued {
     fn serve(self) {
-        serve_request(&self.app, self.req);
+        serve_request(&self.app, self.req, self.port);
     }
 
     fn expire(self) {
@@ -186,9 +186,13 @@ fn reject_overloaded(inc: &mut Incoming) {
 }
 
 /// One request on a worker: route it, answer 500 if a handler panicked before answering, log it.
-fn serve_request(app: &App, req: tiny_http::Request) {
+fn serve_request(app: &App, req: tiny_http::Request, port: u16) {
     crate::metrics::global().worker_busy();
+    let remote = req.remote_addr().copied();
     let mut inc = Incoming::new(req);
+    if let Some(remote) = remote {
+        inc.set_gone_check(move || tcp_table::client_gone(port, remote));
+    }
     let outcome = catch_unwind(AssertUnwindSafe(|| route(app, &mut inc)));
     if outcome.is_err() {
         log::error!("a handler panicked on {} {}", inc.method, inc.path);

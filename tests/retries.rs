@@ -642,3 +642,43 @@ fn user_rate_exceeded_waits_out_a_penalty_window_before_retrying() {
         started.elapsed()
     );
 }
+
+/// A client that gives up while Kiro has not answered (an SDK's own timeout, which it then
+/// retries) gets no further Kiro attempts made for it: each would cost a Kiro request for an
+/// answer nobody reads, on top of the client's retries.
+#[test]
+fn no_further_attempt_is_made_for_a_client_that_has_gone() {
+    use std::io::Write;
+    let fake = FakeKiro::start();
+    fake.set_default_reply(Reply::text("late").delay_first_frame(Duration::from_secs(30)));
+    let gw = Gateway::start(
+        &fake.url(),
+        &[("FIRST_TOKEN_TIMEOUT", "1"), ("MAX_RETRIES", "3")],
+    );
+    let body = chat(false).to_string();
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let mut client = TcpStream::connect(&addr).unwrap();
+    write!(
+        client,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    assert!(fake.wait_for(Duration::from_secs(10), |f| f.requests().len() == 1));
+    drop(client);
+    assert!(
+        gw.wait_logs(|l| l.contains("POST /v1/chat/completions 504"), 20),
+        "{}",
+        gw.logs()
+    );
+    assert!(gw.logs().contains("the client has gone"), "{}", gw.logs());
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "attempts made after the client left"
+    );
+    // The next client is served as usual.
+    fake.set_default_reply(Reply::text("hello"));
+    assert_eq!(post_chat(&gw).0, 200);
+}

@@ -68,6 +68,9 @@ pub struct GenerateParams<'a> {
     pub capture_raw: bool,
     /// Return a 429 at once instead of retrying (another account can take the request).
     pub fail_fast_on_throttle: bool,
+    /// Whether the reply is no longer wanted (its client has gone): then no further attempt is
+    /// made, and the last failure is returned.
+    pub abandoned: &'a dyn Fn() -> bool,
 }
 
 /// The Kiro API client. Cheap to share between workers (`&KiroClient`).
@@ -104,6 +107,11 @@ impl KiroClient {
         };
         let mut attempt = 0;
         while attempt < run.max {
+            // Every further attempt costs Kiro requests (and the client's retries add their own).
+            if attempt > 0 && (params.abandoned)() {
+                log::info!("the client has gone: no further attempt after {attempt}");
+                break;
+            }
             attempt += 1;
             let creds = store.credentials()?;
             let mut profile = identity::effective_profile(cfg, &creds);

@@ -157,8 +157,14 @@ impl App {
         })
     }
 
-    /// Open the upstream reply (retries happen inside; nothing has reached the client yet).
-    pub fn open(&self, prepared: &Prepared, debug: &mut DebugCapture) -> Result<Upstream, Error> {
+    /// Open the upstream reply (retries happen inside; nothing has reached the client yet). No
+    /// further attempt or account is tried once `abandoned` says the client has gone.
+    pub fn open(
+        &self,
+        prepared: &Prepared,
+        debug: &mut DebugCapture,
+        abandoned: &dyn Fn() -> bool,
+    ) -> Result<Upstream, Error> {
         if debug.enabled() {
             debug.kiro_request(&prepared.payload.request(&AttemptShape::DEFAULT));
         }
@@ -168,11 +174,15 @@ impl App {
             capture_raw: debug.wants_raw(),
             // With other accounts to move to, a throttle is not waited out on this one.
             fail_fast_on_throttle: multi,
+            abandoned,
         };
         let key = Some(prepared.conversation_key.as_str());
         let mut last = None;
         let candidates = self.pool.candidates(key)?;
         for (n, &index) in candidates.iter().enumerate() {
+            if n > 0 && abandoned() {
+                break;
+            }
             let Some(account) = self.pool.accounts.get(index) else {
                 continue;
             };

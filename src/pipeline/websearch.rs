@@ -392,7 +392,8 @@ pub fn relay(
             history.tool_choice = ToolChoice::Auto;
         }
         let p = app.prepare(&history).map_err(RelayError::Failed)?;
-        let u = app.open(&p, debug).map_err(RelayError::Failed)?;
+        // Output has started: a gone client shows when the answer is written.
+        let u = app.open(&p, debug, &|| false).map_err(RelayError::Failed)?;
         next = Some((p, u));
     }
 }
