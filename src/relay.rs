@@ -383,6 +383,14 @@ impl Relay<'_> {
                 if input.is_none() && stop && name.is_empty() {
                     return Ok(());
                 }
+                if name.is_empty() {
+                    // Every fragment of a call names its tool (docs/kiro-wire.md#events): one
+                    // that starts without a name could only reach the client as a call to no
+                    // tool, which it can neither run nor send back.
+                    return Err(RelayError::Failed(Error::Stream(format!(
+                        "Kiro started a tool call without a tool name (id {id:?})"
+                    ))));
+                }
                 let client_id = if id.is_empty() {
                     format!("call_{}", random_hex(24))
                 } else {

@@ -138,9 +138,13 @@ fn assert_stream_completed(api: Api, events: &[SseEvent], what: &str) {
             Some("message_stop"),
             "{what}: {events:?}"
         ),
-        Api::Responses => assert_eq!(
-            last.event.as_deref(),
-            Some("response.completed"),
+        // A call whose arguments are not JSON is withheld as cut off: the response says it is
+        // incomplete, which is the honest ending (Chat and Messages say so in their stop reason).
+        Api::Responses => assert!(
+            matches!(
+                last.event.as_deref(),
+                Some("response.completed" | "response.incomplete")
+            ),
             "{what}: {events:?}"
         ),
     }

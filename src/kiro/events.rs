@@ -135,8 +135,8 @@ fn decode_named_event(name: &str, payload_bytes: &[u8]) -> Result<KiroEvent, Str
     };
     match name {
         "assistantResponseEvent" | "codeEvent" => text_event(name, payload(name, text()?)?),
-        "toolUseEvent" => Ok(tool_use_event(payload(name, text()?)?)),
-        "reasoningContentEvent" => Ok(reasoning_event(payload(name, text()?)?)),
+        "toolUseEvent" => tool_use_event(payload(name, text()?)?),
+        "reasoningContentEvent" => reasoning_event(payload(name, text()?)?),
         "meteringEvent" => {
             let p: MeteringPayload = payload(name, text()?)?;
             number_event(name, "usage", p.usage, KiroEvent::Metering)
@@ -215,26 +215,40 @@ fn text_event(name: &str, p: TextPayload) -> Result<KiroEvent, String> {
     }
 }
 
-fn tool_use_event(p: ToolUsePayload) -> KiroEvent {
+fn tool_use_event(p: ToolUsePayload) -> Result<KiroEvent, String> {
     let input = match p.input {
         None | Some(Value::Null) => None,
         Some(Value::String(fragment)) => Some(ToolInput::Fragment(fragment)),
-        Some(other) => Some(ToolInput::Object(other)),
+        Some(object @ Value::Object(_)) => Some(ToolInput::Object(object)),
+        Some(_) => {
+            return Err("toolUseEvent.input is neither a JSON fragment nor an object".to_string())
+        }
     };
-    KiroEvent::ToolUse {
+    Ok(KiroEvent::ToolUse {
         // Missing ids stay empty: the relay keys calls by id and decides what to do.
-        id: as_string(p.tool_use_id).unwrap_or_default(),
-        name: as_string(p.name).unwrap_or_default(),
+        id: text_field("toolUseEvent", "toolUseId", p.tool_use_id)?.unwrap_or_default(),
+        name: text_field("toolUseEvent", "name", p.name)?.unwrap_or_default(),
         input,
         stop: truthy(p.stop.as_ref()),
-    }
+    })
 }
 
-fn reasoning_event(p: ReasoningPayload) -> KiroEvent {
-    KiroEvent::Reasoning {
-        text: as_string(p.text),
-        signature: as_string(p.signature),
-        redacted: as_string(p.redacted_content),
+fn reasoning_event(p: ReasoningPayload) -> Result<KiroEvent, String> {
+    const NAME: &str = "reasoningContentEvent";
+    Ok(KiroEvent::Reasoning {
+        text: text_field(NAME, "text", p.text)?,
+        signature: text_field(NAME, "signature", p.signature)?,
+        redacted: text_field(NAME, "redactedContent", p.redacted_content)?,
+    })
+}
+
+/// A field that carries part of the answer: a string, or absent (missing or null). Any other
+/// type is an error, not an absence, so that the part is not silently lost.
+fn text_field(name: &str, key: &str, value: Option<Value>) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(format!("{name}.{key} is not a string")),
     }
 }
 
@@ -819,6 +833,41 @@ mod tests {
         }
         let untyped = decode_event(&frame(&[(":message-type", "event")], "{}")).unwrap_err();
         assert!(untyped.loses_answer);
+    }
+
+    #[test]
+    fn answer_fields_of_the_wrong_type_are_errors_not_absences() {
+        for (name, payload) in [
+            ("toolUseEvent", r#"{"name":5,"toolUseId":"t1"}"#),
+            ("toolUseEvent", r#"{"name":"ls","toolUseId":["t1"]}"#),
+            (
+                "toolUseEvent",
+                r#"{"name":"ls","toolUseId":"t1","input":5}"#,
+            ),
+            (
+                "toolUseEvent",
+                r#"{"name":"ls","toolUseId":"t1","input":["a"]}"#,
+            ),
+            ("reasoningContentEvent", r#"{"text":5}"#),
+            ("reasoningContentEvent", r#"{"signature":{"s":1}}"#),
+            ("reasoningContentEvent", r#"{"redactedContent":true}"#),
+        ] {
+            let err = decode_event(&event(name, payload)).unwrap_err();
+            assert!(err.loses_answer, "{name} {payload}");
+        }
+        // Null is as good as missing.
+        assert_eq!(
+            decode(
+                "toolUseEvent",
+                r#"{"name":"ls","toolUseId":null,"input":null}"#
+            ),
+            KiroEvent::ToolUse {
+                id: String::new(),
+                name: "ls".into(),
+                input: None,
+                stop: false
+            }
+        );
     }
 
     #[test]

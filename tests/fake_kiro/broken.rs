@@ -45,6 +45,10 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     ("text_content_number", Outcome::Fails),
     ("text_content_object", Outcome::Fails),
     ("tool_payload_string", Outcome::Fails),
+    ("tool_name_number", Outcome::Fails),
+    ("tool_input_number", Outcome::Fails),
+    ("tool_without_name", Outcome::Fails),
+    ("reasoning_text_number", Outcome::Fails),
     ("reasoning_payload_number", Outcome::Fails),
     ("event_without_type", Outcome::Fails),
     ("exception", Outcome::Fails),
@@ -60,6 +64,9 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     // Legal variations and damage that loses nothing the client asked for.
     ("split_every_byte", Outcome::Served),
     ("tool_input_object", Outcome::Served),
+    ("tool_without_ids", Outcome::Served),
+    ("tool_calls_interleaved", Outcome::Served),
+    ("tool_input_not_json", Outcome::Served),
     ("metering_not_a_number", Outcome::Served),
     ("context_usage_object", Outcome::Served),
     ("token_usage_string", Outcome::Served),
@@ -208,6 +215,26 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
             json!({"content": {"text": "lost"}}),
         )]),
         "tool_payload_string" => with_tail(vec![raw_event("toolUseEvent", b"\"a string\"")]),
+        "tool_name_number" => with_tail(vec![
+            Ev::custom("toolUseEvent", json!({"name": 5, "toolUseId": "tooluse_n"})),
+            Ev::custom(
+                "toolUseEvent",
+                json!({"name": 5, "toolUseId": "tooluse_n", "input": "{}", "stop": true}),
+            ),
+        ]),
+        "tool_input_number" => with_tail(vec![
+            Ev::tool_start("tooluse_i", "get_weather"),
+            Ev::custom(
+                "toolUseEvent",
+                json!({"name": "get_weather", "toolUseId": "tooluse_i", "input": 5}),
+            ),
+            Ev::tool_stop("tooluse_i", "get_weather"),
+        ]),
+        "reasoning_text_number" => Reply::events(vec![
+            Ev::reasoning("Thinking first."),
+            Ev::custom("reasoningContentEvent", json!({"text": 5})),
+            lead.clone(),
+        ]),
         "reasoning_payload_number" => with_tail(vec![raw_event("reasoningContentEvent", b"12345")]),
         "event_without_type" => with_tail(vec![Ev::Frame {
             headers: vec![(":message-type".into(), HeaderValue::String("event".into()))],
@@ -273,6 +300,48 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
                 json!({"city": "Paris"}),
             ));
             events.push(Ev::tool_stop("tooluse_obj", "get_weather"));
+            events.extend(tail());
+            Reply::events(events)
+        }
+        "tool_without_name" => with_tail(vec![Ev::custom(
+            "toolUseEvent",
+            json!({"toolUseId": "tooluse_nameless", "input": "{}", "stop": true}),
+        )]),
+        // Calls that arrive without ids belong to the call in progress.
+        "tool_without_ids" => {
+            let mut events = vec![lead.clone()];
+            events.push(Ev::custom("toolUseEvent", json!({"name": "get_weather"})));
+            events.push(Ev::custom(
+                "toolUseEvent",
+                json!({"name": "get_weather", "input": "{\"city\":\"Paris\"}"}),
+            ));
+            events.push(Ev::custom(
+                "toolUseEvent",
+                json!({"name": "get_weather", "stop": true}),
+            ));
+            events.extend(tail());
+            Reply::events(events)
+        }
+        "tool_calls_interleaved" => {
+            let mut events = vec![lead.clone()];
+            events.push(Ev::tool_start("tooluse_a", "get_weather"));
+            events.push(Ev::tool_start("tooluse_b", "get_weather"));
+            events.push(Ev::tool_input("tooluse_b", "get_weather", r#"{"city":"#));
+            events.push(Ev::tool_input(
+                "tooluse_a",
+                "get_weather",
+                r#"{"city":"Paris"}"#,
+            ));
+            events.push(Ev::tool_input("tooluse_b", "get_weather", r#""Oslo"}"#));
+            events.push(Ev::tool_stop("tooluse_a", "get_weather"));
+            events.push(Ev::tool_stop("tooluse_b", "get_weather"));
+            events.extend(tail());
+            Reply::events(events)
+        }
+        // Arguments that are not JSON at all, in a call Kiro says is complete.
+        "tool_input_not_json" => {
+            let mut events = vec![lead.clone()];
+            events.extend(Ev::tool_call("tooluse_x", "get_weather", "{city: Paris", 2));
             events.extend(tail());
             Reply::events(events)
         }
