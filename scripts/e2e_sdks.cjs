@@ -276,7 +276,7 @@ async function anthropicChecks() {
     ['quota', Anthropic.RateLimitError, 429, 'limit for this month'],
     ['too_long', Anthropic.BadRequestError, 400, 'prompt is too long'],
     ['403', Anthropic.PermissionDeniedError, 403, 'not authorized'],
-    ['503', Anthropic.InternalServerError, 503, 'temporarily unavailable'],
+    ['503', Anthropic.OverloadedError, 529, 'temporarily unavailable'],
   ];
   for (const [name, cls, status, words] of faults) {
     await run(sdk, `${name}`, async () => {

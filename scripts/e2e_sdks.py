@@ -723,6 +723,8 @@ def anthropic_fault(client, name, stream):
         status, retry, _, words = BEFORE_OUTPUT[name]
         if name == "too_long":
             words = "prompt is too long"
+        if status == 503:
+            status = 529  # Anthropic's status for overloaded_error
     else:
         status, code, words = AFTER_OUTPUT[name]
         retry = None

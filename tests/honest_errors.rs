@@ -276,6 +276,12 @@ fn kiro_failures_have_the_anthropic_shape_on_the_messages_api() {
             500,
             "api_error",
         ),
+        // Anthropic's status for an overload: its SDKs raise OverloadedError.
+        (
+            Reply::error(503, "Service is temporarily unavailable", None),
+            529,
+            "overloaded_error",
+        ),
     ] {
         let fake = FakeKiro::start();
         fake.set_default_reply(reply);

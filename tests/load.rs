@@ -148,7 +148,7 @@ fn two_hundred_concurrent_clients_get_200_or_503_and_resources_return_to_baselin
 }
 
 #[test]
-fn a_503_on_the_messages_api_is_anthropic_shaped() {
+fn a_full_queue_on_the_messages_api_is_a_529_overloaded_error() {
     let fake = FakeKiro::start();
     fake.set_default_reply(Reply::text("slow").delay_first_frame(Duration::from_millis(1500)));
     let gw = Gateway::start(&fake.url(), &[("WORKERS", "1"), ("QUEUE_SIZE", "1")]);
@@ -175,7 +175,8 @@ fn a_503_on_the_messages_api_is_anthropic_shaped() {
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let busy: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
+    // Anthropic's status for overloaded_error (the SDKs raise OverloadedError for it).
+    let busy: Vec<_> = results.iter().filter(|r| r.0 == 529).collect();
     assert!(!busy.is_empty(), "{results:?}");
     for (_, text) in busy {
         let v: Value = serde_json::from_str(text).unwrap();
@@ -261,7 +262,7 @@ fn a_request_that_waits_past_queue_timeout_gets_503_with_retry_after_in_its_clie
             .as_bytes(),
         )
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.status().as_u16(), 529);
     assert!(resp.headers().get("retry-after").is_some());
     let mut text = String::new();
     resp.into_body()

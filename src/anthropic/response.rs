@@ -114,7 +114,18 @@ pub fn error_type(e: &Error) -> &'static str {
         ErrorClass::NotFound => "not_found_error",
         ErrorClass::RateLimit => "rate_limit_error",
         ErrorClass::Overloaded => "overloaded_error",
-        ErrorClass::Timeout | ErrorClass::Upstream | ErrorClass::Internal => "api_error",
+        ErrorClass::Timeout => "timeout_error",
+        ErrorClass::Upstream | ErrorClass::Internal => "api_error",
+    }
+}
+
+/// The status of an Anthropic error: the gateway's own, except that an overload is 529, the
+/// status Anthropic gives `overloaded_error` and its SDKs raise `OverloadedError` for (503 is no
+/// Anthropic status: it became a `ServiceUnavailableError`).
+fn error_status(e: &Error) -> u16 {
+    match e.class() {
+        ErrorClass::Overloaded => 529,
+        _ => e.status(),
     }
 }
 
@@ -160,7 +171,7 @@ pub fn error_body(e: &Error) -> (u16, Value) {
         // whole conversation and no `thread`.
         error["details"] = json!({"error_code": "thread_unsupported_request"});
     }
-    (e.status(), json!({"type": "error", "error": error}))
+    (error_status(e), json!({"type": "error", "error": error}))
 }
 
 /// The non-streaming `message` object: thinking first (signed: Kiro's signature, or a
@@ -1117,14 +1128,16 @@ mod tests {
             (upstream(403), 403, "permission_error"),
             (upstream(429), 429, "rate_limit_error"),
             (upstream(500), 500, "api_error"),
-            (Error::Overloaded, 503, "overloaded_error"),
+            (Error::Overloaded, 529, "overloaded_error"),
+            (upstream(503), 529, "overloaded_error"),
+            (upstream(504), 504, "timeout_error"),
             (
                 Error::FirstTokenTimeout {
                     seconds: 15.0,
                     attempts: 3,
                 },
                 504,
-                "api_error",
+                "timeout_error",
             ),
             (Error::Internal("x".into()), 500, "api_error"),
         ] {
