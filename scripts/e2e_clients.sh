@@ -245,15 +245,20 @@ run_aider() {
 }
 
 # Cline's CLI takes a base URL only for its OpenAI providers: openai-compatible speaks Chat
-# Completions, openai-native the Responses API. `cline auth` only writes its config file.
+# Completions, openai-native the Responses API. `cline auth` only writes its config file. A run
+# starts Cline's hub daemon, which outlives it: each run gets a hub port of its own (not the
+# user's hub) and stops that hub afterwards.
 run_cline() { # label provider
     npm_client cline cline || { RESULTS+=("SKIP  cline: not installed"); return; }
     local label=$1 provider=$2
     local d; d=$(new_dir "cline-$label")
-    local env=(HOME="$d/home" CLINE_NO_AUTO_UPDATE=1 DISABLE_TELEMETRY=1 CLINE_DISABLE_CLINE_PASS_NOTICE=1)
+    local hub_port; hub_port=$(free_port)
+    local env=(HOME="$d/home" CLINE_NO_AUTO_UPDATE=1 DISABLE_TELEMETRY=1 CLINE_DISABLE_CLINE_PASS_NOTICE=1
+        CLINE_HUB_PORT="$hub_port")
     env "${env[@]}" cline auth -p "$provider" -k $KEY -m claude-sonnet-4.5 -b "$BASE/v1" >"$d/auth.log" 2>&1
     (cd "$d/project" && env "${env[@]}" timeout 300 cline "$(prompt "$d/project")" </dev/null) \
         >"$d/out.log" 2>&1
+    env "${env[@]}" timeout 30 cline hub stop >"$d/hub-stop.log" 2>&1
     check "cline $label (cline $(env "${env[@]}" cline --version 2>/dev/null), provider $provider)" \
         "$d/project" "$d/out.log" 1
 }
