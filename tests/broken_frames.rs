@@ -150,6 +150,23 @@ fn assert_stream_completed(api: Api, events: &[SseEvent], what: &str) {
     }
 }
 
+/// No number in an answer is absurd (a broken figure from Kiro must not come out as
+/// 18446744073709551615 tokens, nor overflow a sum), and credits are a number whenever they are
+/// given.
+fn assert_sane_figures(v: &Value, what: &str) {
+    match v {
+        Value::Number(n) => assert!(n.as_f64().is_some_and(|f| f.abs() <= 1e15), "{what}: {n}"),
+        Value::Array(items) => items.iter().for_each(|i| assert_sane_figures(i, what)),
+        Value::Object(map) => {
+            if let Some(credits) = map.get("credits_used") {
+                assert!(credits.is_number(), "{what}: credits_used {credits}");
+            }
+            map.values().for_each(|i| assert_sane_figures(i, what));
+        }
+        _ => {}
+    }
+}
+
 fn check(gw: &Gateway, name: &str, outcome: Outcome, api: Api, stream: bool) {
     let what = format!("{name} via {api:?} (stream: {stream})");
     let got = ask(gw, api, stream, &format!("Hi KIRO_FAULT:{name}"));
@@ -161,6 +178,9 @@ fn check(gw: &Gateway, name: &str, outcome: Outcome, api: Api, stream: bool) {
         }
         (Outcome::Served, true) => {
             assert_stream_completed(api, &got.events, &what);
+            for event in &got.events {
+                assert_sane_figures(&event.json(), &what);
+            }
             assert!(
                 got.text.contains("Before the fault") || name == "empty_stream",
                 "{what}: {}",
@@ -169,6 +189,7 @@ fn check(gw: &Gateway, name: &str, outcome: Outcome, api: Api, stream: bool) {
         }
         (Outcome::Served, false) => {
             assert_eq!(got.status, 200, "{what}: {}", got.text);
+            assert_sane_figures(&got.json, &what);
             assert!(
                 got.text.contains(LEAD) || name == "empty_stream",
                 "{what}: {}",

@@ -339,6 +339,7 @@ fn the_deepest_json_a_client_may_send_is_served_on_a_workers_small_stack() {
     let fake = FakeKiro::start();
     // Debug capture on: it writes the request and the Kiro body out again.
     let gw = Gateway::start(&fake.url(), &[("WORKERS", "2"), ("DEBUG_MODE", "all")]);
+    let auth = format!("Bearer {KEY}");
     // Four levels of request around the schema, two per schema level: 4 + 2 × 61 + 1 = 127.
     let body = json!({"model": "claude-sonnet-4-5",
         "messages": [{"role": "user", "content": "Hi"}],
@@ -354,13 +355,29 @@ fn the_deepest_json_a_client_may_send_is_served_on_a_workers_small_stack() {
     let (status, v) = gw.post("/v1/messages", &body);
     assert_eq!(status, 200, "{v}");
     assert!(fake.last_request().unwrap().raw_body.contains("deeper"));
+    // And as a Responses tool (3 + 2 × 61 + 1 = 126), the route whose parsing starts deepest,
+    // with each level's nesting after its first key, which costs serde_json more stack than
+    // nesting in the first (json! would sort "properties" first).
+    let mut schema = r#"{"type":"string"}"#.to_string();
+    for _ in 0..61 {
+        schema = format!(r#"{{"type":"object","properties":{{"a":{schema}}},"required":["a"]}}"#);
+    }
+    let body = format!(
+        r#"{{"model":"claude-sonnet-4-5","input":"Hi","tools":[{{"type":"function","name":"deepest","parameters":{schema}}}]}}"#
+    );
+    let (status, _, text) = gw.post_raw(
+        "/v1/responses",
+        &[("authorization", &auth)],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(fake.last_request().unwrap().raw_body.contains("deepest"));
     // One level more than JSON allows is refused with a readable 400, not a crash.
     let too_deep = format!(
         r#"{{"model":"claude-sonnet-4-5","messages":[{{"role":"user","content":{}"x"{}}}]}}"#,
         "[".repeat(200),
         "]".repeat(200)
     );
-    let auth = format!("Bearer {KEY}");
     let (status, _, text) = gw.post_raw(
         "/v1/chat/completions",
         &[("authorization", &auth)],

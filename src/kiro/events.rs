@@ -139,7 +139,7 @@ fn decode_named_event(name: &str, payload_bytes: &[u8]) -> Result<KiroEvent, Str
         "reasoningContentEvent" => reasoning_event(payload(name, text()?)?),
         "meteringEvent" => {
             let p: MeteringPayload = payload(name, text()?)?;
-            number_event(name, "usage", p.usage, KiroEvent::Metering)
+            number_event(name, "usage", p.usage, MAX_CREDITS, KiroEvent::Metering)
         }
         "contextUsageEvent" => {
             let p: ContextUsagePayload = payload(name, text()?)?;
@@ -147,6 +147,7 @@ fn decode_named_event(name: &str, payload_bytes: &[u8]) -> Result<KiroEvent, Str
                 name,
                 "contextUsagePercentage",
                 p.context_usage_percentage,
+                MAX_CONTEXT_PCT,
                 KiroEvent::ContextUsage,
             )
         }
@@ -252,18 +253,29 @@ fn text_field(name: &str, key: &str, value: Option<Value>) -> Result<Option<Stri
     }
 }
 
-/// An event whose value is one number, `key` in the payload.
+/// Most credits one reply is believed to cost; more is a broken figure, not a price.
+const MAX_CREDITS: f64 = 1e6;
+/// Highest context usage believed (a percentage; a little over 100 is an overflow, not a bug).
+const MAX_CONTEXT_PCT: f64 = 1000.0;
+/// Most tokens one count of `tokenUsage` is believed to hold. Counts are capped here so that sums
+/// of them (input + cache, input + output) can never overflow.
+const MAX_TOKEN_COUNT: u64 = u32::MAX as u64;
+
+/// An event whose value is one number, `key` in the payload, between 0 and `max`.
 fn number_event(
     name: &str,
     key: &str,
     value: Option<Value>,
+    max: f64,
     make: fn(f64) -> KiroEvent,
 ) -> Result<KiroEvent, String> {
     match value {
         None | Some(Value::Null) => Ok(KiroEvent::Ignored(name.to_string())),
-        Some(value) => number(&value)
-            .map(make)
-            .ok_or_else(|| format!("{name}.{key} is not a number")),
+        Some(value) => match number(&value) {
+            Some(n) if (0.0..=max).contains(&n) => Ok(make(n)),
+            Some(n) => Err(format!("{name}.{key} {n} is out of range")),
+            None => Err(format!("{name}.{key} is not a number")),
+        },
     }
 }
 
@@ -373,14 +385,15 @@ fn number(value: &Value) -> Option<f64> {
 
 /// A token count; missing, negative or non-numeric counts are 0.
 fn count(value: Option<&Value>) -> u64 {
-    match value {
+    let n = match value {
         Some(Value::Number(n)) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f > 0.0).map(|f| f as u64))
             .unwrap_or(0),
         Some(other) => number(other).filter(|f| *f > 0.0).map_or(0, |f| f as u64),
         None => 0,
-    }
+    };
+    n.min(MAX_TOKEN_COUNT)
 }
 
 /// JavaScript/Python truthiness, as Kiro's own clients read flags like `stop`.
@@ -868,6 +881,31 @@ mod tests {
                 stop: false
             }
         );
+    }
+
+    #[test]
+    fn figures_no_reply_can_have_are_refused_or_capped() {
+        for (name, payload) in [
+            ("meteringEvent", r#"{"usage":1e308}"#),
+            ("meteringEvent", r#"{"usage":-5}"#),
+            ("contextUsageEvent", r#"{"contextUsagePercentage":1e300}"#),
+            ("contextUsageEvent", r#"{"contextUsagePercentage":-1}"#),
+        ] {
+            let err = decode_event(&event(name, payload)).unwrap_err();
+            assert!(!err.loses_answer, "{name} {payload}");
+        }
+        let KiroEvent::Metadata {
+            usage: Some(usage), ..
+        } = decode(
+            "metadataEvent",
+            r#"{"tokenUsage":{"uncachedInputTokens":1e30,"cacheReadInputTokens":18446744073709551615,"outputTokens":7}}"#,
+        )
+        else {
+            panic!("no usage");
+        };
+        assert_eq!(usage.uncached_input_tokens, u64::from(u32::MAX));
+        assert_eq!(usage.cache_read_input_tokens, u64::from(u32::MAX));
+        assert_eq!(usage.output_tokens, 7);
     }
 
     #[test]

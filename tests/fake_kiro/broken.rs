@@ -70,6 +70,8 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     ("metering_not_a_number", Outcome::Served),
     ("context_usage_object", Outcome::Served),
     ("token_usage_string", Outcome::Served),
+    ("token_usage_huge", Outcome::Served),
+    ("figures_huge", Outcome::Served),
     ("unknown_event", Outcome::Served),
     ("unknown_message_type", Outcome::Served),
     ("empty_stream", Outcome::Served),
@@ -357,6 +359,25 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
             "metadataEvent",
             json!({"tokenUsage": "many"}),
         )]),
+        // Figures no reply can have, as the last word on usage (no usual tail after them).
+        "token_usage_huge" => after(vec![
+            Ev::text(" After the fault."),
+            Ev::custom(
+                "metadataEvent",
+                json!({"tokenUsage": {"uncachedInputTokens": 1e30, "cacheReadInputTokens": 1e30,
+                    "cacheWriteInputTokens": 1e30, "outputTokens": 1e30, "totalTokens": 1e30}}),
+            ),
+        ]),
+        "figures_huge" => after(vec![
+            Ev::text(" After the fault."),
+            Ev::custom("meteringEvent", json!({"usage": 1e308})),
+            Ev::custom("meteringEvent", json!({"usage": 1e308})),
+            Ev::custom("meteringEvent", json!({"usage": -5})),
+            Ev::custom(
+                "contextUsageEvent",
+                json!({"contextUsagePercentage": 1e300}),
+            ),
+        ]),
         "unknown_event" => with_tail(vec![Ev::custom(
             "someFutureEvent",
             json!({"content": 5, "nested": [[[]]]}),
