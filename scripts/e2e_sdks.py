@@ -195,7 +195,7 @@ AFTER_OUTPUT = {
     "crc": (502, None, ""),
     "exception": (502, None, "boom in the middle"),
     "overflow": (400, "context_length_exceeded", "Input is too long"),
-    "idle": (502, None, "sent nothing"),
+    "idle": (504, None, "sent nothing"),
 }
 
 OPENAI_CLASS = {

@@ -65,6 +65,9 @@ pub enum Error {
     FirstTokenTimeout { seconds: f64, attempts: u32 },
     /// The reply broke after it started: an exception frame, a bad CRC, a cut connection.
     Stream(String),
+    /// Kiro went silent in the middle of its reply for `STREAMING_READ_TIMEOUT` (`seconds`): the
+    /// reply was given up. A timeout, where a broken stream is a failure.
+    StreamTimeout { seconds: u64 },
     /// The login cannot be refreshed (revoked or expired refresh token); `source` names where it
     /// came from so the user knows what to fix.
     AuthFailed { source: String, message: String },
@@ -126,6 +129,7 @@ impl Error {
             Error::Network { .. } => 502,
             Error::FirstTokenTimeout { .. } => 504,
             Error::Stream(_) => 502,
+            Error::StreamTimeout { .. } => 504,
             Error::AuthFailed { .. } => 401,
             Error::Overloaded => 503,
             Error::AccountsUnavailable { .. } | Error::BudgetSpent(_) => 429,
@@ -156,9 +160,9 @@ impl Error {
                 504 => ErrorClass::Timeout,
                 _ => ErrorClass::Upstream,
             },
-            Error::Network { timeout: true, .. } | Error::FirstTokenTimeout { .. } => {
-                ErrorClass::Timeout
-            }
+            Error::Network { timeout: true, .. }
+            | Error::FirstTokenTimeout { .. }
+            | Error::StreamTimeout { .. } => ErrorClass::Timeout,
             Error::Network { .. } | Error::Stream(_) | Error::ClientVersionRefused { .. } => {
                 ErrorClass::Upstream
             }
@@ -205,6 +209,7 @@ impl Error {
             Error::Network { .. }
             | Error::FirstTokenTimeout { .. }
             | Error::Stream(_)
+            | Error::StreamTimeout { .. }
             | Error::Overloaded
             | Error::AccountsUnavailable { quota: false, .. } => true,
             _ => false,
@@ -310,6 +315,10 @@ impl fmt::Display for Error {
                 "Model did not respond within {seconds}s after {attempts} attempts. Please try again."
             ),
             Error::Stream(m) => write!(f, "The Kiro response stream broke: {m}"),
+            Error::StreamTimeout { seconds } => write!(
+                f,
+                "Kiro sent nothing for {seconds} s in the middle of its answer (STREAMING_READ_TIMEOUT); the answer was given up. Please try again."
+            ),
             Error::AuthFailed { source, message } => write!(
                 f,
                 "The Kiro login from {source} could not be refreshed: {message}. Log in again (Kiro IDE or 'kiro-cli login') or update the credentials."
@@ -358,7 +367,9 @@ pub fn openai_type_and_code(e: &Error) -> (&'static str, &'static str) {
         Error::AuthFailed { .. } => "upstream_login_failed",
         Error::AccountSuspended { .. } => "account_suspended",
         Error::ClientVersionRefused { .. } => "upstream_client_version_refused",
-        Error::FirstTokenTimeout { .. } | Error::Network { timeout: true, .. } => "timeout",
+        Error::FirstTokenTimeout { .. }
+        | Error::StreamTimeout { .. }
+        | Error::Network { timeout: true, .. } => "timeout",
         _ => match e.class() {
             ErrorClass::InvalidRequest | ErrorClass::ContextLength => "invalid_value",
             ErrorClass::Authentication => "invalid_api_key",

@@ -158,10 +158,9 @@ pub fn relay(
             Next::Idle => {
                 silent += step;
                 if silent >= opts.read_timeout {
-                    return Err(RelayError::Failed(Error::Stream(format!(
-                        "Kiro sent nothing for {} s",
-                        opts.read_timeout.as_secs()
-                    ))));
+                    return Err(RelayError::Failed(Error::StreamTimeout {
+                        seconds: opts.read_timeout.as_secs(),
+                    }));
                 }
                 sink.keepalive()?;
                 sink.flush()?;

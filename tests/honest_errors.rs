@@ -480,3 +480,42 @@ fn a_corrupt_first_frame_is_retried_before_anything_is_sent() {
     assert_eq!(events.last().unwrap().data, "[DONE]");
     assert_eq!(fake.requests().len(), 2);
 }
+
+/// Kiro going silent in the middle of its answer is a timeout, not a broken stream: 504 with
+/// the timeout type in both shapes (the anthropic SDKs raise GatewayTimeoutError), and the same
+/// type in the stream's error event.
+#[test]
+fn silence_in_the_middle_of_an_answer_is_a_timeout() {
+    let fake = FakeKiro::start();
+    fake.set_default_reply(Reply::events(vec![
+        Ev::text("The answer is"),
+        Ev::Sleep(Duration::from_secs(5)),
+        Ev::text(" late"),
+    ]));
+    let gw = Gateway::start(&fake.url(), &[("STREAMING_READ_TIMEOUT", "1")]);
+    let (status, _, body) = post(
+        &gw,
+        "/v1/chat/completions",
+        chat(false).to_string().as_bytes(),
+    );
+    assert_eq!(status, 504, "{body}");
+    assert_openai_error(&body, 504, "timeout_error");
+    assert_eq!(body["error"]["code"], "timeout");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("STREAMING_READ_TIMEOUT"));
+    let (status, _, body) = post(
+        &gw,
+        "/v1/messages",
+        anthropic_message().to_string().as_bytes(),
+    );
+    assert_eq!(status, 504, "{body}");
+    assert_anthropic_error(&body, "timeout_error");
+    let mut streamed = anthropic_message();
+    streamed["stream"] = json!(true);
+    let events = gw.stream("/v1/messages", &streamed);
+    let last = events.last().unwrap();
+    assert_eq!(last.event.as_deref(), Some("error"), "{events:?}");
+    assert_anthropic_error(&last.json(), "timeout_error");
+}

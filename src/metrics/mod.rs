@@ -81,7 +81,9 @@ impl RetryReason {
             | Error::AuthFailed { .. }
             | Error::AccountSuspended { .. } => RetryReason::Auth,
             Error::FirstTokenTimeout { .. } => RetryReason::FirstTokenTimeout,
-            Error::Network { .. } | Error::Stream(_) => RetryReason::Transport,
+            Error::Network { .. } | Error::Stream(_) | Error::StreamTimeout { .. } => {
+                RetryReason::Transport
+            }
             _ => RetryReason::ServerError,
         }
     }

@@ -481,7 +481,10 @@ fn silence_gets_keepalives_then_fails_after_the_read_timeout() {
     };
     let script = (0..10).map(|_| Ok(Next::Idle)).collect();
     let (result, sink) = run(script, &o);
-    assert!(matches!(result, Err(RelayError::Failed(Error::Stream(_)))));
+    assert!(matches!(
+        result,
+        Err(RelayError::Failed(Error::StreamTimeout { seconds: 3 }))
+    ));
     assert_eq!(sink.keepalives, 2);
 }
 
