@@ -73,9 +73,9 @@ def build(profile="debug"):
     )
 
 
-def launch(script=None, build_first=True, profile="debug", env=None, key=KEY):
-    """Starts the fake Kiro (`--script <script>` when given) and the gateway against it; returns
-    both once the gateway has fetched the model list."""
+def launch(script=None, build_first=True, profile="debug", env=None, key=KEY, fake_args=()):
+    """Starts the fake Kiro (`--script <script>` when given, then `fake_args`) and the gateway
+    against it; returns both once the gateway has fetched the model list."""
     if build_first:
         build(profile)
     out = os.path.join(TARGET, profile)
@@ -83,6 +83,7 @@ def launch(script=None, build_first=True, profile="debug", env=None, key=KEY):
     argv = [os.path.join(out, "examples", "fake_kiro"), "--port", "0"]
     if script:
         argv += ["--script", script]
+    argv += list(fake_args)
     fake = Child(argv, base, ROOT, "stdout")
     settings = dict(
         base,

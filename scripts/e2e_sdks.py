@@ -1105,6 +1105,73 @@ def framework_checks(base_url):
     guarded("llm", "openai-compatible model", "llm", lambda: llm_run(base_url))
 
 
+def stress(requests, profile):
+    """Eight threads of SDK calls (Chat, Responses and Messages, streamed and not) against a fake
+    that breaks 40 % of its replies at random (`fake_kiro --faults 40`): every call must succeed
+    or raise one of the SDK's API errors, never anything else (a JSON decode error, a KeyError, a
+    validation error), and the gateway must serve the next request."""
+    import collections
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake, gateway = launch(build_first=False, profile=profile, env=GATEWAY_ENV,
+                           fake_args=["--faults", "40", "--seed", "7", "--words", "30"])
+    try:
+        o = openai.OpenAI(base_url=gateway.url + "/v1", api_key=KEY, max_retries=0, timeout=30)
+        a = anthropic.Anthropic(base_url=gateway.url, api_key=KEY, max_retries=0, timeout=30)
+        hi = user("hello")
+
+        def chat_stream():
+            for _ in o.chat.completions.create(model=MODEL, messages=hi, stream=True):
+                pass
+
+        def chat_helper():
+            with o.chat.completions.stream(model=MODEL, messages=hi) as s:
+                for _ in s:
+                    pass
+
+        def responses_stream():
+            with o.responses.stream(model=MODEL, input="hello") as s:
+                for _ in s:
+                    pass
+
+        def messages_stream():
+            with a.messages.stream(model=MODEL, max_tokens=100, messages=hi) as s:
+                s.get_final_message()
+
+        calls = [
+            lambda: o.chat.completions.create(model=MODEL, messages=hi),
+            chat_stream,
+            chat_helper,
+            lambda: o.responses.create(model=MODEL, input="hello"),
+            responses_stream,
+            lambda: a.messages.create(model=MODEL, max_tokens=100, messages=hi),
+            messages_stream,
+        ]
+        seen = collections.Counter()
+        odd = []
+
+        def one(i):
+            try:
+                calls[i % len(calls)]()
+                seen["ok"] += 1
+            except (openai.APIConnectionError, anthropic.APIConnectionError) as e:
+                odd.append(repr(e))
+            except (openai.APIError, anthropic.APIError) as e:
+                seen[type(e).__name__] += 1
+            except Exception as e:  # anything else is a contract break
+                odd.append(f"{type(e).__name__}: {e}")
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one, range(requests)))
+        expect(not odd, f"not an API error: {odd[:3]}")
+        expect("panicked" not in gateway.text(), "a worker panicked")
+        o.chat.completions.create(model=MODEL, messages=hi)
+        return ", ".join(f"{k} {v}" for k, v in seen.most_common())
+    finally:
+        gateway.stop()
+        fake.stop()
+
+
 def node_checks(url, modules):
     """Runs scripts/e2e_sdks.cjs and folds its ok/FAIL lines into the results."""
     import shutil
@@ -1133,13 +1200,17 @@ def main():
     parser.add_argument("--debug", action="store_true", help="debug binaries, not release")
     parser.add_argument("--only", default="openai,anthropic,frameworks,node",
                         help="comma-separated: openai, anthropic, frameworks, node")
+    parser.add_argument("--stress", type=int, default=0, metavar="N",
+                        help="also N concurrent SDK calls against a fake that breaks 40%% of "
+                             "its replies (none by default)")
     parser.add_argument("--node", metavar="NODE_MODULES",
                         default=os.environ.get("E2E_NODE_MODULES"),
                         help="a node_modules with openai and @anthropic-ai/sdk (or $E2E_NODE_MODULES);"
                              " without it the Node checks are skipped")
     args = parser.parse_args()
-    fake, gateway = launch(script="tools", build_first=not args.no_build,
-                           profile="debug" if args.debug else "release", env=GATEWAY_ENV)
+    profile = "debug" if args.debug else "release"
+    fake, gateway = launch(script="tools", build_first=not args.no_build, profile=profile,
+                           env=GATEWAY_ENV)
     base_url = gateway.url + "/v1"
     try:
         parts = set(args.only.split(","))
@@ -1154,6 +1225,8 @@ def main():
     finally:
         gateway.stop()
         fake.stop()
+    if args.stress:
+        run("all", f"stress {args.stress}", lambda: stress(args.stress, profile))
     failed = [r for r in RESULTS if not r[2]]
     print(f"\n{len(RESULTS) - len(failed)} passed, {len(failed)} failed")
     for sdk, check, _, detail in failed:
