@@ -7,7 +7,7 @@ streaming, tool-use, thinking (native and prompt-tag), count_tokens and error co
 through `anthropic.Anthropic(base_url=...)`. Not part of `cargo test`.
 
     pip install anthropic
-    cargo build            # the script uses target/debug/kiro-gateway (builds it when missing)
+    cargo build            # the script uses $CARGO_TARGET_DIR/debug/kiro-gateway (builds it when missing)
     python3 scripts/e2e_anthropic.py
 
 Exit status 0 when every check passed.
@@ -28,7 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import anthropic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BINARY = os.path.join(ROOT, "target", "debug", "kiro-gateway")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BINARY = os.path.join(TARGET, "debug", "kiro-gateway")
 KEY = "e2e-proxy-key-0123456789"
 PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/E2EFAKE"
 SIGNATURE = "EqQBCkYIBxgCKkBe2eRealSignature"
@@ -142,6 +143,9 @@ class FakeKiro(BaseHTTPRequestHandler):
                                         "expiresIn": 3600, "profileArn": PROFILE_ARN})
         if self.path == "/List-Available-Profiles":
             return self.send_json(200, {"profiles": [{"arn": PROFILE_ARN, "profileName": "e2e"}]})
+        # The model list the IDE's way: AWS JSON 1.0 on the management host, `POST /`.
+        if (self.headers.get("x-amz-target") or "").endswith(".ListAvailableModels"):
+            return self.send_json(200, {"models": MODELS})
         if self.path not in ("/", "/generateAssistantResponse"):
             return self.send_json(404, {"message": "not found"})
         FakeKiro.requests.put(body)
