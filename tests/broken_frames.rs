@@ -90,6 +90,9 @@ fn assert_error_shape(api: Api, v: &Value, what: &str) {
         message.is_some_and(|m| !m.is_empty()),
         "{what}: no error message in {v}"
     );
+    // Whatever Kiro sent, the message stays short enough to read and to log.
+    let length = message.map_or(0, str::len);
+    assert!(length <= 4096, "{what}: a message of {length} bytes");
 }
 
 /// The stream ended with the API's error event and without its success ending.

@@ -112,12 +112,57 @@ pub fn decode_event(frame: &Frame) -> Result<KiroEvent, EventError> {
                 loses_answer: !is_figure(name),
             })
         }
-        "exception" => Ok(exception_event(
+        "exception" => Ok(clipped(exception_event(
             frame,
             &String::from_utf8_lossy(&frame.payload),
-        )),
-        "error" => Ok(error_event(frame, &String::from_utf8_lossy(&frame.payload))),
+        ))),
+        "error" => Ok(clipped(error_event(
+            frame,
+            &String::from_utf8_lossy(&frame.payload),
+        ))),
         other => Ok(KiroEvent::Ignored(other.to_string())),
+    }
+}
+
+/// Most characters of Kiro's words kept in an error (its real messages are a sentence or two):
+/// they go to the client and into the log, and a frame may hold 16 MiB of them.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `text` cut to [`MAX_MESSAGE_CHARS`] by leaving out its middle, saying how much: the start
+/// says what failed, the end often why.
+pub(crate) fn clip_message(text: String) -> String {
+    let chars = text.chars().count();
+    if chars <= MAX_MESSAGE_CHARS {
+        return text;
+    }
+    let head = MAX_MESSAGE_CHARS * 3 / 5;
+    let tail = MAX_MESSAGE_CHARS - head;
+    let head_end = text.char_indices().nth(head).map_or(text.len(), |(i, _)| i);
+    let tail_start = text
+        .char_indices()
+        .nth(chars - tail)
+        .map_or(text.len(), |(i, _)| i);
+    format!(
+        "{} … ({} bytes left out) … {}",
+        text.get(..head_end).unwrap_or_default(),
+        tail_start - head_end,
+        text.get(tail_start..).unwrap_or_default()
+    )
+}
+
+/// An exception's kind, message and reason, each cut to a readable length.
+fn clipped(event: KiroEvent) -> KiroEvent {
+    match event {
+        KiroEvent::Exception {
+            kind,
+            message,
+            reason,
+        } => KiroEvent::Exception {
+            kind: clip_message(kind),
+            message: clip_message(message),
+            reason: reason.map(clip_message),
+        },
+        other => other,
     }
 }
 
@@ -155,11 +200,11 @@ fn decode_named_event(name: &str, payload_bytes: &[u8]) -> Result<KiroEvent, Str
         "invalidStateEvent" => {
             let text = String::from_utf8_lossy(payload_bytes);
             let p: ErrorPayload = payload(name, &text).unwrap_or_default();
-            Ok(KiroEvent::Exception {
+            Ok(clipped(KiroEvent::Exception {
                 kind: name.to_string(),
                 message: message_of(&p).unwrap_or_else(|| fallback_message(&text, name)),
                 reason: as_string(p.reason),
-            })
+            }))
         }
         // followupPromptEvent and whatever Kiro adds next.
         _ => Ok(KiroEvent::Ignored(name.to_string())),
@@ -906,6 +951,36 @@ mod tests {
         assert_eq!(usage.uncached_input_tokens, u64::from(u32::MAX));
         assert_eq!(usage.cache_read_input_tokens, u64::from(u32::MAX));
         assert_eq!(usage.output_tokens, 7);
+    }
+
+    #[test]
+    fn kiros_words_in_an_error_are_cut_to_a_readable_length() {
+        let long = "é".repeat(5000);
+        let f = frame(
+            &[(":message-type", "exception"), (":exception-type", "Boom")],
+            &json!({"message": long, "reason": long}).to_string(),
+        );
+        let KiroEvent::Exception {
+            kind,
+            message,
+            reason,
+        } = decode_event(&f).unwrap()
+        else {
+            panic!("not an exception");
+        };
+        assert_eq!(kind, "Boom");
+        assert_eq!(
+            message,
+            format!(
+                "{} … (8000 bytes left out) … {}",
+                "é".repeat(600),
+                "é".repeat(400)
+            )
+        );
+        assert_eq!(reason.as_deref(), Some(message.as_str()));
+        assert_eq!(clip_message("short".into()), "short");
+        let exact = "x".repeat(1000);
+        assert_eq!(clip_message(exact.clone()), exact);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::UpstreamSettings;
 use crate::error::Error;
+use crate::kiro::events::clip_message;
 
 /// Reasons that mean the plan's quota is spent: retrying cannot help (`docs/kiro-wire.md#errors`).
 const QUOTA_REASONS: &[&str] = &["MONTHLY_REQUEST_COUNT", "DAILY_REQUEST_COUNT"];
@@ -89,7 +90,7 @@ pub(crate) fn error_message(text: &str) -> (String, Option<String>) {
                 .and_then(Value::as_str)
                 .filter(|r| !r.is_empty() && *r != "UNKNOWN")
                 .map(str::to_string);
-            (message, reason)
+            (clip_message(message), reason.map(clip_message))
         }
         _ => (excerpt(text), None),
     }
@@ -255,6 +256,15 @@ pub(crate) fn network_failure(e: &ureq::Error) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_refusal_message_is_cut_to_a_readable_length() {
+        let body = serde_json::json!({"message": "m".repeat(200_000), "reason": "R".repeat(5000)});
+        let (message, reason) = error_message(&body.to_string());
+        assert!(message.len() < 1100, "{}", message.len());
+        assert!(message.contains("… (199000 bytes left out) …"), "{message}");
+        assert!(reason.is_some_and(|r| r.len() < 1100));
+    }
 
     #[test]
     fn quota_reasons_are_never_retried() {

@@ -54,6 +54,7 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     ("exception", Outcome::Fails),
     ("exception_first", Outcome::Fails),
     ("exception_plain_text", Outcome::Fails),
+    ("exception_huge", Outcome::Fails),
     ("error_frame", Outcome::Fails),
     ("invalid_state", Outcome::Fails),
     ("cut_mid_prelude", Outcome::Fails),
@@ -265,6 +266,12 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
             ],
             payload: b"something broke <html>".to_vec(),
         }]),
+        // Kiro's words become the client's error message (and a log line): 4 MiB of them.
+        "exception_huge" => after(vec![Ev::exception(
+            "InternalServerException",
+            &"very long message ".repeat(4 * 1024 * 1024 / 18),
+            Some(&"R".repeat(100_000)),
+        )]),
         "error_frame" => after(vec![Ev::ErrorFrame {
             code: "InternalFailure".into(),
             message: "the stream failed".into(),
@@ -283,15 +290,19 @@ pub fn broken_reply(name: &str) -> Option<Reply> {
         "garbage_after_frames" => after(vec![Ev::Raw(b"<html>502 Bad Gateway</html>".to_vec())]),
         // A 200 event stream with no frame at all, closed at once.
         "zero_bytes" => Reply::events(vec![Ev::Cut]),
+        // The whole reply (text, a tool call, the usage tail) one byte per chunk, so every
+        // frame boundary and every field of the prelude falls between two reads.
         "split_every_byte" => {
-            let mut events = Ev::split(Ev::text(LEAD), usize::MAX, std::time::Duration::ZERO);
-            events.extend(Ev::split(
-                Ev::text(" After the fault."),
-                usize::MAX,
-                std::time::Duration::ZERO,
+            let mut whole = vec![lead.clone(), Ev::text(" After the fault.")];
+            whole.extend(Ev::tool_call(
+                "tooluse_s",
+                "get_weather",
+                r#"{"city":"Paris"}"#,
+                3,
             ));
-            events.extend(tail());
-            Reply::events(events)
+            whole.extend(tail());
+            let bytes: Vec<u8> = whole.iter().flat_map(Ev::encode).collect();
+            Reply::events(bytes.into_iter().map(|b| Ev::Raw(vec![b])).collect())
         }
         "tool_input_object" => {
             let mut events = vec![lead.clone()];
