@@ -223,6 +223,9 @@ pub struct ReasoningRequest {
     /// since its answer must not carry thinking blocks. Native fields are unaffected (none are
     /// sent without a request).
     pub unasked: bool,
+    /// Anthropic `thinking.display: "omitted"`: thinking blocks come back without their text.
+    /// Kiro is still asked for it, since a block replayed in history must give it back.
+    pub omit_text: bool,
 }
 
 /// A whole client request, format-neutral.

@@ -392,6 +392,94 @@ fn native_thinking_streams_kiros_signature() {
     );
 }
 
+/// Claude Code sends `thinking.display: "omitted"`: thinking blocks come back with empty text and
+/// a signature, and are replayed as they came. Kiro must still get the reasoning text back with
+/// its own signature, exactly as when the text was shown.
+#[test]
+fn omitted_thinking_hides_the_text_and_its_replay_gives_kiro_the_signed_reasoning() {
+    let fake = FakeKiro::start();
+    let reply = || {
+        Reply::events(vec![
+            Ev::reasoning("Let me "),
+            Ev::reasoning("think."),
+            Ev::reasoning_signature("EqQBCkYreal"),
+            Ev::text("Answer."),
+            Ev::Metering(0.5),
+        ])
+    };
+    fake.push_reply(reply());
+    fake.push_reply(reply());
+    let gw = Gateway::start(&fake.url(), &[]);
+    wait_for_models(&gw);
+    let ask = |stream: bool| {
+        let mut body = message(stream);
+        body["model"] = json!("claude-opus-4.8");
+        body["thinking"] = json!({"type": "adaptive", "display": "omitted"});
+        body
+    };
+
+    let events = stream(&gw, &ask(true));
+    assert_eq!(
+        folded(&events),
+        [
+            "message_start",
+            "start thinking",
+            "signature_delta",
+            "content_block_stop",
+            "start text",
+            "text_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let start = events[1].json();
+    assert_eq!(
+        start["content_block"],
+        json!({"type": "thinking", "thinking": "", "signature": ""})
+    );
+    let streamed_sig = deltas(&events, "signature_delta", "signature");
+    assert!(!streamed_sig.is_empty() && !streamed_sig.contains("EqQBCkYreal"));
+    let all: String = events.iter().map(|e| e.data.clone()).collect();
+    assert!(!all.contains("Let me"), "{all}");
+    // Kiro is still asked for the reasoning text (the replay needs it).
+    let sent = fake.last_request().unwrap().body;
+    assert_eq!(
+        sent["additionalModelRequestFields"]["thinking"]["display"],
+        "summarized"
+    );
+
+    let (status, answer) = post_json(&gw, &ask(false));
+    assert_eq!(status, 200, "{answer}");
+    let block = &answer["content"][0];
+    assert_eq!(block["type"], "thinking", "{answer}");
+    assert_eq!(block["thinking"], "", "{answer}");
+    let body_sig = block["signature"].as_str().unwrap().to_string();
+    assert!(!body_sig.contains("EqQBCkYreal"), "{answer}");
+    assert_eq!(answer["content"][1]["text"], "Answer.");
+
+    // The history as Claude Code sends it back, and as a client shown the text would.
+    let replay = |thinking: Value| {
+        let mut body = ask(false);
+        body["messages"] = json!([
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": [thinking, {"type": "text", "text": "Answer."}]},
+            {"role": "user", "content": "next"}]);
+        assert_eq!(post_json(&gw, &body).0, 200);
+        fake.last_request().unwrap().body["conversationState"]["history"].clone()
+    };
+    let shown = replay(json!({"type": "thinking", "thinking": "Let me think.",
+        "signature": "EqQBCkYreal"}));
+    assert_eq!(
+        shown[1]["assistantResponseMessage"]["reasoningContent"],
+        json!({"reasoningText": {"text": "Let me think.", "signature": "EqQBCkYreal"}})
+    );
+    for sig in [streamed_sig, body_sig] {
+        let omitted = replay(json!({"type": "thinking", "thinking": "", "signature": sig}));
+        assert_eq!(omitted, shown);
+    }
+}
+
 #[test]
 fn prompt_tag_thinking_gets_a_placeholder_signature_and_the_budget() {
     let fake = FakeKiro::start();

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::websearch::{self, codec, SearchFailure, SearchHit};
 
 use super::request::bad;
-use super::response::is_placeholder_signature;
+use super::signature::{is_placeholder_signature, read_omitted_signature};
 
 /// The messages, with mid-conversation `system` messages (Claude Code sends them after a user turn)
 /// folded into the user turn next to them: Kiro has no system role, and the model must see them at
@@ -462,7 +462,9 @@ fn parse_tool_result(b: &Value, at: &str, max_image_bytes: usize) -> Result<Tool
 
 /// Fold a `thinking` / `redacted_thinking` block into the message's reasoning. Our own
 /// placeholder signatures (prompt-tag reasoning) are dropped: Kiro would reject them as forged
-/// (`THINKING_SIGNATURE_INVALID`), and that reasoning is not replayed natively anyway.
+/// (`THINKING_SIGNATURE_INVALID`), and that reasoning is not replayed natively anyway. A block
+/// shown without its text (`display: "omitted"`) gives back Kiro's signature and the text it
+/// signed from the signature we wrote.
 fn merge_reasoning(
     slot: &mut Option<Reasoning>,
     b: &Value,
@@ -480,16 +482,28 @@ fn merge_reasoning(
         }
         return Ok(());
     }
-    match b.get("thinking") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) => r.text.push_str(t),
+    let text = match b.get("thinking") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(t)) => t.as_str(),
         Some(_) => return Err(bad(format!("{at}.thinking must be a string."))),
-    }
-    match b.get("signature") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.is_empty() || is_placeholder_signature(s) => {}
-        Some(Value::String(s)) => r.signature = Some(s.clone()),
+    };
+    let signature = match b.get("signature") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(bad(format!("{at}.signature must be a string."))),
+    };
+    if let Some((kiro_signature, signed_text)) = signature.and_then(read_omitted_signature) {
+        // What Kiro signed, whatever the block's own (empty) text says.
+        r.text.push_str(&signed_text);
+        r.signature = Some(kiro_signature);
+        return Ok(());
+    }
+    r.text.push_str(text);
+    match signature {
+        Some(s) if !s.is_empty() && !is_placeholder_signature(s) => {
+            r.signature = Some(s.to_string())
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 mod content;
 pub mod request;
 pub mod response;
+mod signature;
 
 use serde_json::{json, Value};
 
@@ -72,7 +73,12 @@ impl Format for Messages {
         outcome: &Outcome,
     ) -> Result<Value, Error> {
         collected.close_parts();
-        Ok(response::message_json(&conv.model, &collected, outcome))
+        Ok(response::message_json(
+            &conv.model,
+            &collected,
+            outcome,
+            conv.reasoning.omit_text,
+        ))
     }
 
     fn stream<'a>(
@@ -83,6 +89,7 @@ impl Format for Messages {
         info: StreamInfo,
     ) -> StreamWriter<'a> {
         StreamWriter::new(sse, &conv.model, info.input_tokens, info.trace)
+            .omitting_thinking(conv.reasoning.omit_text)
     }
 }
 

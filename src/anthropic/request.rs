@@ -353,6 +353,17 @@ fn parse_reasoning(
         }
         None => return Err(bad("thinking.type is required and must be a string.")),
     }
+    r.omit_text = match t.get("display") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(d)) if d == "summarized" => false,
+        Some(Value::String(d)) if d == "omitted" => !r.disabled,
+        Some(Value::String(other)) => {
+            return Err(bad(format!(
+                "thinking.display '{other}' is not valid: use summarized or omitted."
+            )))
+        }
+        Some(_) => return Err(bad("thinking.display must be a string.")),
+    };
     Ok(r)
 }
 
@@ -476,6 +487,14 @@ mod tests {
                 "thinking.type",
             ),
             (with(json!({"thinking": true})), "thinking"),
+            (
+                with(json!({"thinking": {"type": "adaptive", "display": "hidden"}})),
+                "thinking.display",
+            ),
+            (
+                with(json!({"thinking": {"type": "adaptive", "display": false}})),
+                "thinking.display",
+            ),
             (
                 with(json!({"output_config": {"effort": 3}})),
                 "output_config.effort",
@@ -701,6 +720,26 @@ mod tests {
     }
 
     #[test]
+    fn a_block_shown_without_its_text_gives_kiro_back_what_it_signed() {
+        let sig = crate::anthropic::signature::omitted_signature("EqQBreal", "Let me think.");
+        let c = parse(with(json!({"messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "", "signature": sig},
+                {"type": "text", "text": "Answer."}]},
+            {"role": "user", "content": "more"}]})))
+        .unwrap();
+        assert_eq!(
+            c.messages[1].reasoning,
+            Some(Reasoning {
+                text: "Let me think.".into(),
+                signature: Some("EqQBreal".into()),
+                redacted: None,
+            })
+        );
+    }
+
+    #[test]
     fn many_tools_keep_custom_ones_and_skip_server_tools() {
         let mut tools: Vec<Value> = (0..40)
             .map(|i| json!({"name": format!("tool_{i}"), "description": format!("does {i}"),
@@ -831,9 +870,15 @@ mod tests {
                 effort: None,
                 budget_tokens: Some(8000),
                 disabled: false,
-                unasked: false
+                unasked: false,
+                omit_text: false,
             }
         );
+        let display = |d: Value| r(json!({"thinking": {"type": "adaptive", "display": d}}));
+        assert!(display(json!("omitted")).omit_text);
+        assert!(!display(json!("summarized")).omit_text);
+        assert!(!display(Value::Null).omit_text);
+        assert!(!r(json!({"thinking": {"type": "adaptive"}})).omit_text);
         assert_eq!(
             r(json!({"thinking": {"type": "adaptive"}}))
                 .effort

@@ -19,21 +19,11 @@ use crate::sse::SseWriter;
 use crate::util::random_hex;
 use crate::websearch::{codec, Citation, SearchFailure, SearchHit, TOOL_NAME};
 
+use super::signature::{omitted_signature, placeholder_signature};
+
 /// `msg_` + 24 hex.
 pub fn message_id() -> String {
     format!("msg_{}", random_hex(24))
-}
-
-/// `sig_` + 32 hex: the signature of a thinking block whose reasoning has no real one
-/// (prompt-tag reasoning). Clients require a signature on every thinking block.
-pub fn placeholder_signature() -> String {
-    format!("sig_{}", random_hex(32))
-}
-
-/// Whether `s` is one of our placeholder signatures (never to be replayed to Kiro).
-pub fn is_placeholder_signature(s: &str) -> bool {
-    s.strip_prefix("sig_")
-        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Anthropic `stop_reason` and `stop_sequence` for an outcome.
@@ -176,12 +166,19 @@ pub fn error_body(e: &Error) -> (u16, Value) {
 
 /// The non-streaming `message` object: thinking first (signed: Kiro's signature, or a
 /// placeholder), redacted thinking, the text if any, then the complete tool calls (a truncated
-/// call is withheld, never sent broken).
-pub fn message_json(model: &str, c: &Collector, outcome: &Outcome) -> Value {
+/// call is withheld, never sent broken). `omit_thinking` (`thinking.display: "omitted"`): the
+/// thinking text is empty and Kiro's signature is wrapped with it.
+pub fn message_json(model: &str, c: &Collector, outcome: &Outcome, omit_thinking: bool) -> Value {
     let mut content: Vec<Value> = Vec::new();
     if !c.reasoning.is_empty() || c.signature.is_some() {
-        let signature = c.signature.clone().unwrap_or_else(placeholder_signature);
-        content.push(json!({"type": "thinking", "thinking": c.reasoning, "signature": signature}));
+        let block = match &c.signature {
+            Some(s) if omit_thinking => (String::new(), omitted_signature(s, &c.reasoning)),
+            // Unsigned reasoning never goes back to Kiro: there is nothing to carry.
+            None if omit_thinking => (String::new(), placeholder_signature()),
+            Some(s) => (c.reasoning.clone(), s.clone()),
+            None => (c.reasoning.clone(), placeholder_signature()),
+        };
+        content.push(json!({"type": "thinking", "thinking": block.0, "signature": block.1}));
     }
     if let Some(data) = &c.redacted {
         content.push(json!({"type": "redacted_thinking", "data": data}));
@@ -292,6 +289,10 @@ pub struct StreamWriter<'a> {
     next_index: usize,
     open: Option<Open>,
     held: VecDeque<OutputEvent>,
+    /// `thinking.display: "omitted"`: no `thinking_delta`s; the open block's reasoning is kept in
+    /// `unshown` until Kiro's signature arrives, and the signature sent wraps both.
+    omit_thinking: bool,
+    unshown: String,
     /// Copy of everything written, for the debug log.
     trace: Option<String>,
 }
@@ -313,8 +314,16 @@ impl<'a> StreamWriter<'a> {
             next_index: 0,
             open: None,
             held: VecDeque::new(),
+            omit_thinking: false,
+            unshown: String::new(),
             trace: trace.then(String::new),
         }
+    }
+
+    /// Write thinking blocks without their text (`thinking.display: "omitted"`).
+    pub fn omitting_thinking(mut self, omit: bool) -> StreamWriter<'a> {
+        self.omit_thinking = omit;
+        self
     }
 
     /// The message id used in `message_start`.
@@ -359,6 +368,8 @@ impl<'a> StreamWriter<'a> {
             None => return Ok(()),
             Some(Open::Thinking { index, signed }) => {
                 if !signed {
+                    // Unsigned reasoning never goes back to Kiro: the text need not be kept.
+                    self.unshown.clear();
                     self.signature(index, &placeholder_signature())?;
                 }
                 index
@@ -435,11 +446,20 @@ impl<'a> StreamWriter<'a> {
                     return Ok(());
                 }
                 let index = self.thinking_block()?;
+                if self.omit_thinking {
+                    self.unshown.push_str(&t);
+                    return Ok(());
+                }
                 self.delta(index, json!({"type": "thinking_delta", "thinking": t}))
             }
             OutputEvent::ReasoningSignature(s) => {
                 let index = self.thinking_block()?;
-                self.signature(index, &s)?;
+                if self.omit_thinking {
+                    let text = std::mem::take(&mut self.unshown);
+                    self.signature(index, &omitted_signature(&s, &text))?;
+                } else {
+                    self.signature(index, &s)?;
+                }
                 self.open = Some(Open::Thinking {
                     index,
                     signed: true,
@@ -603,6 +623,7 @@ impl Sink for StreamWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anthropic::signature::{is_placeholder_signature, read_omitted_signature};
 
     fn outcome(finish: FinishReason) -> Outcome {
         Outcome {
@@ -621,9 +642,19 @@ mod tests {
 
     /// Run `events` through a writer; returns `(event, data)` pairs.
     fn run(events: Vec<OutputEvent>, finish: FinishReason) -> Vec<(String, Value)> {
+        run_showing(events, finish, true)
+    }
+
+    /// [`run`] with `thinking.display: "omitted"` when `show_thinking` is false.
+    fn run_showing(
+        events: Vec<OutputEvent>,
+        finish: FinishReason,
+        show_thinking: bool,
+    ) -> Vec<(String, Value)> {
         let mut out: Vec<(String, String)> = Vec::new();
         {
-            let mut w = StreamWriter::new(&mut out, "claude-sonnet-4.5", 42, false);
+            let mut w = StreamWriter::new(&mut out, "claude-sonnet-4.5", 42, false)
+                .omitting_thinking(!show_thinking);
             w.start().unwrap();
             for ev in events {
                 w.emit(ev).unwrap();
@@ -801,6 +832,80 @@ mod tests {
             ev[5].1["content_block"],
             json!({"type": "redacted_thinking", "data": "opaque"})
         );
+    }
+
+    #[test]
+    fn omitted_thinking_streams_no_text_and_a_signature_that_carries_it() {
+        let ev = run_showing(
+            vec![
+                OutputEvent::Reasoning("Let me ".into()),
+                OutputEvent::Reasoning("think.".into()),
+                OutputEvent::ReasoningSignature("EqQBreal".into()),
+                OutputEvent::Reasoning("unsigned".into()),
+                OutputEvent::Text("ok".into()),
+            ],
+            FinishReason::Stop,
+            false,
+        );
+        assert_eq!(
+            shape(&ev),
+            [
+                "message_start",
+                "start 0 thinking",
+                "delta 0 signature_delta",
+                "stop 0",
+                "start 1 thinking",
+                "delta 1 signature_delta",
+                "stop 1",
+                "start 2 text",
+                "delta 2 text_delta",
+                "stop 2",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(
+            ev[1].1["content_block"],
+            json!({"type": "thinking", "thinking": "", "signature": ""})
+        );
+        let signed = ev[2].1["delta"]["signature"].as_str().unwrap();
+        assert_eq!(
+            read_omitted_signature(signed),
+            Some(("EqQBreal".into(), "Let me think.".into()))
+        );
+        // Reasoning Kiro did not sign is never replayed: a placeholder, as with the text shown.
+        assert!(is_placeholder_signature(
+            ev[5].1["delta"]["signature"].as_str().unwrap()
+        ));
+        let all: String = ev.iter().map(|(_, v)| v.to_string()).collect();
+        assert!(
+            !all.contains("Let me") && !all.contains("unsigned"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn non_streaming_omitted_thinking_has_empty_text_and_the_wrapped_signature() {
+        let mut c = Collector::default();
+        c.emit(OutputEvent::Reasoning("r1 ".into())).unwrap();
+        c.emit(OutputEvent::Reasoning("r2".into())).unwrap();
+        c.emit(OutputEvent::ReasoningSignature("EqQreal".into()))
+            .unwrap();
+        let m = message_json("m", &c, &outcome(FinishReason::Stop), true);
+        let block = &m["content"][0];
+        assert_eq!(block["type"], "thinking");
+        assert_eq!(block["thinking"], "");
+        assert_eq!(
+            read_omitted_signature(block["signature"].as_str().unwrap()),
+            Some(("EqQreal".into(), "r1 r2".into()))
+        );
+        let mut c = Collector::default();
+        c.emit(OutputEvent::Reasoning("tagged".into())).unwrap();
+        let m = message_json("m", &c, &outcome(FinishReason::Stop), true);
+        assert_eq!(m["content"][0]["thinking"], "");
+        assert!(is_placeholder_signature(
+            m["content"][0]["signature"].as_str().unwrap()
+        ));
     }
 
     #[test]
@@ -1052,7 +1157,7 @@ mod tests {
         ] {
             c.emit(ev).unwrap();
         }
-        let m = message_json("claude-x", &c, &outcome(FinishReason::Length));
+        let m = message_json("claude-x", &c, &outcome(FinishReason::Length), false);
         assert!(is_message_id(m["id"].as_str().unwrap()));
         assert_eq!(m["type"], "message");
         assert_eq!(m["role"], "assistant");
@@ -1088,13 +1193,18 @@ mod tests {
         c.emit(OutputEvent::Reasoning("r".into())).unwrap();
         c.emit(OutputEvent::ReasoningSignature("EqQreal".into()))
             .unwrap();
-        let m = message_json("m", &c, &outcome(FinishReason::Stop));
+        let m = message_json("m", &c, &outcome(FinishReason::Stop), false);
         assert_eq!(
             m["content"],
             json!([{"type": "thinking", "thinking": "r", "signature": "EqQreal"}])
         );
         assert_eq!(m["stop_reason"], "end_turn");
-        let m = message_json("m", &Collector::default(), &outcome(FinishReason::Stop));
+        let m = message_json(
+            "m",
+            &Collector::default(),
+            &outcome(FinishReason::Stop),
+            false,
+        );
         assert_eq!(m["content"], json!([]));
     }
 
@@ -1148,12 +1258,5 @@ mod tests {
                 "{e}"
             );
         }
-    }
-
-    #[test]
-    fn placeholder_signatures_are_recognised() {
-        assert!(is_placeholder_signature(&placeholder_signature()));
-        assert!(!is_placeholder_signature("sig_short"));
-        assert!(!is_placeholder_signature("EqQBCkYIBxgCKkB"));
     }
 }

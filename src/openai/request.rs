@@ -156,6 +156,7 @@ fn parse_options(obj: &Map<String, Value>, conv: &mut Conversation) -> Result<()
         budget_tokens: None,
         disabled: false,
         unasked: false,
+        omit_text: false,
     };
     if conv.reasoning.effort.as_deref() == Some("none") {
         conv.reasoning.disabled = true;

@@ -270,6 +270,7 @@ fn parse_reasoning_request(
         effort,
         budget_tokens: None,
         unasked: false,
+        omit_text: false,
     };
     Ok((reasoning, summary))
 }

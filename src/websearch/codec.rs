@@ -5,6 +5,8 @@
 //! the result's text, because the client sends the block back in its history and the model must
 //! still see what the page said (Kiro has no way to resolve a reference). They are
 //! `kgw1.` + unpadded base64url of a small JSON object. Values minted by others decode to `None`.
+//! [`mint`] and [`read`] are the one such encoding in the gateway; other opaque values (Anthropic's
+//! thinking signatures under `display: "omitted"`) use them with a JSON shape of their own.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,12 +44,15 @@ pub fn encode_index(url: &str) -> String {
     mint(&Index { url: url.into() })
 }
 
-fn mint<T: Serialize>(value: &T) -> String {
+/// `kgw1.` + base64url of `value` as JSON.
+pub fn mint<T: Serialize>(value: &T) -> String {
     let json = serde_json::to_vec(value).unwrap_or_default();
     format!("{PREFIX}{}", base64url_encode(&json))
 }
 
-fn read<T: for<'de> Deserialize<'de>>(value: &str) -> Option<T> {
+/// The value a [`mint`]ed string holds; `None` for anything else (another prefix, bad base64,
+/// JSON of another shape).
+pub fn read<T: for<'de> Deserialize<'de>>(value: &str) -> Option<T> {
     let body = value.strip_prefix(PREFIX)?;
     let bytes = base64url_decode(body)?;
     serde_json::from_slice(&bytes).ok()
