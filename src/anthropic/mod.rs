@@ -2,7 +2,7 @@
 //! `POST /v1/messages/count_tokens`.
 //!
 //! The edges of the shared pipeline: the request ([`request`]) and the Anthropic events or the
-//! `message` object ([`response`]). Every failure on these routes is answered in Anthropic's
+//! `message` object ([`response`], [`stream`]). Every failure on these routes is answered in Anthropic's
 //! error shape. The `anthropic-beta` header is accepted and ignored; `anthropic-version` only
 //! picks Anthropic's shape for `GET /v1/models` ([`list_models`], [`retrieve_model`]).
 
@@ -10,6 +10,7 @@ mod content;
 pub mod request;
 pub mod response;
 mod signature;
+pub mod stream;
 
 use serde_json::{json, Value};
 
@@ -22,7 +23,7 @@ use crate::relay::collector::Collector;
 use crate::sse::SseWriter;
 
 use request::{parse_messages_request, Purpose};
-use response::StreamWriter;
+use stream::StreamWriter;
 
 /// `POST /v1/messages` (`Messages(Purpose::Generate)`) and `POST /v1/messages/count_tokens`
 /// (`Messages(Purpose::CountTokens)`: the same estimate the usage figures start from, Kiro is
