@@ -212,7 +212,11 @@ impl TokenStore {
     }
 
     /// Take a refresh's result: written back to the source first, then published to callers, so
-    /// nobody uses a token that a gateway stopped a moment later would not have kept.
+    /// nobody uses a token that a gateway stopped a moment later would not have kept. The cache
+    /// stays locked from before the write until the publish: the timer refreshes a little before
+    /// the token leaves the threshold, and a request in that gap would otherwise be handed the
+    /// replaced token although the source already holds the new one. Callers wait for one local
+    /// write (a busy kiro-cli database at most its busy timeout) once per token lifetime.
     fn apply(&self, r: Refreshed) {
         let granted = (r.expires_in.min(i64::MAX as u64 / 1000) as i64) * 1000;
         let lifetime = if granted > 2 * SAFETY_MARGIN_MS {
@@ -230,7 +234,8 @@ impl TokenStore {
                 _ => None,
             },
         };
-        let db_key = self.lock_state().login.db_key.clone();
+        let mut st = self.lock_state();
+        let db_key = st.login.db_key.clone();
         let written = match self.persist(&update, db_key.as_deref()) {
             Ok(written) => written,
             Err(e) => {
@@ -241,7 +246,12 @@ impl TokenStore {
                 false
             }
         };
-        let mut st = self.lock_state();
+        #[cfg(test)]
+        tests::AFTER_PERSIST.with_borrow_mut(|hook| {
+            if let Some(hook) = hook {
+                hook(self);
+            }
+        });
         st.login.access_token = Some(r.access_token.clone());
         if let Some(rt) = &r.refresh_token {
             st.login.refresh_token = Some(rt.clone());
@@ -350,5 +360,73 @@ impl TokenStore {
             }
         }
         st.seen = seen;
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::{Arc, TryLockError};
+
+    use super::super::sources::tests::TempDir;
+    use super::super::test_stub::Stub;
+    use super::*;
+    use crate::config::AuthSettings;
+    use crate::util::{self, IsoStyle};
+
+    type Hook = Box<dyn FnMut(&TokenStore)>;
+
+    thread_local! {
+        /// Runs on the refreshing thread right after the new tokens reached the source.
+        pub(in super::super) static AFTER_PERSIST: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    #[test]
+    fn once_the_file_holds_the_new_token_no_caller_is_handed_the_old_one() {
+        let stub = Stub::start(|_| {
+            (
+                200,
+                r#"{"accessToken":"at-new","refreshToken":"rt-new","expiresIn":3600}"#.into(),
+            )
+        });
+        let dir = TempDir::new("publish");
+        // Fresh by the threshold, as when the timer refreshes a jitter early.
+        let expires = util::format_iso8601(now_ms() + 3_600_000, IsoStyle::MillisZ);
+        let path = dir.file(
+            "kiro-auth-token.json",
+            &format!(
+                r#"{{"accessToken":"at-old","refreshToken":"rt-old","expiresAt":"{expires}","region":"us-east-1","authMethod":"social","provider":"Github"}}"#
+            ),
+        );
+        let mut c = AuthSettings::defaults();
+        c.desktop_auth_url = Some(format!("{}/refreshToken", stub.url));
+        c.creds_file = Some(path.clone());
+        let store = TokenStore::single(&Arc::new(c)).unwrap();
+
+        // What a request arriving right after the write would be handed: `None` while it has to
+        // wait for the publish.
+        let handed: Rc<RefCell<Vec<Option<String>>>> = Rc::default();
+        let seen = handed.clone();
+        let file = path.clone();
+        AFTER_PERSIST.set(Some(Box::new(move |store: &TokenStore| {
+            let on_disk = sources::load_json(&file).unwrap().access_token;
+            assert_eq!(on_disk.as_deref(), Some("at-new"));
+            seen.borrow_mut().push(match store.state.try_lock() {
+                Ok(st) => st.login.access_token.clone(),
+                Err(TryLockError::WouldBlock) => None,
+                Err(TryLockError::Poisoned(p)) => p.into_inner().login.access_token.clone(),
+            });
+        })));
+        let refreshed = {
+            let _gate = lock(&store.gate);
+            store.refresh_now()
+        };
+        AFTER_PERSIST.set(None);
+        refreshed.unwrap();
+
+        assert_eq!(*handed.borrow(), [None]);
+        assert_eq!(store.credentials().unwrap().access_token, "at-new");
+        assert_eq!(stub.count("/refreshToken"), 1);
     }
 }
