@@ -33,6 +33,14 @@ fn assert_expiry_about_an_hour_ahead(written: &str, form: Iso) {
 /// only the timer thread can refresh it a few seconds later.
 const SOON: i64 = 8_000;
 
+/// The gateway's only login holds a token good for about an hour (refreshed or adopted), by
+/// `/health`.
+fn holds_a_new_token(gw: &Gateway) -> bool {
+    health(gw)["accounts"][0]["expires_in"]
+        .as_i64()
+        .is_some_and(|s| s > 60)
+}
+
 #[test]
 fn timer_refreshes_a_kiro_ide_file_in_place_keeping_everything_else() {
     let fake = FakeKiro::start();
@@ -248,7 +256,9 @@ fn timer_refreshes_a_kiro_cli_row_keeping_its_fields_and_the_other_rows() {
 fn a_newer_token_kiro_cli_stored_meanwhile_is_adopted_instead_of_refreshing() {
     let fake = FakeKiro::start();
     let dir = Dir::new("adopt-db");
-    let db = cli_social_db(&dir, &iso(now_ms() + SOON, Iso::SecondsZ));
+    // kiro-cli must write its row before the gateway's timer is due (5 s before this expiry),
+    // and a gateway starting on a loaded machine may take seconds.
+    let db = cli_social_db(&dir, &iso(now_ms() + 15_000, Iso::SecondsZ));
     let gw = Gateway::start(
         &fake.url(),
         &[
@@ -269,8 +279,12 @@ fn a_newer_token_kiro_cli_stored_meanwhile_is_adopted_instead_of_refreshing() {
     )
     .unwrap();
     drop(conn);
-    // Past the moment the timer was due (8 s − 5 s threshold).
-    std::thread::sleep(Duration::from_millis(4_500));
+    // The timer re-reads the row when it is due and adopts kiro-cli's token.
+    assert!(
+        wait_until(Duration::from_secs(30), || holds_a_new_token(&gw)),
+        "{}",
+        gw.logs()
+    );
     let r = chat_ok(&gw, &fake);
     assert_eq!(r.bearer().as_deref(), Some("cli-refreshed-access"));
     assert_eq!(
@@ -304,8 +318,9 @@ fn sqlite_readonly_refreshes_in_memory_and_never_writes() {
         ],
     );
     assert!(fake.wait_for(Duration::from_secs(10), |f| f.refresh_count() >= 1));
-    // Give a wrong write-back time to happen.
-    std::thread::sleep(Duration::from_millis(500));
+    // A write-back would come before the gateway uses the new token.
+    let in_use = || holds_a_new_token(&gw);
+    assert!(wait_until(Duration::from_secs(10), in_use));
     let r = chat_ok(&gw, &fake);
     assert_eq!(r.bearer().as_deref(), Some("fake-access-1"));
     assert_eq!(fake.refresh_count(), 1);
