@@ -297,6 +297,25 @@ impl Searches<'_> {
         Ok((tool_call, tool_result))
     }
 
+    /// Answer every search of one round: each call joins the model's turn, and its result joins
+    /// the user turn that follows (returned).
+    fn answer_all(
+        &mut self,
+        account: Option<&Account>,
+        searches: Vec<(usize, PendingSearch)>,
+        assistant: &mut Message,
+        refuse: bool,
+        sink: &mut dyn Sink,
+    ) -> Result<Message, RelayError> {
+        let mut results = Message::text(Role::User, "");
+        for (_, call) in searches {
+            let (tool_call, tool_result) = self.answer(account, call, refuse, sink)?;
+            assistant.tool_calls.push(tool_call);
+            results.tool_results.push(tool_result);
+        }
+        Ok(results)
+    }
+
     /// The pages one search finds, counted against `max_uses`.
     fn run(
         &mut self,
@@ -366,14 +385,9 @@ pub fn relay(
         // The model asked again after being told no search was left: the answer stops here.
         let last_round = client_calls > 0 || refused_rounds > 1;
         let account = account_for(app, next.as_ref().map_or(&up.account, |(_, u)| &u.account));
+        let refuse = last_round && client_calls == 0;
         let mut assistant = assistant_turn(text, reasoning);
-        let mut results = Message::text(Role::User, "");
-        for (_, call) in searches {
-            let refuse = last_round && client_calls == 0;
-            let (tool_call, tool_result) = state.answer(account, call, refuse, sink)?;
-            assistant.tool_calls.push(tool_call);
-            results.tool_results.push(tool_result);
-        }
+        let results = state.answer_all(account, searches, &mut assistant, refuse, sink)?;
         if last_round {
             let finish = if client_calls > 0 {
                 FinishReason::ToolCalls

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::*;
-use crate::kiro::events::TokenUsage;
+use crate::kiro::events::{TokenUsage, ToolInput};
 
 /// Kiro's reply as a script; `has_pending` says whether the next step is already here.
 struct Script(VecDeque<Result<Next, Error>>);
