@@ -19,6 +19,11 @@ Classes of input (pick with --only, comma-separated):
              that never reads its stream
   kiro       the fake's broken replies (KIRO_FAULT:<name>, see tests/fake_kiro/broken.rs)
              through every API, streaming and not
+  storm      many clients at once leaving mid-body, mid-stream or before reading, then as many
+             good requests at once (all must be served)
+
+The gateway writes failed requests out (DEBUG_MODE=errors); at the end those files are searched
+for the secrets too.
 
 Usage: scripts/fuzz_requests.py [--seed N] [--cases N] [--only CLASSES] [--no-build] [--debug]
                                 [--keep-going] [--save DIR] [-v]
@@ -151,6 +156,10 @@ def start_servers(args, workdir):
         "WORKERS": str(args.workers),
         "CLIENT_READ_TIMEOUT": "2",
         "MAX_REQUEST_BODY_BYTES": str(8 * 1024 * 1024),
+        # Failed requests are written out for debugging: those files must not hold a secret
+        # either (checked at the end).
+        "DEBUG_MODE": "errors",
+        "DEBUG_DIR": os.path.join(workdir, "debug"),
     })
     gw = Proc([gateway], env, workdir)
     m = gw.wait_line(r"listening on http://(\S+)", 20)
@@ -259,7 +268,7 @@ def exchange(addr, chunks, timeout=20.0, pause=0.0, close_after=None, read=True)
                 break  # the server may refuse early (413, 400) and close: read what it said
         if not read:
             return ans
-        data = b""
+        data = bytearray()
         end = time.time() + timeout
         while True:
             left = end - time.time()
@@ -398,7 +407,8 @@ def stream_end(path, text):
 
 
 class Run:
-    def __init__(self, args, fake, gw, addr):
+    def __init__(self, args, fake, gw, addr, workdir):
+        self.workdir = workdir
         self.args = args
         self.fake = fake
         self.gw = gw
@@ -524,6 +534,21 @@ class Run:
 
     def resources(self):
         return (self.gw.proc_status("Threads"), self.gw.proc_status("VmRSS"), self.gw.open_fds())
+
+    def secrets_in_debug_files(self):
+        """Every file the debug capture wrote is searched for the secrets."""
+        root = os.path.join(self.workdir, "debug")
+        for dirpath, _, names in os.walk(root):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                for secret in SECRETS:
+                    if secret.encode() in data:
+                        self.fail("debug-files", f"a secret ({secret[:10]}…) in {path}")
 
     def finish(self):
         self.fake.stop()
@@ -978,8 +1003,62 @@ def case_kiro(run, rng):
                     run.judge(case, path, ans, raw, expect="ok" if want == "ok" else "error")
 
 
+def case_storm(run, rng):
+    """Many clients at once, each leaving at a random point of a random request (mid-body,
+    mid-stream, before reading), then the same number behaving: all must be served, and no
+    worker or connection may be left behind."""
+    a = run.addr
+    faults = [name for name, _ in kiro_faults() if name != "enormous_event"]
+    jobs = []
+    for i in range(run.args.workers * 8):
+        path = rng.choice(["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+        content = rng.choice(["Hi", "BENCH_SLOW_STREAM", "BENCH_LONG_STREAM",
+                              f"Hi KIRO_FAULT:{rng.choice(faults)}"])
+        # store: false, or the Responses store keeps every 50 MB answer an hour by design
+        # (bounded by count, not bytes) and the memory check below would measure that.
+        body = ({"input": content, "store": False} if path == "/v1/responses" else
+                {"messages": [{"role": "user", "content": content}], "max_tokens": 50})
+        body.update(model="claude-sonnet-4-5", stream=rng.random() < 0.7)
+        raw = request_bytes("POST", path, json.dumps(body).encode())
+        how = rng.choice(["mid_body", "after_request", "mid_answer", "whole"])
+        if how == "whole" and "LONG" in content:
+            # Reading 50 MB here takes longer than the gateway needs to send it.
+            raw = raw.replace(b"BENCH_LONG_STREAM", b"Hi, short answer.")  # same length
+        jobs.append((i, path, raw, how, rng.randrange(1, 4000)))
+
+    def one(job):
+        i, path, raw, how, cut = job
+        if how == "mid_body":
+            exchange(a, [raw[:min(cut, len(raw) - 1)]], read=False)
+        elif how == "after_request":
+            exchange(a, raw, read=False)
+        elif how == "mid_answer":
+            exchange(a, raw, close_after=cut, timeout=15)
+        else:
+            exchange(a, raw, timeout=60)
+
+    threads = [threading.Thread(target=one, args=(j,)) for j in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then everyone behaves, at once: each must be served.
+    answers = [None] * (run.args.workers * 2)
+
+    def good(k):
+        answers[k] = exchange(a, request_bytes("POST", "/v1/chat/completions", CHAT), timeout=60)
+
+    threads = [threading.Thread(target=good, args=(k,)) for k in range(len(answers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, ans in enumerate(answers):
+        run.judge(f"storm:then_served_{k}", "/v1/chat/completions", ans, b"", expect="ok")
+
+
 CLASSES = {"fields": case_fields, "syntax": case_syntax, "images": case_images,
-           "http": case_http, "slow": case_slow, "kiro": case_kiro}
+           "http": case_http, "slow": case_slow, "kiro": case_kiro, "storm": case_storm}
 
 
 def main():
@@ -998,7 +1077,7 @@ def main():
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="kgw-fuzz.")
     fake, gw, addr = start_servers(args, workdir)
-    run = Run(args, fake, gw, addr)
+    run = Run(args, fake, gw, addr, workdir)
     print(f"gateway on {addr[0]}:{addr[1]}, seed {args.seed}", flush=True)
     # Warm up, then take the resource baseline.
     for _ in range(20):
@@ -1032,6 +1111,7 @@ def main():
             run.fail("resources", f"open fds grew from {base[2]} to {end[2]}")
         if end[1] > base[1] * 3 + 64 * 1024:
             run.fail("resources", f"RSS grew from {base[1]} to {end[1]} KiB")
+    run.secrets_in_debug_files()
     run.finish()
 
 
