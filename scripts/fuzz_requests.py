@@ -33,6 +33,7 @@ Not part of .ci/run: a hand-run tool (a full run takes a few minutes).
 """
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -1077,6 +1078,10 @@ def main():
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="kgw-fuzz.")
     fake, gw, addr = start_servers(args, workdir)
+    # The servers run in sessions of their own: stop them however this script ends (a
+    # `timeout` sends SIGTERM).
+    atexit.register(lambda: (fake.stop(), gw.stop()))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     run = Run(args, fake, gw, addr, workdir)
     print(f"gateway on {addr[0]}:{addr[1]}, seed {args.seed}", flush=True)
     # Warm up, then take the resource baseline.

@@ -3,6 +3,7 @@
 //! of one request (`app_logs.txt`). Never log a token or key: callers pass redacted values.
 
 use std::cell::RefCell;
+use std::io::Write;
 
 use log::{LevelFilter, Log, Metadata, Record};
 use simple_logger::SimpleLogger;
@@ -49,7 +50,20 @@ impl Log for Logger {
                 }
             }
         });
-        self.output.log(record);
+        if self.output.enabled(record.metadata()) {
+            // simple_logger writes with eprintln!, which panics when stderr is gone (a closed
+            // pipe, a log shipper that died): every log call would then panic, and the signal
+            // thread with it, leaving a gateway that SIGTERM no longer stops. The same line,
+            // written here, with a failed write ignored.
+            let ts = format_iso8601(now_unix_millis() as i64, IsoStyle::MillisZ);
+            let line = format!(
+                "{ts} {:<5} [{}] {}\n",
+                record.level(),
+                record.target(),
+                record.args()
+            );
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
     }
 
     fn flush(&self) {}

@@ -303,6 +303,56 @@ fn a_request_naming_http_2_or_3_does_not_stop_the_server() {
     assert_served(&gw);
 }
 
+#[test]
+fn a_gateway_whose_log_reader_is_gone_still_serves_and_stops_on_sigterm() {
+    // Its stderr is a pipe whose reader has left (a log shipper that died): writing a log line
+    // fails. That failure used to panic in every logging thread, the signal thread included, so
+    // SIGTERM no longer stopped the gateway.
+    let fake = FakeKiro::start();
+    let port = common::free_port();
+    let mut env = common::base_env(&fake.url());
+    env.retain(|(k, _)| k != "SERVER_PORT");
+    env.push(("SERVER_PORT".into(), port.to_string()));
+    let dir = common::temp_dir("stderr-gone");
+    let mut child = common::command(&dir, &env, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let addr = format!("127.0.0.1:{port}");
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        TcpStream::connect(&addr).is_ok()
+    });
+    assert!(up, "the gateway did not start");
+    let url = format!("http://{addr}");
+    for _ in 0..3 {
+        let resp = common::agent()
+            .post(&format!("{url}/v1/chat/completions"))
+            .header("authorization", &format!("Bearer {KEY}"))
+            .send(chat(false).to_string().as_bytes())
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    // SAFETY: kill with a valid pid of our own child and a standard signal number.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = (0..200).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        child.try_wait().unwrap()
+    });
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "SIGTERM did not stop it"
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // Slow and stalled clients
 // ------------------------------------------------------------------------------------------
