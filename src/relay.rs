@@ -140,6 +140,7 @@ pub fn relay(
     // a stream may stay open for minutes, without those stack pages.
     crate::sys::release_unused_stack();
     let mut silent = Duration::ZERO;
+    let mut events = 0usize;
     let step = opts
         .keepalive_every
         .min(opts.read_timeout)
@@ -156,9 +157,16 @@ pub fn relay(
                 sink.keepalive()?;
                 sink.flush()?;
             }
+            // A reply with no event at all is no answer, not an empty one.
+            Next::End if events == 0 => {
+                return Err(RelayError::Failed(Error::Stream(
+                    "Kiro's reply ended before its first event".into(),
+                )))
+            }
             Next::End => break,
             Next::Event(ev) => {
                 silent = Duration::ZERO;
+                events += 1;
                 r.on_event(ev, sink)?;
                 // Gather what is already here into one write; send as soon as Kiro pauses.
                 if !up.has_pending() {

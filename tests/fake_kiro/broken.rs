@@ -62,6 +62,8 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     ("end_mid_frame", Outcome::Fails),
     ("garbage_after_frames", Outcome::Fails),
     ("zero_bytes", Outcome::Fails),
+    // A clean end before any frame: no answer at all.
+    ("empty_stream", Outcome::Fails),
     // Legal variations and damage that loses nothing the client asked for.
     ("split_every_byte", Outcome::Served),
     ("tool_input_object", Outcome::Served),
@@ -75,7 +77,6 @@ pub const BROKEN: &[(&str, Outcome)] = &[
     ("figures_huge", Outcome::Served),
     ("unknown_event", Outcome::Served),
     ("unknown_message_type", Outcome::Served),
-    ("empty_stream", Outcome::Served),
     ("enormous_event", Outcome::Served),
 ];
 
