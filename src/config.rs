@@ -154,6 +154,8 @@ pub struct Config {
     pub fake_reasoning_handling: ThinkingHandling,
     pub truncation_recovery: bool,
     pub responses_store_size: usize,
+    /// At most this many MiB of histories in the Responses store.
+    pub responses_store_mb: usize,
     pub responses_store_ttl: Duration,
     /// `WEB_SEARCH=kiro` (default): hosted web search tools are served through Kiro's search;
     /// `off`: they are ignored like any hosted tool the gateway cannot run.
@@ -229,6 +231,7 @@ impl Config {
             fake_reasoning_handling: ThinkingHandling::AsReasoningContent,
             truncation_recovery: true,
             responses_store_size: 1000,
+            responses_store_mb: 32,
             responses_store_ttl: Duration::from_secs(3600),
             web_search: true,
             web_search_timeout: Duration::from_secs(20),
@@ -487,6 +490,11 @@ fn read_shaping(v: &Vars, c: &mut Config) -> Result<(), Error> {
             "RESPONSES_STORE_SIZE",
             "a whole number",
             &mut c.responses_store_size,
+        ),
+        (
+            "RESPONSES_STORE_MB",
+            "a whole number of MiB",
+            &mut c.responses_store_mb,
         ),
     ] {
         if let Some(value) = v.parse::<usize>(key, what)? {

@@ -287,7 +287,7 @@ impl fmt::Display for Error {
             ),
             Error::PreviousResponseNotFound(id) => write!(
                 f,
-                "Previous response with id '{id}' not found. This gateway keeps responses in memory for a limited time and number (RESPONSES_STORE_TTL, RESPONSES_STORE_SIZE), and not across restarts; send the whole conversation as input instead."
+                "Previous response with id '{id}' not found. This gateway keeps responses in memory for a limited time, number and size (RESPONSES_STORE_TTL, RESPONSES_STORE_SIZE, RESPONSES_STORE_MB), and not across restarts; send the whole conversation as input instead."
             ),
             Error::ModelNotFound { model, available } => write!(
                 f,

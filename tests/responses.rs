@@ -325,6 +325,23 @@ fn store_size_evicts_the_least_recently_used_response() {
 }
 
 #[test]
+fn a_response_whose_history_is_over_the_store_size_is_not_kept() {
+    let fake = FakeKiro::start();
+    let gw = Gateway::start(&fake.url(), &[("RESPONSES_STORE_MB", "0")]);
+    let (status, r1) = gw.post("/v1/responses", &json!({"model": MODEL, "input": "a"}));
+    assert_eq!(status, 200, "{r1}");
+    let (status, body) = gw.post(
+        "/v1/responses",
+        &json!({"model": MODEL, "previous_response_id": r1["id"], "input": "b"}),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["param"], "previous_response_id");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("RESPONSES_STORE_MB"), "{message}");
+    assert_eq!(fake.requests().len(), 1, "the follow-up never reached Kiro");
+}
+
+#[test]
 fn hosted_tools_are_left_out_and_named_in_a_header() {
     let (fake, gw) = start();
     let body = json!({"model": MODEL, "input": "x", "tools": [

@@ -72,7 +72,11 @@ impl App {
             pool,
             models: ModelCatalog::new().with_rules(aliases, config.model_fallback_family),
             tokens: Calibration::default(),
-            responses: ResponseStore::new(config.responses_store_size, config.responses_store_ttl),
+            responses: ResponseStore::new(
+                config.responses_store_size,
+                config.responses_store_mb.saturating_mul(1 << 20),
+                config.responses_store_ttl,
+            ),
             ignored_tools_logged: Mutex::new(HashSet::new()),
             config,
         })
