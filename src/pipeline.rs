@@ -173,7 +173,7 @@ pub fn respond_error(
 
 /// Whether the request carries a client key (Bearer or x-api-key), and which. No key configured
 /// means the gateway listens on loopback only (checked at start-up), where everything is allowed.
-fn authorized(app: &App, inc: &mut Incoming) -> bool {
+pub fn authorized(app: &App, inc: &mut Incoming) -> bool {
     let caller = {
         let bearer = inc
             .header("authorization")

@@ -228,6 +228,8 @@ enum Endpoint {
     Messages,
     CountTokens,
     Responses,
+    /// `/v1/responses/{id}` and below (retrieve, delete, cancel, input items).
+    ResponseObject,
     Unknown,
 }
 
@@ -244,6 +246,7 @@ impl Endpoint {
             "/v1/messages/count_tokens" => Endpoint::CountTokens,
             "/v1/responses" => Endpoint::Responses,
             p if model_id_of(p).is_some() => Endpoint::Model,
+            p if p.starts_with("/v1/responses/") => Endpoint::ResponseObject,
             _ => Endpoint::Unknown,
         }
     }
@@ -326,6 +329,17 @@ fn route(app: &App, inc: &mut Incoming) {
         Endpoint::Messages => pipeline::serve(app, inc, &Messages(Purpose::Generate)),
         Endpoint::CountTokens => pipeline::serve(app, inc, &Messages(Purpose::CountTokens)),
         Endpoint::Responses => pipeline::serve(app, inc, &Responses),
+        Endpoint::ResponseObject => {
+            let e = if pipeline::authorized(app, inc) {
+                Error::NotFound(format!(
+                    "{} {} cannot be served: this gateway does not keep response objects. It answers each response as it is made and keeps only its conversation, for previous_response_id.",
+                    inc.method, inc.path
+                ))
+            } else {
+                Error::Unauthorized
+            };
+            respond_error(inc, shape, &e, &mut DebugCapture::off());
+        }
         Endpoint::Unknown => {
             let e = Error::NotFound(format!("No route for {} {}.", inc.method, inc.path));
             respond_error(inc, shape, &e, &mut DebugCapture::off());

@@ -342,6 +342,30 @@ fn a_response_whose_history_is_over_the_store_size_is_not_kept() {
 }
 
 #[test]
+fn a_response_object_cannot_be_retrieved_and_the_error_says_why() {
+    let (fake, gw) = start();
+    let (status, r1) = gw.post("/v1/responses", &json!({"model": MODEL, "input": "a"}));
+    assert_eq!(status, 200, "{r1}");
+    let id = r1["id"].as_str().unwrap_or_default();
+    for path in [
+        format!("/v1/responses/{id}"),
+        format!("/v1/responses/{id}/input_items"),
+    ] {
+        let (status, body) = gw.get(&path);
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["type"], "not_found_error", "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("does not keep response objects"),
+            "{message}"
+        );
+    }
+    let (status, _, text) = gw.post_raw(&format!("/v1/responses/{id}/cancel"), &[], b"");
+    assert_eq!(status, 401, "no key, no answer about the store: {text}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[test]
 fn hosted_tools_are_left_out_and_named_in_a_header() {
     let (fake, gw) = start();
     let body = json!({"model": MODEL, "input": "x", "tools": [
